@@ -1,0 +1,53 @@
+"""Small helpers shared by the plugin's sub-packages."""
+import importlib
+import os
+import os.path as osp
+import tempfile
+from contextlib import contextmanager
+from typing import Iterator, List
+
+
+def import_modules_with_suffix(package_name: str, package_file: str, suffix: str) -> List[object]:
+    """Import every ``*<suffix>.py`` module beside a package's ``__init__.py``.
+
+    This is how BasicSR and Real-ESRGAN make registration a side effect of importing a package, without
+    hard-coding the package name (it comes from the caller's ``__name__``).
+
+    Args:
+        package_name (str): The importing package's ``__name__``.
+        package_file (str): The importing package's ``__file__``.
+        suffix (str): File-name suffix without extension, e.g. ``'_arch'``.
+
+    Returns:
+        list: The imported modules, sorted by file name.
+    """
+    folder = osp.dirname(osp.abspath(package_file))
+    names = sorted(osp.splitext(f)[0] for f in os.listdir(folder) if f.endswith(f'{suffix}.py'))
+    return [importlib.import_module(f'{package_name}.{name}') for name in names]
+
+
+@contextmanager
+def atomic_write_path(path: str) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Readers never see a half-written file: on any exception the temporary file is removed and ``path`` is
+    left as it was. The temporary name keeps ``path``'s extension so writers that choose a format by
+    extension (``cv2.imwrite``, ``np.save``) work unchanged.
+
+    Args:
+        path (str): Final destination.
+
+    Yields:
+        str: The temporary path to write to.
+    """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    stem, ext = osp.splitext(osp.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f'.{stem}.', suffix=f'.tmp{ext}', dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
