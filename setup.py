@@ -5,6 +5,7 @@ import os.path as osp
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
+DEV_TOOLS = ('pytest', 'flake8')
 
 
 def get_version() -> str:
@@ -15,10 +16,10 @@ def get_version() -> str:
 
 
 def get_requirements() -> list:
-    """Runtime requirements: the pins of requirements.txt (the one place versions are pinned), minus pytest."""
+    """Runtime requirements: the pins of requirements.txt (the one place versions are pinned), minus dev tools."""
     with open(osp.join(HERE, 'requirements.txt'), 'r') as f:
         lines = [line.split('#')[0].strip() for line in f]
-    return [line for line in lines if line and not line.startswith('pytest')]
+    return [line for line in lines if line and not line.startswith(DEV_TOOLS)]
 
 
 setup(
