@@ -45,6 +45,10 @@ def atomic_write_path(path: str) -> Iterator[str]:
     stem, ext = osp.splitext(osp.basename(path))
     fd, tmp = tempfile.mkstemp(prefix=f'.{stem}.', suffix=f'.tmp{ext}', dir=folder)
     os.close(fd)
+    # mkstemp creates the file 0600; give the result the mode any newly created file gets (0666 minus umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         os.replace(tmp, path)

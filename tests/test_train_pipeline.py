@@ -119,3 +119,23 @@ def test_torchrun_two_gloo_ranks_end_identical(paired_sr_data, tmp_path):
     assert rank0.keys() == rank1.keys()
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key
+
+
+def test_prepare_argv_translates_local_rank_and_exports_backend(tmp_path, monkeypatch):
+    from desra_basicsr.compat import DIST_BACKEND_ENV
+    from desra_basicsr.train import prepare_argv
+    monkeypatch.delenv(DIST_BACKEND_ENV, raising=False)
+    opt_path = tmp_path / 'o.yml'
+    opt_path.write_text('name: x\ndist_params:\n  backend: gloo\n  port: 29500\n')
+    argv = prepare_argv(['--local-rank=1', '-opt', str(opt_path), '--launcher', 'pytorch'])
+    assert argv == ['--local_rank=1', '-opt', str(opt_path), '--launcher', 'pytorch']
+    assert os.environ[DIST_BACKEND_ENV] == 'gloo'
+
+
+def test_desra_console_help_lists_every_command():
+    proc = subprocess.run([sys.executable, '-m', 'desra_basicsr', '--help'], capture_output=True, text=True,
+                          cwd=REPO_ROOT, env=train_env())
+    assert proc.returncode == 0, proc.stderr
+    for command in ('detect', 'pseudo-gt', 'evaluate', 'compare', 'labelme2mask', 'calibrate', 'report', 'sr',
+                    'demo'):
+        assert re.search(rf'^\s+{command}\b', proc.stdout, re.M), (command, proc.stdout)

@@ -1,0 +1,193 @@
+"""Throughput and peak memory of ``desra evaluate`` and ``desra calibrate`` on 1024x1024 inputs (issue 5).
+
+Run: ``.venv/bin/python benchmarks/bench_evaluate.py [--count 500] [--calibrate-count 500]``.
+
+* ``desra evaluate`` scores ``--count`` pairs of 1024x1024 masks (detections with several regions against
+  shifted, partly overlapping GT masks, every pair different).
+* ``desra calibrate`` (no segmenter) streams ``--calibrate-count`` MSE-SR / GAN-SR pairs of 1024x1024 images
+  made from scikit-image photos with a painted high-frequency texture in the "GAN" image. To keep the temporary
+  folder small, 20 distinct pairs are written and the rest of the file names are hard links to them (each file
+  is still read and processed).
+
+Each command runs in its own subprocess, which reports its peak RSS and the time of the command itself (after
+the interpreter has imported torch / BasicSR, about 10 s on a loaded machine), so the figures are the command's own.
+Memory flatness is shown by running each command on a tenth of the images as well. Baselines, timed in this
+process on a few images: the authors' released metric scripts' per-region loop (one full-size mask per region)
+for evaluate, and collecting every D value and calling ``np.percentile`` for calibrate.
+"""
+import argparse
+import os
+import os.path as osp
+import subprocess
+import sys
+import tempfile
+import time
+
+import cv2
+import numpy as np
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+SIZE = 1024
+RUNNER = (
+    'import os, resource, sys, time; from desra_basicsr.commands import main; '
+    'print("START_RSS_KB", int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024); '
+    't = time.perf_counter(); rc = main(sys.argv[1:]); print("RUN_S", time.perf_counter() - t); '
+    'print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)')
+
+
+def run_command(args):
+    """Run ``desra <args>`` in a subprocess.
+
+    Returns:
+        tuple: seconds of the command itself (after imports), peak RSS (MiB), and the peak's growth over the RSS
+        right after the imports (MiB): what the command itself allocated.
+    """
+    proc = subprocess.run(
+        [sys.executable, '-c', RUNNER] + args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f'desra {" ".join(args)} failed:\n{proc.stderr[-2000:]}')
+    found = dict(line.split() for line in proc.stdout.splitlines()
+                 if line.startswith(('RUN_S', 'PEAK_RSS_KB', 'START_RSS_KB')))
+    peak = int(found['PEAK_RSS_KB']) / 1024
+    return float(found['RUN_S']), peak, peak - int(found['START_RSS_KB']) / 1024
+
+
+def random_mask(rng, shift=0):
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    for _ in range(rng.integers(3, 9)):
+        centre = (int(rng.integers(100, SIZE - 100)) + shift, int(rng.integers(100, SIZE - 100)))
+        axes = (int(rng.integers(20, 120)), int(rng.integers(20, 120)))
+        cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 255, -1)
+    return mask
+
+
+def make_masks(root, count):
+    pred_dir, gt_dir = osp.join(root, 'pred'), osp.join(root, 'gt')
+    os.makedirs(pred_dir)
+    os.makedirs(gt_dir)
+    for i in range(count):
+        rng = np.random.default_rng(i)
+        gt = random_mask(rng)
+        pred = np.roll(gt, int(rng.integers(-40, 40)), axis=1)
+        pred[random_mask(np.random.default_rng(10**6 + i)) > 0] = 255
+        cv2.imwrite(osp.join(gt_dir, f'{i:04d}.png'), gt)
+        cv2.imwrite(osp.join(pred_dir, f'{i:04d}.png'), pred)
+    return pred_dir, gt_dir
+
+
+def make_pairs(root, count, distinct=20):
+    from skimage import data
+    photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
+    mse_dir, gan_dir = osp.join(root, 'mse'), osp.join(root, 'gan')
+    os.makedirs(mse_dir)
+    os.makedirs(gan_dir)
+    for i in range(count):
+        name = f'{i:04d}.png'
+        if i >= distinct:
+            for folder in (mse_dir, gan_dir):
+                os.link(osp.join(folder, f'{i % distinct:04d}.png'), osp.join(folder, name))
+            continue
+        rng = np.random.default_rng(i)
+        photo = cv2.resize(photos[i % len(photos)][:, :, ::-1], (SIZE, SIZE), interpolation=cv2.INTER_CUBIC)
+        mse = cv2.GaussianBlur(photo, (0, 0), 1.5)
+        gan = mse.astype(np.int16)
+        y, x = rng.integers(0, SIZE - 256, 2)
+        gan[y:y + 256, x:x + 256] += rng.integers(-40, 41, (256, 256, 1), dtype=np.int16)
+        cv2.imwrite(osp.join(mse_dir, name), mse)
+        cv2.imwrite(osp.join(gan_dir, name), np.clip(gan, 0, 255).astype(np.uint8))
+    return mse_dir, gan_dir
+
+
+def released_loop_scores(pred_dir, gt_dir, names):
+    """The authors' metric scripts' approach: one full-size mask per region, IoU + precision + recall."""
+    for name in names:
+        pred = cv2.imread(osp.join(pred_dir, name), cv2.IMREAD_GRAYSCALE)
+        gt = cv2.imread(osp.join(gt_dir, name), cv2.IMREAD_GRAYSCALE)
+        _ = np.sum((pred > 127) & (gt > 127)) / np.sum((pred > 127) | (gt > 127))
+        for a, b in ((pred, gt), (gt, pred)):
+            n, labels = cv2.connectedComponents(a, connectivity=8)
+            for i in range(1, n):
+                region = np.zeros_like(a)
+                region[labels == i] = 1
+                _ = np.sum(np.asarray(region, 'int32') & np.asarray(b / 255, 'int32')) / np.sum(region)
+
+
+def percentile_baseline(mse_dir, gan_dir, names, q):
+    """Collect every D value, then ``np.percentile`` (memory grows with the data set)."""
+    from desra_basicsr.detection.indicator import indicator_numpy
+    from desra_basicsr.image_io import read_image
+    values = [
+        indicator_numpy(read_image(osp.join(mse_dir, n)), read_image(osp.join(gan_dir, n))).ravel() for n in names
+    ]
+    return float(np.percentile(np.concatenate(values), q))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--count', type=int, default=500, help='mask pairs for desra evaluate')
+    parser.add_argument('--calibrate-count', type=int, default=500, help='image pairs for desra calibrate')
+    parser.add_argument('--baseline-count', type=int, default=10, help='images for the in-process baselines')
+    args = parser.parse_args()
+    print(f'{os.cpu_count()} CPU(s); inputs {SIZE}x{SIZE}')
+    with tempfile.TemporaryDirectory(prefix='bench_evaluate_') as root:
+        pred_dir, gt_dir = make_masks(osp.join(root, 'masks'), args.count)
+        small = osp.join(root, 'masks_small')
+        os.makedirs(osp.join(small, 'pred'))
+        os.makedirs(osp.join(small, 'gt'))
+        names = sorted(os.listdir(pred_dir))
+        for name in names[:max(1, args.count // 10)]:
+            for sub in ('pred', 'gt'):
+                os.link(osp.join(root, 'masks', sub, name), osp.join(small, sub, name))
+        _, rss_small, grow_small = run_command(
+            ['evaluate', '--pred', osp.join(small, 'pred'), '--gt',
+             osp.join(small, 'gt')])
+        sec, rss, grow = run_command(
+            ['evaluate', '--pred', pred_dir, '--gt', gt_dir, '--json',
+             osp.join(root, 'scores.json')])
+        n_small = max(1, args.count // 10)
+        base_names = names[:args.baseline_count]
+        start = time.perf_counter()
+        released_loop_scores(pred_dir, gt_dir, base_names)
+        base_rate = len(base_names) / (time.perf_counter() - start)
+        rate = args.count / sec
+        print(f'desra evaluate: {args.count} masks in {sec:.1f} s = {rate:.1f} img/s (after imports); peak RSS '
+              f'{rss:.0f} MiB, {grow:.0f} MiB above the RSS after imports ({n_small} masks: {rss_small:.0f} MiB, '
+              f'+{grow_small:.0f} MiB)')
+        print(f'  released-script loop baseline: {base_rate:.1f} img/s; ratio {rate / base_rate:.1f}x')
+
+        mse_dir, gan_dir = make_pairs(osp.join(root, 'pairs'), args.calibrate_count)
+        n_small = max(1, args.calibrate_count // 10)
+        small = osp.join(root, 'pairs_small')
+        for sub in ('mse', 'gan'):
+            os.makedirs(osp.join(small, sub))
+            for name in sorted(os.listdir(osp.join(root, 'pairs', sub)))[:n_small]:
+                os.link(osp.join(root, 'pairs', sub, name), osp.join(small, sub, name))
+        _, rss_small, grow_small = run_command([
+            'calibrate', '--mse',
+            osp.join(small, 'mse'), '--gan',
+            osp.join(small, 'gan'), '--out',
+            osp.join(root, 'w_small.yml')
+        ])
+        sec, rss, grow = run_command(
+            ['calibrate', '--mse', mse_dir, '--gan', gan_dir, '--out',
+             osp.join(root, 'w.yml')])
+        rate = args.calibrate_count / sec
+        print(f'desra calibrate (no segmenter): {args.calibrate_count} pairs in {sec:.1f} s = {rate:.2f} img/s '
+              f'(after imports); peak RSS {rss:.0f} MiB, {grow:.0f} MiB above the RSS after imports '
+              f'({n_small} pairs: {rss_small:.0f} MiB, +{grow_small:.0f} MiB)')
+        import resource
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        start = time.perf_counter()
+        pair_names = sorted(os.listdir(mse_dir))[:args.baseline_count]
+        percentile_baseline(mse_dir, gan_dir, pair_names, 85)
+        base_rate = len(pair_names) / (time.perf_counter() - start)
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+        print(f'  collect-all + np.percentile baseline: {base_rate:.2f} img/s; ratio {rate / base_rate:.2f}x; '
+              f'its memory grows ~{grown / len(pair_names):.0f} MiB per image (this process grew {grown:.0f} MiB '
+              f'over {len(pair_names)} images)')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,266 @@
+"""Benchmark of DeSRA fine-tuning (issue 4): model overhead and data-loading share.
+
+1. Iteration time of ``DeSRAFinetuneModel`` against BasicSR's ``SRGANModel`` on identical networks, batch and
+   losses (L1 + vanilla GAN, EMA), timed in the same process in interleaved rounds; reported as a ratio (target
+   <= 1.05), then with LDL's artifact loss on (which adds an EMA forward and the artifact map).
+2. Data-loading share: ``PseudoGTPairedDataset`` merging MSE-SR / GAN-SR / mask on the fly, BasicSR's data loader
+   with 2 workers and its CPU prefetcher, feeding ``DeSRAFinetuneModel``; share = time waiting for the next batch /
+   total iteration time, measured as BasicSR's ``train_pipeline`` does (target <= 5 %).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_finetune.py [--device cpu|cuda] [--iters 10] [--rounds 4]
+
+Defaults are sized for a shared 2-core CPU (one torch thread; RRDBNet 16 features / 2 blocks, batch 4, HR patch
+64; real-world-sized images for the data part: LR 128x128, SR 512x512). On a GPU use e.g. ``--device cuda
+--num-feat 64 --num-block 23 --batch 12 --gt-size 256`` (the paper's setting).
+"""
+import argparse
+import copy
+import os
+import os.path as osp
+import statistics
+import sys
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import desra_basicsr  # noqa: F401,E402  (compat fixes, plugin registration)
+from basicsr.data import build_dataloader, build_dataset  # noqa: E402
+from basicsr.data.data_sampler import EnlargedSampler  # noqa: E402
+from basicsr.data.prefetch_dataloader import CPUPrefetcher  # noqa: E402
+from basicsr.models import build_model  # noqa: E402
+
+PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'camera', 'brick', 'grass', 'gravel')
+
+
+def model_options(args: argparse.Namespace, model_type: str, root: str, ldl: bool = False) -> dict:
+    """Options of a GAN fine-tune as BasicSR's ``parse_options`` would produce them (single process)."""
+    train = {
+        'ema_decay': 0.999,
+        'optim_g': {
+            'type': 'Adam',
+            'lr': 1e-4,
+            'weight_decay': 0,
+            'betas': [0.9, 0.99]
+        },
+        'optim_d': {
+            'type': 'Adam',
+            'lr': 1e-4,
+            'weight_decay': 0,
+            'betas': [0.9, 0.99]
+        },
+        'scheduler': {
+            'type': 'MultiStepLR',
+            'milestones': [400000],
+            'gamma': 0.5
+        },
+        'total_iter': 1000,
+        'warmup_iter': -1,
+        'pixel_opt': {
+            'type': 'L1Loss',
+            'loss_weight': 1.0,
+            'reduction': 'mean'
+        },
+        'gan_opt': {
+            'type': 'GANLoss',
+            'gan_type': 'vanilla',
+            'real_label_val': 1.0,
+            'fake_label_val': 0.0,
+            'loss_weight': 0.1
+        },
+        'net_d_iters': 1,
+        'net_d_init_iters': 0
+    }
+    if ldl:
+        train['artifacts_opt'] = {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}
+    return {
+        'name': f'bench_{model_type}',
+        'model_type': model_type,
+        'scale': 4,
+        'is_train': True,
+        'dist': False,
+        'rank': 0,
+        'world_size': 1,
+        'num_gpu': 1 if args.device == 'cuda' else 0,
+        'network_g': {
+            'type': 'RRDBNet',
+            'num_in_ch': 3,
+            'num_out_ch': 3,
+            'num_feat': args.num_feat,
+            'num_block': args.num_block,
+            'num_grow_ch': args.num_feat // 2
+        },
+        'network_d': {
+            'type': 'UNetDiscriminatorSN',
+            'num_in_ch': 3,
+            'num_feat': args.num_feat,
+            'skip_connection': True
+        },
+        'path': {
+            'pretrain_network_g': None,
+            'pretrain_network_d': None,
+            'resume_state': None,
+            'experiments_root': root,
+            'models': root,
+            'training_states': root,
+            'log': root,
+            'visualization': root
+        },
+        'train': train,
+        'logger': {
+            'print_freq': 100
+        }
+    }
+
+
+def build(args: argparse.Namespace, model_type: str, root: str, ldl: bool = False):
+    torch.manual_seed(0)
+    return build_model(model_options(args, model_type, root, ldl))
+
+
+def sync(device: str) -> None:
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def time_models(models: dict, batch: dict, args: argparse.Namespace) -> dict:
+    """Median seconds per iteration of each model, timed in interleaved rounds of ``args.iters`` iterations."""
+    for model in models.values():
+        model.feed_data(batch)
+        for it in range(1, 3):  # warm-up
+            model.optimize_parameters(it)
+    times = {name: [] for name in models}
+    for _ in range(args.rounds):
+        for name, model in models.items():
+            model.feed_data(batch)
+            sync(args.device)
+            start = time.perf_counter()
+            for it in range(args.iters):
+                model.optimize_parameters(it + 3)
+            sync(args.device)
+            times[name].append((time.perf_counter() - start) / args.iters)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def make_data(root: str, lr_size: int) -> dict:
+    """LR photos (``lr_size`` square) with x4 MSE-SR-like (bicubic + blur), GAN-SR-like (+ pattern) and masks."""
+    folders = {key: osp.join(root, key) for key in ('lq', 'mse', 'gan', 'mask')}
+    for folder in folders.values():
+        os.makedirs(folder, exist_ok=True)
+    from skimage import data as skdata
+    hr_size = lr_size * 4
+    for name in PHOTOS:
+        img = getattr(skdata, name)()
+        img = np.repeat(img[:, :, None], 3, axis=2) if img.ndim == 2 else img[:, :, :3][:, :, ::-1]
+        hr = cv2.resize(np.ascontiguousarray(img), (hr_size, hr_size), interpolation=cv2.INTER_AREA)
+        lq = cv2.resize(hr, (lr_size, lr_size), interpolation=cv2.INTER_AREA)
+        mse = cv2.GaussianBlur(cv2.resize(lq, (hr_size, hr_size), interpolation=cv2.INTER_CUBIC), (0, 0), 1)
+        gan = hr
+        mask = np.zeros((hr_size, hr_size), np.uint8)
+        mask[hr_size // 4:hr_size // 2, hr_size // 3:2 * hr_size // 3] = 255
+        for key, image in (('lq', lq), ('mse', mse), ('gan', gan), ('mask', mask)):
+            cv2.imwrite(osp.join(folders[key], f'{name}.png'), image)
+    return folders
+
+
+def data_loading_share(args: argparse.Namespace, root: str) -> tuple:
+    """Share of BasicSR's iteration time spent waiting for data (on-the-fly merge, 2 workers)."""
+    folders = make_data(osp.join(root, 'data'), args.lr_size)
+    dataset_opt = {
+        'name': 'bench',
+        'type': 'PseudoGTPairedDataset',
+        'phase': 'train',
+        'scale': 4,
+        'dataroot_lq': folders['lq'],
+        'dataroot_mse': folders['mse'],
+        'dataroot_gan': folders['gan'],
+        'dataroot_mask': folders['mask'],
+        'transform': {
+            'type': 'ArtifactMaskTransform',
+            'dilate': 2,
+            'feather': 4
+        },
+        'io_backend': {
+            'type': 'disk'
+        },
+        'gt_size': args.gt_size,
+        'use_hflip': True,
+        'use_rot': False,
+        'use_shuffle': True,
+        'num_worker_per_gpu': 2,
+        'batch_size_per_gpu': args.batch,
+        'dataset_enlarge_ratio': 100,
+        'prefetch_mode': None
+    }
+    dataset = build_dataset(copy.deepcopy(dataset_opt))
+    sampler = EnlargedSampler(dataset, 1, 0, dataset_opt['dataset_enlarge_ratio'])
+    loader = build_dataloader(
+        dataset, dataset_opt, num_gpu=1 if args.device == 'cuda' else 0, dist=False, sampler=sampler, seed=0)
+    model = build(args, 'DeSRAFinetuneModel', root)
+    prefetcher = CPUPrefetcher(loader)
+    prefetcher.reset()
+    data_time = iter_time = 0.0
+    n_iters = args.iters * args.rounds
+    warmup = 3
+    start = time.perf_counter()
+    for it in range(1, n_iters + warmup + 1):
+        batch = prefetcher.next()
+        fetched = time.perf_counter()
+        model.feed_data(batch)
+        model.optimize_parameters(it)
+        sync(args.device)
+        end = time.perf_counter()
+        if it > warmup:
+            data_time += fetched - start
+            iter_time += end - start
+        start = end
+    return data_time / iter_time, iter_time / n_iters
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--num-feat', type=int, default=16)
+    parser.add_argument('--num-block', type=int, default=2)
+    parser.add_argument('--batch', type=int, default=4)
+    parser.add_argument('--gt-size', type=int, default=64)
+    parser.add_argument('--threads', type=int, default=1, help='torch CPU threads of the training process')
+    parser.add_argument('--lr-size', type=int, default=128, help='side of the LR images of the data benchmark')
+    parser.add_argument('--iters', type=int, default=5, help='iterations per timing round')
+    parser.add_argument('--rounds', type=int, default=4)
+    args = parser.parse_args()
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: CUDA is not available')
+    torch.set_num_threads(args.threads)
+
+    print(f'device {args.device}, torch threads {torch.get_num_threads()}, RRDBNet {args.num_feat}f/{args.num_block}b, '
+          f'batch {args.batch}, HR patch {args.gt_size}, {args.rounds} rounds x {args.iters} iterations')
+    with tempfile.TemporaryDirectory() as root:
+        generator = torch.Generator().manual_seed(0)
+        lq = torch.rand(args.batch, 3, args.gt_size // 4, args.gt_size // 4, generator=generator)
+        gt = torch.rand(args.batch, 3, args.gt_size, args.gt_size, generator=generator)
+        mask = (torch.rand(args.batch, 1, args.gt_size, args.gt_size, generator=generator) > 0.7).float()
+        batch = {'lq': lq, 'gt': gt, 'mask': mask}
+        models = {
+            'SRGANModel': build(args, 'SRGANModel', root),
+            'DeSRAFinetuneModel': build(args, 'DeSRAFinetuneModel', root),
+            'DeSRAFinetuneModel+LDL': build(args, 'DeSRAFinetuneModel', root, ldl=True),
+        }
+        times = time_models(models, batch, args)
+        base = times['SRGANModel']
+        print('\n1. iteration time (median of rounds, same process)')
+        for name, seconds in times.items():
+            print(f'   {name:<24} {seconds * 1000:9.1f} ms/iter   ratio vs SRGANModel {seconds / base:.3f}')
+        share, per_iter = data_loading_share(args, root)
+        print(f'\n2. data loading (PseudoGTPairedDataset on the fly, dilate 2 + feather 4, LR {args.lr_size}px, '
+              f'2 workers)')
+        print(f'   iteration {per_iter * 1000:.1f} ms, waiting for data {share * 100:.2f} % of it')
+
+
+if __name__ == '__main__':
+    main()
