@@ -138,3 +138,13 @@ def random_checkpoint(config, path):
     torch.manual_seed(0)
     torch.save({'state_dict': MODELS.build(cfg.model).state_dict(), 'meta': {}}, path)
     return path
+
+
+@pytest.fixture(scope='session')
+def vgg19_file(tmp_path_factory):
+    """A random VGG19 state dict (BasicSR's perceptual loss loads it), created once per session."""
+    path = osp.join(str(tmp_path_factory.getbasetemp()), 'vgg19_random', 'vgg19-dcbb9e9d.pth')
+    if not osp.exists(path):
+        from finetune_helpers import make_vgg19_file
+        make_vgg19_file(path)
+    return path

@@ -17,16 +17,7 @@ from desra_basicsr.data.artifact_mask_transform import ArtifactMaskTransform
 from desra_basicsr.errors import DesraInputError
 from conftest import skimage_photo_bgr
 from finetune_helpers import (TINY_OPTIONS, VGG_RELATIVE, in_process_options, install_vgg, load_options, make_sample,
-                              make_vgg19_file, save_weights)
-
-
-@pytest.fixture(scope='session')
-def vgg19_file(tmp_path_factory):
-    """A random VGG19 state dict (BasicSR's perceptual loss loads it), created once per session."""
-    path = osp.join(str(tmp_path_factory.getbasetemp()), 'vgg19_random', 'vgg19-dcbb9e9d.pth')
-    if not osp.exists(path):
-        make_vgg19_file(path)
-    return path
+                              save_weights)
 
 
 def tiny_opt(cwd, key='realesrgan', perceptual=False, **train_changes):

@@ -17,16 +17,7 @@ import pytest
 
 from conftest import experiment_dir, latest_state_iter, run_train
 from finetune_helpers import (FULL_OPTIONS, TINY_OPTIONS, install_vgg, load_options, make_split, make_tiny_data,
-                              make_vgg19_file, save_weights)
-
-
-@pytest.fixture(scope='session')
-def vgg19_file(tmp_path_factory):
-    """A random VGG19 state dict (BasicSR's perceptual loss loads it), created once per session."""
-    path = osp.join(str(tmp_path_factory.getbasetemp()), 'vgg19_random', 'vgg19-dcbb9e9d.pth')
-    if not osp.exists(path):
-        make_vgg19_file(path)
-    return path
+                              save_weights)
 
 
 def prepare(cwd: str, opt: dict, vgg19_file: str) -> None:
