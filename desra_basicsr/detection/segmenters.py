@@ -9,13 +9,14 @@ says which classes its labels mean. Backends:
   :mod:`desra_basicsr.detection.mmseg_segmenter`, imported only when selected so the detection core never
   imports mmseg.
 """
+import abc
 import importlib
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
 
-class Segmenter:
+class Segmenter(abc.ABC):
     """Base class of segmenters.
 
     Attributes:
@@ -34,6 +35,7 @@ class Segmenter:
         """Number of classes the labels can take (0 for the ``none`` backend)."""
         return 0 if self.class_names is None else len(self.class_names)
 
+    @abc.abstractmethod
     def segment(self, img: np.ndarray) -> Optional[np.ndarray]:
         """Label map of an image.
 
@@ -43,7 +45,6 @@ class Segmenter:
         Returns:
             np.ndarray | None: ``HxW`` int64 labels at the image size, or None when the backend segments nothing.
         """
-        raise NotImplementedError(f'{type(self).__name__} must implement segment()')
 
 
 class NoneSegmenter(Segmenter):
