@@ -83,13 +83,12 @@ def run(args: argparse.Namespace) -> int:
     from desra_basicsr.errors import DesraInputError
     from desra_basicsr.file_jobs import dist_info, run_file_jobs, summary_exit_code
     from desra_basicsr.image_io import pair_by_stem, read_image, stem, write_image, write_mask
+    from desra_basicsr.inference import resolve_device
     from desra_basicsr.utils import atomic_write_path
 
     try:
-        if args.device.startswith('cuda') and not torch.cuda.is_available():
-            raise DesraInputError(f'--device {args.device}: CUDA is not available on this machine')
+        device = str(resolve_device(args.device))
         rank, world_size = dist_info()
-        device = args.device
         if device == 'cuda' and world_size > 1:
             device = f'cuda:{rank % torch.cuda.device_count()}'
         method = METHODS[args.method]
