@@ -3,8 +3,10 @@
 Run: ``.venv/bin/python benchmarks/bench_detect.py [--pairs 3] [--skip-b5]``.
 
 1. Indicator map D of a 2048x2048 RGB pair (a scikit-image photo upscaled; "GAN" = sharper + noise) against a
-   straightforward float64 per-channel ``cv2.filter2D`` implementation of the same formula, timed in this process
-   (best of 3): ratio and max abs difference, for the numpy path, the torch CPU path and CUDA when available.
+   straightforward float64 per-channel ``cv2.filter2D`` implementation of the same formula (single-threaded, as
+   OpenCV runs it), timed in this process (best of 3): ratio and max abs difference, for the numpy path with its
+   default strip threads (``cv2.getNumThreads()``) and with one thread (the per-core ratio), the torch CPU path
+   and CUDA when available.
 2. Peak RSS of ``desra detect`` on one 4096x4096 pair with SegFormer mit-b5 (random weights, segmentation at the
    config's test scale), in a subprocess (``VmHWM`` of ``/proc/self/status``); next to it the same command without
    segmentation on a 64x64 pair (the interpreter + torch + BasicSR baseline).
@@ -79,10 +81,12 @@ def bench_indicator():
     y_mse, y_gan = photo_pair(2048)
     t_base, c_base, ref = best_time(lambda: baseline_d(y_mse, y_gan))
     print(f'[D 2048x2048] baseline float64 per-channel cv2.filter2D: {t_base:.3f} s wall, {c_base:.3f} s CPU')
-    t_np, c_np, d_np = best_time(lambda: indicator_numpy(y_mse, y_gan))
-    print(f'[D 2048x2048] numpy (cv2 separable, float64 moments, row strips): {t_np:.3f} s wall '
-          f'({t_base / t_np:.2f}x faster), {c_np:.3f} s CPU ({c_base / c_np:.2f}x), '
-          f'max abs diff {np.abs(d_np - ref).max():.2e}')
+    for threads in (None, 1):
+        t_np, c_np, d_np = best_time(lambda: indicator_numpy(y_mse, y_gan, num_threads=threads))
+        label = f'{cv2.getNumThreads()} threads (default)' if threads is None else f'{threads} thread'
+        print(f'[D 2048x2048] numpy (cv2 separable, float64 moments, row strips, {label}): {t_np:.3f} s wall '
+              f'({t_base / t_np:.2f}x faster), {c_np:.3f} s CPU ({c_base / c_np:.2f}x), '
+              f'max abs diff {np.abs(d_np - ref).max():.2e}')
     to_t = lambda img, dev: torch.from_numpy(img).permute(2, 0, 1)[None].to(dev)  # noqa: E731
     devices = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
     for dev in devices:

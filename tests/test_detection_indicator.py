@@ -105,6 +105,18 @@ def test_interior_equals_valid_mode_brute_force_and_border_is_reflect101():
     np.testing.assert_allclose(d, brute_force_d(pad(photo), pad(gan)), atol=1e-6)
 
 
+def test_row_strips_and_threads_do_not_change_the_map():
+    # 150 rows = two 64-row strips and a partial one: the strip halos must reproduce the window-by-window result at
+    # the strip boundaries, and the strips computed in parallel must give the same bits as one thread.
+    rng = np.random.default_rng(2)
+    photo = skimage_photo_bgr('rocket')[200:350, 300:336]
+    gan = np.clip(photo.astype(int) + rng.integers(-30, 31, photo.shape), 0, 255).astype(np.uint8)
+    one = indicator_numpy(photo, gan, num_threads=1)
+    np.testing.assert_array_equal(indicator_numpy(photo, gan, num_threads=3), one)
+    np.testing.assert_array_equal(indicator_numpy(photo, gan), one)
+    np.testing.assert_allclose(one[5:-5, 5:-5], brute_force_d(photo, gan), atol=1e-6)
+
+
 def test_symmetric_in_its_arguments():
     a = skimage_photo_bgr('astronaut')[:40, :50]
     b = cv2.GaussianBlur(a, (5, 5), 2)
@@ -144,6 +156,8 @@ def test_bad_inputs():
         indicator_numpy(a, np.zeros((20, 21, 3), np.uint8))
     with pytest.raises(ValueError, match='smaller than the 11x11'):
         indicator_numpy(a[:10], a[:10])
+    with pytest.raises(ValueError, match='num_threads'):
+        indicator_numpy(a, a, num_threads=0)
     with pytest.raises(ValueError, match='smaller than the 11x11'):
         indicator_torch(torch.zeros(1, 3, 8, 30), torch.zeros(1, 3, 8, 30))
     with pytest.raises(ValueError, match='odd'):

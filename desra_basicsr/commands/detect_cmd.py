@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         int: 0 if every pair succeeded, 1 if some failed, 2 for unusable arguments.
     """
+    import cv2
     import numpy as np
     import torch
 
@@ -91,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
         rank, world_size = dist_info()
         if device == 'cuda' and world_size > 1:
             device = f'cuda:{rank % torch.cuda.device_count()}'
+        if world_size > 1:
+            # torchrun sets OMP_NUM_THREADS=1 per rank (unless the user set it) so that N ranks do not each start a
+            # thread per core; the indicator's strip pool follows OpenCV's thread count, so give it the same budget.
+            cv2.setNumThreads(torch.get_num_threads())
         method = METHODS[args.method]
         backend = args.semantic or ('mmseg' if args.seg_checkpoint else 'none')
         if not method.semantics:
