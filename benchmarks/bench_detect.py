@@ -1,4 +1,4 @@
-"""Speed, accuracy and memory of DeSRA-det (issue 3).
+"""Speed, accuracy and memory of DeSRA-det.
 
 Run: ``.venv/bin/python benchmarks/bench_detect.py [--pairs 3] [--skip-b5]``.
 

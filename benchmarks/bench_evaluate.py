@@ -1,4 +1,4 @@
-"""Throughput and peak memory of ``desra evaluate`` and ``desra calibrate`` on 1024x1024 inputs (issue 5).
+"""Throughput and peak memory of ``desra evaluate`` and ``desra calibrate`` on 1024x1024 inputs.
 
 Run: ``.venv/bin/python benchmarks/bench_evaluate.py [--count 500] [--calibrate-count 500]``.
 

@@ -6,6 +6,12 @@
 2. Data-loading share: ``PseudoGTPairedDataset`` merging MSE-SR / GAN-SR / mask on the fly, BasicSR's data loader
    with 2 workers and its CPU prefetcher, feeding ``DeSRAFinetuneModel``; share = time waiting for the next batch /
    total iteration time, measured as BasicSR's ``train_pipeline`` does (target <= 5 %).
+3. Data-loading throughput at the paper's batch and patch (12, 256) on full-size images (default: LR 512x512,
+   HR 2048x2048 from real photos; ``--data DIR`` with ``lq/ mse/ gan/ mask/`` uses your own): samples per second
+   of the dataset alone (one process) and of BasicSR's loader (``--workers`` persistent workers), decoding the
+   four files of every sample (the baseline) against ``keep_in_memory: true``, with ratios to the baseline run
+   in the same process. Compare the loader's batches per second with the iteration rate ``make gpu-check``
+   reports: at the paper's settings data must take under 5 % of an iteration.
 
 Usage::
 
@@ -38,8 +44,21 @@ from basicsr.models import build_model  # noqa: E402
 PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'camera', 'brick', 'grass', 'gravel')
 
 
-def model_options(args: argparse.Namespace, model_type: str, root: str, ldl: bool = False) -> dict:
-    """Options of a GAN fine-tune as BasicSR's ``parse_options`` would produce them (single process)."""
+def model_options(args: argparse.Namespace, model_type: str, root: str, ldl: bool = False,
+                  perceptual: bool = False) -> dict:
+    """Options of a GAN fine-tune as BasicSR's ``parse_options`` would produce them (single process).
+
+    Args:
+        args (argparse.Namespace): ``device``, ``num_feat``, ``num_block``.
+        model_type (str): ``SRGANModel`` or ``DeSRAFinetuneModel``.
+        root (str): Folder for BasicSR's paths.
+        ldl (bool): Add LDL's artifact loss.
+        perceptual (bool): Add Real-ESRGAN's perceptual loss (needs ``experiments/pretrained_models/
+            vgg19-dcbb9e9d.pth`` relative to the working directory).
+
+    Returns:
+        dict: The options.
+    """
     train = {
         'ema_decay': 0.999,
         'optim_g': {
@@ -78,6 +97,13 @@ def model_options(args: argparse.Namespace, model_type: str, root: str, ldl: boo
     }
     if ldl:
         train['artifacts_opt'] = {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}
+    if perceptual:  # Real-ESRGAN's perceptual loss
+        train['perceptual_opt'] = {
+            'type': 'PerceptualLoss',
+            'layer_weights': {'conv1_2': 0.1, 'conv2_2': 0.1, 'conv3_4': 1, 'conv4_4': 1, 'conv5_4': 1},
+            'vgg_type': 'vgg19', 'use_input_norm': True, 'perceptual_weight': 1.0, 'style_weight': 0,
+            'range_norm': False, 'criterion': 'l1'
+        }
     return {
         'name': f'bench_{model_type}',
         'model_type': model_type,
@@ -222,6 +248,37 @@ def data_loading_share(args: argparse.Namespace, root: str) -> tuple:
     return data_time / iter_time, iter_time / n_iters
 
 
+def loading_throughput(args: argparse.Namespace, folders: dict) -> dict:
+    """Samples per second of the dataset alone and of BasicSR's loader, decoding per sample vs kept in memory."""
+    rates = {}
+    for name, keep in (('decode per sample', False), ('keep_in_memory', True)):
+        dataset_opt = {
+            'name': 'bench_full', 'type': 'PseudoGTPairedDataset', 'phase': 'train', 'scale': 4,
+            'dataroot_lq': folders['lq'], 'dataroot_mse': folders['mse'], 'dataroot_gan': folders['gan'],
+            'dataroot_mask': folders['mask'], 'io_backend': {'type': 'disk'}, 'gt_size': args.data_gt_size,
+            'use_hflip': True, 'use_rot': False, 'keep_in_memory': keep, 'use_shuffle': True,
+            'num_worker_per_gpu': args.workers, 'batch_size_per_gpu': args.data_batch, 'dataset_enlarge_ratio': 100,
+            'persistent_workers': args.workers > 0, 'pin_memory': args.device == 'cuda', 'prefetch_mode': None
+        }
+        dataset = build_dataset(copy.deepcopy(dataset_opt))
+        n = args.data_batch * args.data_batches
+        start = time.perf_counter()
+        for i in range(n):
+            dataset[i % len(dataset)]
+        alone = n / (time.perf_counter() - start)
+        sampler = EnlargedSampler(dataset, 1, 0, dataset_opt['dataset_enlarge_ratio'])
+        loader = build_dataloader(dataset, dataset_opt, num_gpu=1 if args.device == 'cuda' else 0, dist=False,
+                                  sampler=sampler, seed=0)
+        batches = iter(loader)
+        next(batches)  # workers started and warm
+        start = time.perf_counter()
+        for _ in range(args.data_batches):
+            next(batches)
+        rates[name] = (alone, n / (time.perf_counter() - start))
+        del batches, loader
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', choices=['cpu', 'cuda'])
@@ -233,6 +290,12 @@ def main() -> None:
     parser.add_argument('--lr-size', type=int, default=128, help='side of the LR images of the data benchmark')
     parser.add_argument('--iters', type=int, default=5, help='iterations per timing round')
     parser.add_argument('--rounds', type=int, default=4)
+    parser.add_argument('--data', help='part 3: folder with lq/ mse/ gan/ mask/ (default: made from real photos)')
+    parser.add_argument('--full-lr-size', type=int, default=512, help='part 3: LR side of the made full-size images')
+    parser.add_argument('--data-batch', type=int, default=12, help='part 3: batch size')
+    parser.add_argument('--data-gt-size', type=int, default=256, help='part 3: HR patch')
+    parser.add_argument('--data-batches', type=int, default=6, help='part 3: batches timed per configuration')
+    parser.add_argument('--workers', type=int, default=2, help='part 3: loader workers')
     args = parser.parse_args()
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')
@@ -260,6 +323,15 @@ def main() -> None:
         print(f'\n2. data loading (PseudoGTPairedDataset on the fly, dilate 2 + feather 4, LR {args.lr_size}px, '
               f'2 workers)')
         print(f'   iteration {per_iter * 1000:.1f} ms, waiting for data {share * 100:.2f} % of it')
+        folders = {key: osp.join(args.data, key) for key in ('lq', 'mse', 'gan', 'mask')} if args.data else \
+            make_data(osp.join(root, 'full'), args.full_lr_size)
+        rates = loading_throughput(args, folders)
+        print(f'\n3. data loading throughput, batch {args.data_batch}, HR patch {args.data_gt_size}, '
+              f'{"your data" if args.data else f"HR {args.full_lr_size * 4}px photos"} (samples/s)')
+        base = rates['decode per sample']
+        for name, (alone, loader) in rates.items():
+            print(f'   {name:<18} dataset alone {alone:7.1f} (x{alone / base[0]:.2f})   loader, {args.workers} '
+                  f'workers {loader:7.1f} (x{loader / base[1]:.2f}) = {loader / args.data_batch:.2f} batches/s')
 
 
 if __name__ == '__main__':

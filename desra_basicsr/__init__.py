@@ -1,14 +1,13 @@
 """DeSRA for BasicSR: detect GAN-SR inference artifacts and fine-tune them away.
 
-Importing this package applies the compatibility fixes of :mod:`desra_basicsr.compat` (before BasicSR or
-mmsegmentation are imported) and registers the plugin's archs, datasets, transforms, models and metrics in
-BasicSR's registries.
+Importing this package is cheap: it imports neither torch nor BasicSR. It installs the import hook of
+:mod:`desra_basicsr.bootstrap`, which applies the compatibility fixes of :mod:`desra_basicsr.compat` around the
+imports of BasicSR and mmengine and registers the plugin's datasets, transforms, models and metrics in BasicSR's
+registries by their first lookup. Scripts that use BasicSR import ``desra_basicsr`` first, as before.
 """
-from desra_basicsr import compat
+from desra_basicsr import bootstrap
+from desra_basicsr.version import __version__
 
-compat.apply_all()
-
-from desra_basicsr import archs, data, metrics, models  # noqa: F401,E402  (registration side effects)
-from desra_basicsr.version import __version__  # noqa: E402
+bootstrap.install()
 
 __all__ = ['__version__']

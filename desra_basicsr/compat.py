@@ -1,8 +1,9 @@
 """Compatibility fixes for the pinned stack (see README, "Pinned stack").
 
 Each fix works around one named upstream problem, checks whether that problem is present, and does nothing
-when the installed package is already fixed. :func:`apply_all` runs them in order; ``import desra_basicsr``
-calls it before anything imports BasicSR or mmsegmentation. Every fix has a test in ``tests/test_compat.py``
+when the installed package is already fixed. ``import desra_basicsr`` installs an import hook
+(:mod:`desra_basicsr.bootstrap`) that applies each fix right before, or right after, the package it concerns is
+imported; :func:`apply_all` runs them all at once. Every fix has a test in ``tests/test_compat.py``
 that fails without it.
 """
 import importlib.abc
@@ -201,11 +202,22 @@ def resolve_dist_backend(backend: Optional[str]) -> str:
         backend (str | None): Backend requested by the caller (BasicSR passes ``'nccl'``).
 
     Returns:
-        str: ``backend`` or the environment override; ``'gloo'`` in place of ``'nccl'`` when CUDA is absent.
+        str: ``backend`` or the environment override; ``'gloo'`` in place of BasicSR's default ``'nccl'`` when
+        CUDA is absent and nobody asked for nccl.
+
+    Raises:
+        RuntimeError: ``$DESRA_DIST_BACKEND`` (the option file's ``dist_params.backend``) asks for nccl and CUDA is
+            not available: training on the CPU instead would be silent and many times slower.
     """
     import torch
-    backend = os.environ.get(DIST_BACKEND_ENV) or backend or 'nccl'
+    requested = os.environ.get(DIST_BACKEND_ENV)
+    backend = requested or backend or 'nccl'
     if backend == 'nccl' and not torch.cuda.is_available():
+        if requested:
+            raise RuntimeError(
+                f'dist_params.backend is nccl but CUDA is not available to torch {torch.__version__} (built for CUDA '
+                f'{torch.version.cuda}): no GPU visible (CUDA_VISIBLE_DEVICES?) or an NVIDIA driver too old for '
+                'this CUDA build. Fix the driver, or set dist_params.backend: gloo to train on the CPU.')
         return 'gloo'
     return backend
 
@@ -267,14 +279,34 @@ def fix_basicsr_cpu_paths() -> bool:
     return True
 
 
+#: Every fix by name, in the order :func:`apply_all` applies them.
+FIXES: Dict[str, Callable[[], bool]] = {
+    'torchvision_functional_tensor': fix_torchvision_functional_tensor,
+    'mmcv_lite_ops': fix_mmcv_lite_ops,
+    'torch_load_numpy_globals': fix_torch_load_numpy_globals,
+    'basicsr_cpu_paths': fix_basicsr_cpu_paths,
+}
+
+
+def apply(name: str) -> bool:
+    """Apply one fix of :data:`FIXES` (once per process).
+
+    Args:
+        name (str): The fix's name.
+
+    Returns:
+        bool: Whether it patched something.
+    """
+    return _once(name, FIXES[name])
+
+
 def apply_all() -> Dict[str, bool]:
-    """Apply every fix (idempotent). Called by ``import desra_basicsr``.
+    """Apply every fix (idempotent). Imports BasicSR; :mod:`desra_basicsr.bootstrap` applies each fix only when the
+    package it concerns is imported.
 
     Returns:
         dict[str, bool]: Fix name to "patched".
     """
-    _once('torchvision_functional_tensor', fix_torchvision_functional_tensor)
-    _once('mmcv_lite_ops', fix_mmcv_lite_ops)
-    _once('torch_load_numpy_globals', fix_torch_load_numpy_globals)
-    _once('basicsr_cpu_paths', fix_basicsr_cpu_paths)
+    for name in FIXES:
+        apply(name)
     return applied_fixes()

@@ -9,132 +9,123 @@ Generators that need input sizes divisible by some number (SwinIR's window, RRDB
 get each input reflect-padded up to that multiple; the padded part of the output is cropped away.
 """
 import os.path as osp
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import yaml
 
-from desra_basicsr.errors import DesraInputError
+from desra_basicsr.checkpoints import STATE_DICT_KEYS, load_weights
+from desra_basicsr.errors import DesraInputError, DesraSettingsError
 
-PREFERRED_PARAM_KEYS = ('params_ema', 'params')
 
+def resolve_device(device: str = 'auto', local_rank: int = 0) -> torch.device:
+    """Turn ``'auto'`` / ``'cpu'`` / ``'cuda'`` / ``'cuda:N'`` into this process's device, checking CUDA is there.
 
-def resolve_device(device: str = 'auto') -> torch.device:
-    """Turn ``'auto'`` / ``'cpu'`` / ``'cuda'`` / ``'cuda:N'`` into a device, checking CUDA is there.
+    Under torchrun each rank takes its own GPU: ``'auto'`` and ``'cuda'`` give ``cuda:<local_rank % GPUs>``, and
+    ``'cuda:N'`` gives ``cuda:<(N + local_rank) % GPUs>`` (``N`` is the first GPU of this machine's ranks).
 
     Args:
         device (str): Device name; ``'auto'`` picks CUDA when available.
+        local_rank (int): This process's rank on its machine (torchrun's ``LOCAL_RANK``; 0 outside torchrun).
 
     Returns:
         torch.device: The device.
 
     Raises:
-        DesraInputError: If CUDA is asked for and not available.
+        DesraSettingsError: If the name is not a device, or CUDA is asked for and not available.
     """
     if device == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    dev = torch.device(device)
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise DesraInputError(f'--device {device}: CUDA is not available on this machine')
-    return dev
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise DesraSettingsError(f'--device {device}: not a device name (cpu, cuda, cuda:N)') from err
+    if dev.type != 'cuda':
+        return dev
+    if not torch.cuda.is_available():
+        raise DesraSettingsError(f'--device {device}: CUDA is not available on this machine')
+    return torch.device('cuda', cuda_index(dev.index, local_rank, torch.cuda.device_count()))
 
 
-def load_state_dict(path: str, param_key: Optional[str] = None) -> Tuple[Dict[str, torch.Tensor], str]:
-    """Read a generator's weights from a BasicSR checkpoint (or a bare state dict).
+def cuda_index(first: Optional[int], local_rank: int, count: int) -> int:
+    """The GPU of a rank: ``(first + local_rank) % count`` (``first`` None counts as 0).
 
     Args:
-        path (str): Checkpoint file.
-        param_key (str | None): Key holding the weights (``params_ema``, ``params``); None picks the first of
-            those present, or the file itself when it is a bare state dict.
+        first (int | None): GPU named by the user (``cuda:N``), or None for plain ``cuda``.
+        local_rank (int): The rank on this machine.
+        count (int): GPUs visible to the process.
 
     Returns:
-        tuple: ``(state_dict, key)``, key ``''`` for a bare state dict; ``module.`` prefixes are removed.
+        int: The GPU index.
 
     Raises:
-        DesraInputError: If the file is missing, unreadable, or lacks ``param_key``.
+        DesraSettingsError: If ``first`` is not a visible GPU.
     """
-    if not osp.isfile(path):
-        raise DesraInputError(f'{path}: weights file not found')
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or foreign files
-        raise DesraInputError(f'{path}: cannot load weights ({err})') from err
-    if not isinstance(ckpt, dict):
-        raise DesraInputError(f'{path}: not a state dict or BasicSR checkpoint')
-    nested = [key for key, value in ckpt.items() if isinstance(value, dict)]
-    if param_key:
-        if param_key not in ckpt:
-            raise DesraInputError(f'{path}: no key {param_key!r} (keys: {", ".join(map(str, ckpt)) or "none"})')
-        key = param_key
-    elif nested:
-        key = next((k for k in PREFERRED_PARAM_KEYS if k in ckpt), None)
-        if key is None:
-            raise DesraInputError(f'{path}: none of {PREFERRED_PARAM_KEYS} found (keys: {", ".join(nested)}); '
-                                  'name the key with --param-key')
-    else:
-        key = ''
-    state = ckpt[key] if key else ckpt
-    return {(k[7:] if k.startswith('module.') else k): v for k, v in state.items()}, key
+    if first is not None and not 0 <= first < count:
+        raise DesraSettingsError(f'--device cuda:{first}: this machine has {count} GPU(s) (cuda:0 .. cuda:{count - 1})')
+    return ((first or 0) + local_rank) % count
 
 
 def build_generator(arch: str,
                     arch_kwargs: Dict[str, Any],
                     weights: Optional[str] = None,
                     param_key: Optional[str] = None,
-                    strict: bool = True) -> torch.nn.Module:
-    """Build a generator from BasicSR's ``ARCH_REGISTRY`` (plugin archs included) and load its weights.
+                    strict: bool = True,
+                    fallback: Optional[Sequence[str]] = None) -> torch.nn.Module:
+    """Build a generator from BasicSR's ``ARCH_REGISTRY`` and load its weights.
 
     Args:
         arch (str): Registered architecture name, e.g. ``'RRDBNet'``.
         arch_kwargs (dict): Constructor arguments (``network_g`` without ``type``). Not modified.
         weights (str | None): Checkpoint file; None leaves the random initialisation.
-        param_key (str | None): See :func:`load_state_dict`.
+        param_key (str | None): Key of the state dict, which must exist; None picks ``params_ema``, else
+            ``params``, else ``state_dict``, else the bare state dict (see
+            :func:`desra_basicsr.checkpoints.select_state_dict`).
         strict (bool): Require the checkpoint's keys to match the network's exactly.
+        fallback (Sequence[str] | None): Keys tried when ``param_key`` is absent from the checkpoint; None: none
+            when ``param_key`` is given, else ``params_ema``, ``params``, ``state_dict``.
 
     Returns:
         torch.nn.Module: The generator in eval mode, on the CPU.
 
     Raises:
-        DesraInputError: Unknown architecture, bad constructor arguments, or weights that do not fit.
+        DesraSettingsError: Unknown architecture or bad constructor arguments.
+        DesraInputError: Weights that cannot be read or do not fit.
     """
-    import desra_basicsr  # noqa: F401  (registers BasicSR's and the plugin's archs)
     from basicsr.utils.registry import ARCH_REGISTRY
 
-    # BasicSR registers some archs (SRVGGNetCompact, UNetDiscriminatorSN) as ``<name>_basicsr``; its ``get`` finds
-    # them too but prints a notice, so the suffixed name is looked up directly.
-    name = arch if arch in ARCH_REGISTRY else f'{arch}_basicsr'
+    # BasicSR registers some archs (SRVGGNetCompact, UNetDiscriminatorSN) as ``<name>_basicsr``.
+    name = next((n for n in (arch, f'{arch}_basicsr') if n in ARCH_REGISTRY), None)
+    if name is None:
+        names = sorted({n[:-len('_basicsr')] if n.endswith('_basicsr') else n for n in ARCH_REGISTRY.keys()})
+        raise DesraSettingsError(f'--arch {arch}: unknown architecture (registered: {", ".join(names)})')
     try:
-        arch_cls = ARCH_REGISTRY.get(name)
-    except KeyError as err:
-        names = ', '.join(sorted(ARCH_REGISTRY.keys()))
-        raise DesraInputError(f'{arch}: unknown architecture (registered: {names})') from err
-    try:
-        net = arch_cls(**dict(arch_kwargs))
+        net = ARCH_REGISTRY.get(name)(**dict(arch_kwargs))
     except TypeError as err:
-        raise DesraInputError(f'{arch}: bad architecture arguments {dict(arch_kwargs)} ({err})') from err
+        raise DesraSettingsError(f'{arch}: bad architecture arguments {dict(arch_kwargs)} ({err})') from err
     if weights:
-        state, _ = load_state_dict(weights, param_key)
-        try:
-            net.load_state_dict(state, strict=strict)
-        except RuntimeError as err:
-            raise DesraInputError(f'{weights}: weights do not fit {arch}({arch_kwargs}): {err}') from err
+        if fallback is None:  # a key the user names must exist; otherwise params_ema, params or a bare state dict
+            fallback = () if param_key else STATE_DICT_KEYS
+        load_weights(net, weights, param_key, strict, fallback)
     return net.eval()
 
 
 def generator_from_options(opt_path: str,
                            weights: Optional[str] = None,
-                           param_key: Optional[str] = None) -> Tuple[torch.nn.Module, int]:
+                           param_key: Optional[str] = None) -> Tuple[torch.nn.Module, int, str]:
     """Build the generator of a BasicSR option file (``network_g`` + ``path.pretrain_network_g``).
 
     Args:
         opt_path (str): BasicSR option YAML (training or test).
         weights (str | None): Overrides ``path.pretrain_network_g``.
-        param_key (str | None): Overrides ``path.param_key_g``; None with neither picks as
-            :func:`load_state_dict` does.
+        param_key (str | None): Overrides ``path.param_key_g`` and must exist in the checkpoint; the option file's
+            key falls back to ``params`` as in BasicSR; with neither, the key is picked as :func:`build_generator`
+            does.
 
     Returns:
-        tuple: ``(net, size_multiple)``, see :func:`size_multiple`.
+        tuple: ``(net, size_multiple, weights)``: the generator, its input size multiple (see
+        :func:`size_multiple`) and the weights file it was loaded from.
 
     Raises:
         DesraInputError: If the file is missing or malformed, or names no weights.
@@ -154,9 +145,10 @@ def generator_from_options(opt_path: str,
     if not weights:
         raise DesraInputError(f'{opt_path}: path.pretrain_network_g is empty and no --weights given')
     kwargs = {k: v for k, v in network_g.items() if k != 'type'}
-    net = build_generator(network_g['type'], kwargs, weights, param_key or path_opt.get('param_key_g'),
-                          bool(path_opt.get('strict_load_g', True)))
-    return net, size_multiple(network_g['type'], kwargs)
+    file_key = None if param_key else path_opt.get('param_key_g')
+    net = build_generator(network_g['type'], kwargs, weights, param_key or file_key,
+                          bool(path_opt.get('strict_load_g', True)), ('params', ) if file_key else None)
+    return net, size_multiple(network_g['type'], kwargs), weights
 
 
 def size_multiple(arch: str, arch_kwargs: Dict[str, Any]) -> int:
@@ -176,7 +168,17 @@ def size_multiple(arch: str, arch_kwargs: Dict[str, Any]) -> int:
     return multiple
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad an ``...xHxW`` tensor at the bottom and right up to a multiple of ``multiple`` (reflect, or replicate
+    when the image is too small to reflect). Crop the output back to ``scale`` times the input size.
+
+    Args:
+        x (torch.Tensor): Input batch.
+        multiple (int): Size multiple (1: unchanged).
+
+    Returns:
+        torch.Tensor: The padded tensor (``x`` itself when no padding is needed).
+    """
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph == 0 and pw == 0:
@@ -190,11 +192,14 @@ class SRInferencer:
 
     Args:
         net (torch.nn.Module): The generator (moved to ``device``; eval mode).
-        device (str): ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
+        device (str): ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'`` (see :func:`resolve_device`).
         tile (int): Tile size in LR pixels; 0 runs whole images.
         tile_pad (int): LR pixels of context around each tile (should cover the receptive-field radius).
-        fp16 (bool): Half precision (CUDA only).
+        fp16 (bool): Half precision (CUDA only) through ``torch.autocast``: the weights stay float32 and each
+            operation runs in the precision autocast chooses, so buffers a network builds in float32 (SwinIR's
+            attention mask for inputs of another size than ``img_size``) keep working.
         size_multiple (int): Inputs are reflect-padded to a multiple of this (see :func:`size_multiple`).
+        local_rank (int): Rank on this machine under torchrun (picks the GPU, see :func:`resolve_device`).
     """
 
     def __init__(self,
@@ -203,24 +208,24 @@ class SRInferencer:
                  tile: int = 0,
                  tile_pad: int = 10,
                  fp16: bool = False,
-                 size_multiple: int = 1) -> None:
+                 size_multiple: int = 1,
+                 local_rank: int = 0) -> None:
         if tile < 0 or tile_pad < 0:
-            raise DesraInputError(f'--tile {tile} --tile-pad {tile_pad}: sizes must be >= 0')
-        self.device = resolve_device(device)
+            raise DesraSettingsError(f'--tile {tile} --tile-pad {tile_pad}: sizes must be >= 0')
+        self.device = resolve_device(device, local_rank)
         if fp16 and self.device.type != 'cuda':
-            raise DesraInputError(f'--fp16: half precision needs a CUDA device, got {self.device}')
+            raise DesraSettingsError(f'--fp16: half precision needs a CUDA device, got {self.device}')
         self.tile, self.tile_pad, self.fp16 = tile, tile_pad, fp16
         self.multiple = max(1, int(size_multiple))
         self.net = net.to(self.device).eval()
-        if fp16:
-            self.net = self.net.half()
 
     @torch.no_grad()
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         """Generator output for a 1x3xhxw float tensor on the device (padding to the multiple, then cropping)."""
         h, w = x.shape[-2:]
-        padded = _pad_to_multiple(x, self.multiple)
-        out = self.net(padded)
+        padded = pad_to_multiple(x, self.multiple)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.fp16):
+            out = self.net(padded).float()
         scale = out.shape[-2] // padded.shape[-2]
         return out[..., :h * scale, :w * scale]
 
@@ -234,13 +239,13 @@ class SRInferencer:
             np.ndarray: (sH)x(sW)x3 uint8 BGR image, ``s`` the generator's scale.
         """
         x = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1))).unsqueeze(0)
-        x = x.to(self.device, torch.float16 if self.fp16 else torch.float32) / 255.
+        x = x.to(self.device, torch.float32) / 255.
         h, w = x.shape[-2:]
         if self.tile == 0 or (h <= self.tile and w <= self.tile):
             out = self._run(x)
         else:
             out = self._run_tiled(x)
-        out = (out.float().clamp_(0, 1) * 255.).round_().to(torch.uint8)
+        out = (out.clamp_(0, 1) * 255.).round_().to(torch.uint8)
         return np.ascontiguousarray(out[0].cpu().numpy().transpose(1, 2, 0)[:, :, ::-1])
 
     def _run_tiled(self, x: torch.Tensor) -> torch.Tensor:

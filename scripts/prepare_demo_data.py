@@ -1,21 +1,25 @@
-"""Make the demo's training pairs and held-out LR photos from scikit-image's bundled photographs.
+"""Build the demo's real-photo corpus from the photos listed in ``demo_data/manifest.csv``.
 
-BasicSR's ``RealESRGANDataset``/``RealESRGANModel`` degrade images on the GPU (they call ``.cuda()``), so the
-Real-ESRGAN-style second-order degradation is applied here, offline and on the CPU, with BasicSR's own functions
-(``basicsr.data.degradations``: mixed anisotropic/isotropic/generalised/plateau blur kernels, sinc filters,
-Gaussian and Poisson noise, JPEG), with a fixed seed so every run writes the same files.
+Every photo comes from a package reachable offline: scikit-image's bundled photos (installed by ``make setup``)
+and Debian's ``lomiri-wallpapers-16.04``, ``lomiri-wallpapers-20.04``, ``mate-backgrounds`` and ``opencv-doc``
+(``apt-get install`` them first; the script names what is missing). The manifest fixes each photo's split once
+(:mod:`desra_basicsr.demo_corpus`). For every photo the HR image is the photo shrunk (area interpolation) so its
+longer side is at most ``--hr-size`` pixels, cropped to a multiple of 4. Then:
 
-Photos are split once and never mixed (``TRAIN_PHOTOS`` / ``HELDOUT_PHOTOS``):
-
-* training: ``<out>/train/{gt,lq}/<photo>_dNN.png`` (``--variants`` degraded copies per photo, x4), the data of
-  ``options/demo_train_mse.yml`` and ``options/demo_train_gan.yml``;
-* held-out: ``<heldout>/<photo>.png``, "real" LR inputs of the demo: the photo as a web photo would be, halved
-  (area interpolation) and JPEG-compressed at quality ``HELDOUT_JPEG_QUALITY``; no synthetic blur or noise, so
-  the GAN-SR model meets real image content it was not trained on.
+* ``train`` photos: ``<out>/train/{gt,lq}/<photo>_dNN.png``, ``--variants`` copies per photo degraded with
+  Real-ESRGAN's second-order degradation (BasicSR's ``basicsr.data.degradations``: mixed blur kernels, sinc
+  filters, Gaussian / Poisson noise, JPEG, random resizes) on the CPU, with a fixed seed: the data of
+  ``options/demo_train_mse.yml`` and ``options/demo_train_gan.yml``. (BasicSR's ``RealESRGANDataset`` /
+  ``RealESRGANModel`` degrade on the GPU, hence offline here.)
+* ``finetune`` and ``heldout`` photos: real LR inputs, ``demo_data/<split>_lr/<photo>.png``: the HR image as a web
+  photo would be, shrunk x4 (area) and JPEG-compressed at quality ``LR_JPEG_QUALITY``; no synthetic blur or noise.
+  These are committed; ``make demo`` needs nothing else.
+* every photo's HR image: ``<out>/hr/<photo>.png`` (ground truth for PSNR / SSIM in the benchmarks).
 
 Usage (from the repository root)::
 
-    .venv/bin/python scripts/prepare_demo_data.py --out datasets/demo --heldout demo_data/heldout_lr
+    apt-get install lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds opencv-doc
+    .venv/bin/python scripts/prepare_demo_data.py
 """
 import argparse
 import math
@@ -26,19 +30,18 @@ from typing import Dict, Tuple
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
 
 import desra_basicsr  # noqa: F401,E402  (compat fixes before BasicSR imports)
 from basicsr.data.degradations import circular_lowpass_kernel  # noqa: E402
 from basicsr.data.degradations import random_add_gaussian_noise, random_add_poisson_noise  # noqa: E402
 from basicsr.data.degradations import random_mixed_kernels  # noqa: E402
-from desra_basicsr.image_io import to_bgr_uint8, write_image  # noqa: E402
-
-# scikit-image file names (skimage/data/), all bundled with the wheel.
-TRAIN_PHOTOS = ('astronaut.png', 'motorcycle_left.png', 'motorcycle_right.png', 'hubble_deep_field.jpg', 'retina.jpg',
-                'ihc.png', 'brick.png', 'grass.png', 'gravel.png', 'camera.png', 'moon.png', 'coins.png')
-HELDOUT_PHOTOS = ('chelsea.png', 'coffee.png', 'rocket.jpg')
+from desra_basicsr.demo_corpus import Photo, read_manifest, split_names  # noqa: E402
+from desra_basicsr.errors import DesraInputError  # noqa: E402
+from desra_basicsr.image_io import read_image, write_image  # noqa: E402
 
 # Real-ESRGAN's degradation settings (options/train_realesrgan_x4plus.yml of Real-ESRGAN).
 KERNEL_LIST = ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso']
@@ -65,24 +68,40 @@ GAUSSIAN_NOISE_PROB = 0.5
 GRAY_NOISE_PROB = 0.4
 FINAL_SINC_PROB = 0.8
 INTERPOLATIONS = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC)
-HELDOUT_JPEG_QUALITY = 75
+LR_JPEG_QUALITY = 75
+HR_SIZE = 640
 
 
-def skimage_photo(name: str) -> np.ndarray:
-    """Read one of scikit-image's bundled photos as HxWx3 uint8 BGR.
+def load_photo(photo: Photo) -> np.ndarray:
+    """Read a manifest photo from its package as HxWx3 uint8 BGR.
 
     Args:
-        name (str): File name inside ``skimage/data``.
+        photo (Photo): Manifest row.
 
     Returns:
         np.ndarray: The photo.
+
+    Raises:
+        DesraInputError: If the file is missing (naming the package to install) or unreadable.
     """
-    import skimage.data
-    path = osp.join(osp.dirname(skimage.data.__file__), name)
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise FileNotFoundError(f'{path}: scikit-image photo not found')
-    return to_bgr_uint8(img, path)
+    if photo.source_package == 'scikit-image':
+        import skimage.data
+        path = osp.join(osp.dirname(skimage.data.__file__), photo.source_file)
+    else:
+        path = photo.source_file
+    if not osp.isfile(path):
+        raise DesraInputError(f'{path}: photo {photo.name!r} not found; install its package: '
+                              f'apt-get install {photo.source_package}')
+    return read_image(path)
+
+
+def hr_image(img: np.ndarray, size: int) -> np.ndarray:
+    """Shrink so the longer side is at most ``size`` (area interpolation), then crop to a multiple of 4."""
+    h, w = img.shape[:2]
+    factor = size / max(h, w)
+    if factor < 1:
+        img = cv2.resize(img, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
+    return crop_to_multiple(img, 4)
 
 
 def _blur_kernel(rng: np.random.RandomState, sigma: Tuple[float, float], sinc_prob: float) -> np.ndarray:
@@ -159,32 +178,42 @@ def crop_to_multiple(img: np.ndarray, scale: int) -> np.ndarray:
     return img[:h - h % scale, :w - w % scale]
 
 
+def real_lr(hr: np.ndarray) -> np.ndarray:
+    """The LR input of a fine-tune / held-out photo: x4 area shrink and a JPEG round trip, as a web photo."""
+    h, w = hr.shape[:2]
+    small = cv2.resize(hr, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    return np.round(_jpeg(small.astype(np.float32) / 255., LR_JPEG_QUALITY) * 255.).astype(np.uint8)
+
+
 def main() -> None:
-    """Write the training pairs and the held-out LR photos."""
+    """Write the training pairs, the real LR inputs of the fine-tune and held-out sets, and every HR image."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', default='datasets/demo', help='training pairs folder (train/gt, train/lq)')
-    parser.add_argument('--heldout', default='demo_data/heldout_lr', help='held-out LR photos folder')
+    parser.add_argument('--manifest', default=osp.join(REPO_ROOT, 'demo_data', 'manifest.csv'))
+    parser.add_argument('--out', default='datasets/demo', help='training pairs (train/gt, train/lq) and hr/')
+    parser.add_argument('--lr-root', default=osp.join(REPO_ROOT, 'demo_data'), help='writes <split>_lr/ here')
+    parser.add_argument('--hr-size', type=int, default=HR_SIZE, help='longer side of the HR images')
     parser.add_argument('--variants', type=int, default=8, help='degraded copies per training photo')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
 
-    assert not set(TRAIN_PHOTOS) & set(HELDOUT_PHOTOS)
+    photos = read_manifest(args.manifest)
     random.seed(args.seed)  # BasicSR's random_mixed_kernels draws the kernel type with Python's random
     np.random.seed(args.seed)
     rng = np.random.RandomState(args.seed)
-    for name in TRAIN_PHOTOS:
-        gt = crop_to_multiple(skimage_photo(name), 4)
-        for k in range(args.variants):
-            key = f'{osp.splitext(name)[0]}_d{k:02d}.png'
-            write_image(osp.join(args.out, 'train', 'gt', key), gt)
-            write_image(osp.join(args.out, 'train', 'lq', key), degrade(gt, 4, rng))
-    for name in HELDOUT_PHOTOS:
-        photo = crop_to_multiple(skimage_photo(name), 2)
-        half = cv2.resize(photo, (photo.shape[1] // 2, photo.shape[0] // 2), interpolation=cv2.INTER_AREA)
-        lr = _jpeg(half.astype(np.float32) / 255., HELDOUT_JPEG_QUALITY)
-        write_image(osp.join(args.heldout, f'{osp.splitext(name)[0]}.png'), np.round(lr * 255.).astype(np.uint8))
-    print(f'{len(TRAIN_PHOTOS)} x {args.variants} training pairs in {args.out}/train, '
-          f'{len(HELDOUT_PHOTOS)} held-out LR photos in {args.heldout}')
+    for photo in tqdm(photos, desc='corpus', unit='photo'):
+        hr = hr_image(load_photo(photo), args.hr_size)
+        write_image(osp.join(args.out, 'hr', f'{photo.name}.png'), hr)
+        if photo.split == 'train':
+            for k in range(args.variants):
+                key = f'{photo.name}_d{k:02d}.png'
+                write_image(osp.join(args.out, 'train', 'gt', key), hr)
+                write_image(osp.join(args.out, 'train', 'lq', key), degrade(hr, 4, rng))
+        else:
+            write_image(osp.join(args.lr_root, f'{photo.split}_lr', f'{photo.name}.png'), real_lr(hr))
+    counts = split_names(photos)
+    print(f'{len(counts["train"])} x {args.variants} training pairs in {args.out}/train; '
+          f'{len(counts["finetune"])} fine-tune and {len(counts["heldout"])} held-out LR photos in '
+          f'{args.lr_root}/{{finetune,heldout}}_lr; HR images in {args.out}/hr')
 
 
 if __name__ == '__main__':

@@ -16,6 +16,8 @@ import torch
 import yaml
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# tests/gpu/ needs CUDA (``make gpu-check`` runs it): not collected where there is none, so CPU runs show no skips.
+collect_ignore = [] if torch.cuda.is_available() else ['gpu']
 TRAIN_SCRIPT = osp.join(REPO_ROOT, 'desra_basicsr', 'train.py')
 PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket')
 
@@ -64,17 +66,21 @@ def train_env() -> Dict[str, str]:
 
 
 def run_train(opt: dict, cwd: str, extra_args: Sequence[str] = (), nproc: int = 1, timeout: int = 600,
-              check: bool = True, script: str = TRAIN_SCRIPT) -> subprocess.CompletedProcess:
+              check: bool = True, script: str = TRAIN_SCRIPT, env: Optional[Dict[str, str]] = None,
+              torchrun: Optional[bool] = None) -> subprocess.CompletedProcess:
     """Write ``opt`` to ``cwd/options.yml`` and run ``desra_basicsr/train.py`` on it in a subprocess.
 
     Args:
         opt (dict): BasicSR options.
         cwd (str): Working directory (``experiments/`` is created there).
         extra_args (Sequence[str]): More command-line arguments, e.g. ``['--auto_resume']``.
-        nproc (int): > 1 runs under ``python -m torch.distributed.run --standalone`` with ``--launcher pytorch``.
+        nproc (int): Processes; > 1 runs under ``python -m torch.distributed.run --standalone`` with
+            ``--launcher pytorch``.
         timeout (int): Seconds before the run is killed.
         check (bool): Fail the test (showing the output) when the run exits non-zero.
         script (str): Training script; ``desra_basicsr/train.py`` unless a test wraps it.
+        env (dict | None): Environment of the run; :func:`train_env` (CPU only) when None.
+        torchrun (bool | None): Run under torchrun with ``--launcher pytorch`` (default: ``nproc > 1``).
 
     Returns:
         subprocess.CompletedProcess: The finished run, stdout and stderr merged into ``stdout``.
@@ -82,14 +88,15 @@ def run_train(opt: dict, cwd: str, extra_args: Sequence[str] = (), nproc: int = 
     opt_path = osp.join(cwd, 'options.yml')
     with open(opt_path, 'w') as f:
         yaml.safe_dump(opt, f, sort_keys=False)
+    torchrun = nproc > 1 if torchrun is None else torchrun
     cmd: List[str] = [sys.executable]
-    if nproc > 1:
+    if torchrun:
         cmd += ['-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}']
     cmd += [script, '-opt', opt_path] + list(extra_args)
-    if nproc > 1:
+    if torchrun:
         cmd += ['--launcher', 'pytorch']
-    proc = subprocess.run(
-        cmd, cwd=cwd, env=train_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, env=env if env is not None else train_env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         pytest.fail(f'training exited with {proc.returncode}:\n{proc.stdout[-6000:]}')
     return proc

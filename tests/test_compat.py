@@ -192,11 +192,22 @@ def test_dist_backend_resolution(monkeypatch):
     assert compat.resolve_dist_backend('gloo') == 'gloo'
     monkeypatch.setenv(compat.DIST_BACKEND_ENV, 'mpi')
     assert compat.resolve_dist_backend('nccl') == 'mpi'
+    monkeypatch.setenv(compat.DIST_BACKEND_ENV, 'nccl')  # the option file asks for nccl: no silent CPU run
+    with pytest.raises(RuntimeError, match='dist_params.backend is nccl but CUDA is not available'):
+        compat.resolve_dist_backend('nccl')
 
 
-def test_import_applies_every_fix():
-    import desra_basicsr  # noqa: F401
-    from desra_basicsr import compat
-    assert set(compat.applied_fixes()) == {
-        'torchvision_functional_tensor', 'mmcv_lite_ops', 'torch_load_numpy_globals', 'basicsr_cpu_paths'
-    }
+def test_import_applies_every_fix_when_its_package_is_imported():
+    code = textwrap.dedent("""
+        import sys
+        import desra_basicsr
+        from desra_basicsr import compat
+        assert not {'torch', 'basicsr', 'mmengine'} & set(sys.modules), sorted(sys.modules)
+        assert set(compat.applied_fixes()) == {'mmcv_lite_ops'}
+        import basicsr
+        assert set(compat.applied_fixes()) == {'mmcv_lite_ops', 'torchvision_functional_tensor', 'basicsr_cpu_paths'}
+        import mmengine
+        assert set(compat.applied_fixes()) == set(compat.FIXES)
+    """)
+    proc = subprocess.run([sys.executable, '-c', code], env=train_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]

@@ -122,7 +122,7 @@ def test_calibrate_command_without_segmenter(tmp_path, capsys):
 
 def test_calibrate_command_errors(tmp_path, capsys):
     mse_dir, gan_dir = make_pairs(str(tmp_path))
-    assert main(['calibrate', '--mse', mse_dir, '--gan', gan_dir, '--out', str(tmp_path / 'w.txt')]) == 1
+    assert main(['calibrate', '--mse', mse_dir, '--gan', gan_dir, '--out', str(tmp_path / 'w.txt')]) == 2
     assert '.yml' in capsys.readouterr().err
     write_image(osp.join(gan_dir, 'extra.png'), np.zeros((40, 48, 3), np.uint8))
     assert main(['calibrate', '--mse', mse_dir, '--gan', gan_dir, '--out', str(tmp_path / 'w.yml')]) == 1

@@ -101,16 +101,17 @@ def test_labelme2mask_command(tmp_path, capsys):
     (src / 'broken.json').write_text('[]')
     assert main(['labelme2mask', '--json', str(src), '--out', str(out), '--label', 'artifact']) == 1
     captured = capsys.readouterr()
-    assert 'broken.json' in captured.err and '1 without any matching shape' in captured.out
+    assert captured.err.count('broken.json') == 1 and '1 mask(s) without any matching shape' in captured.out
     m1, m2 = read_mask(str(out / 'img1.png')), read_mask(str(out / 'img2.png'))
     assert m1.shape == (5, 7) and m1.sum() == 6 and m2.shape == (3, 3) and not m2.any()
     assert not (out / 'broken.png').exists()
     summary = json.loads((out / 'summary.json').read_text())
-    assert summary['counts'] == {'done': 2, 'skipped': 0, 'error': 1}
+    assert summary['counts'] == {'done': 2, 'error': 1}
     assert summary['items']['img1']['pixels'] == 6
     # Resume: existing masks are kept, the broken file still fails.
     assert main(['labelme2mask', '--json', str(src), '--out', str(out), '--label', 'artifact']) == 1
-    assert '0 mask(s) written' in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert '0 done, 2 kept from an earlier run, 1 failed' in captured.out and captured.err.count('broken.json') == 1
 
 
 def test_basicsr_metric_registry_entries():

@@ -182,6 +182,6 @@ def test_evaluate_errors(tmp_path, capsys):
     write_mask(str(tmp_path / 'g' / 'a.png'), np.zeros((7, 6), bool))
     assert main(['evaluate', '--pred', str(tmp_path / 'p'), '--gt', str(tmp_path / 'g')]) == 1
     assert 'a.png' in capsys.readouterr().err
-    assert main(['evaluate', '--pred', str(tmp_path / 'p'), '--gt', str(tmp_path / 'nowhere')]) == 1
-    assert 'nowhere: not a directory' in capsys.readouterr().err
+    assert main(['evaluate', '--pred', str(tmp_path / 'p'), '--gt', str(tmp_path / 'nowhere')]) == 2
+    assert 'nowhere: --gt is not a folder' in capsys.readouterr().err
     assert not osp.exists(tmp_path / 'x.json')

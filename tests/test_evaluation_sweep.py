@@ -114,9 +114,9 @@ def test_sweep_on_real_photos(tmp_path, capsys):
 
 def test_sweep_bad_input(tmp_path, capsys):
     mse, gan, gt = make_photo_set(str(tmp_path))
-    assert main(['evaluate', '--sweep', '--mse', mse, '--gan', gan, '--gt', gt, '--methods', 'nope']) == 1
+    assert main(['evaluate', '--sweep', '--mse', mse, '--gan', gan, '--gt', gt, '--methods', 'nope']) == 2
     assert 'unknown' in capsys.readouterr().err
-    assert main(['evaluate', '--sweep', '--gan', gan, '--gt', gt]) == 1
+    assert main(['evaluate', '--sweep', '--gan', gan, '--gt', gt]) == 2
     assert 'needs --mse and --gan' in capsys.readouterr().err
 
 

@@ -106,7 +106,7 @@ def test_transform_bad_input():
 # -------------------------------------------------------------------------------------------------------- dataset
 def test_on_the_fly_dataset_crops_mask_with_the_same_window(split):
     assert 'PseudoGTPairedDataset' in DATASET_REGISTRY
-    dataset = build_dataset(dataset_opt(split))
+    dataset = build_dataset(dataset_opt(split, return_mask=True, return_mse=True))
     assert len(dataset) == 3
     for index in range(3):
         for _ in range(4):
@@ -166,7 +166,7 @@ def test_dataset_lmdb_backend(split, tmp_path):
         names = sorted(os.listdir(split[key]))
         roots[key] = str(tmp_path / f'{key}.lmdb')
         make_lmdb_from_imgs(split[key], roots[key], names, [osp.splitext(n)[0] for n in names], map_size=1 << 24)
-    opt = dataset_opt(split, **{f'dataroot_{key}': root for key, root in roots.items()})
+    opt = dataset_opt(split, return_mask=True, **{f'dataroot_{key}': root for key, root in roots.items()})
     opt['io_backend'] = dict(type='lmdb')
     dataset = build_dataset(opt)
     item = dataset[0]
@@ -241,12 +241,13 @@ def test_pseudo_gt_command_writes_resumes_and_reports(split, tmp_path, capsys):
         written = cv2.imread(str(out / f'{name}.png'))
         np.testing.assert_array_equal(written, cv2.imread(osp.join(split['pseudo'], f'{name}.png')))
     summary = json.loads((out / 'summary.json').read_text())
-    assert summary['counts'] == {'done': 3, 'skipped': 0, 'error': 0}
+    assert summary['counts'] == {'done': 3, 'error': 0}
     bt, bl, bh, bw = artifact_box(64)
     assert summary['items']['coffee']['artifact_fraction'] == pytest.approx(bh * bw / 64**2, abs=1e-6)
-    assert run_cli(capsys, 'pseudo-gt', '--mse', split['mse'], '--gan', split['gan'], '--masks', split['mask'], '--out',
-                   str(out))[0] == 0
-    assert json.loads((out / 'summary.json').read_text())['counts']['skipped'] == 3
+    code, output, _ = run_cli(capsys, 'pseudo-gt', '--mse', split['mse'], '--gan', split['gan'], '--masks',
+                              split['mask'], '--out', str(out))
+    assert code == 0 and '0 done, 3 kept from an earlier run' in output
+    assert json.loads((out / 'summary.json').read_text()) == summary
     assert not [f for f in os.listdir(out) if f.startswith('.')]  # no temporary files left
 
 
@@ -262,7 +263,7 @@ def test_pseudo_gt_command_bad_input(split, tmp_path, capsys):
     assert sorted(os.listdir(out)) == ['astronaut.png', 'summary.json']
     code, _, err = run_cli(capsys, 'pseudo-gt', '--mse', data['mse'], '--gan', str(tmp_path / 'nope'), '--masks',
                            data['mask'], '--out', str(out))
-    assert code == 2 and err.startswith('error: ') and 'not a directory' in err
+    assert code == 2 and err.startswith('error: ') and '--gan is not a folder' in err
 
 
 # ---------------------------------------------------------------------------------------------------------- metric

@@ -122,8 +122,66 @@ def test_mask_pixel_loss(in_tmp):
     model.optimize_parameters(1)
     assert np.isfinite(model.get_current_log()['l_g_mask_pix'])
     model.feed_data({'lq': data['lq'], 'gt': data['gt']})
-    with pytest.raises(DesraInputError, match='dataroot_mask'):
+    with pytest.raises(DesraInputError, match='return_mask: true'):
         model.optimize_parameters(2)
+
+
+def test_mask_pixel_loss_is_logged_as_zero_for_an_empty_mask(in_tmp):
+    model = build_model(tiny_opt(in_tmp, mask_pixel_opt={'type': 'L1Loss', 'loss_weight': 1.0}, pixel_opt=None))
+    data = batch()
+    model.feed_data(dict(data, mask=torch.zeros_like(data['mask'])))
+    model.optimize_parameters(1)
+    log = model.get_current_log()
+    assert log['l_g_mask_pix'] == 0  # logged (every rank has the key) and finite
+    assert all(torch.isfinite(p.grad).all() for p in model.net_g.parameters() if p.grad is not None)
+    model.feed_data(data)
+    model.optimize_parameters(2)
+    masked = (model.output - model.gt).abs().mul(data['mask']).sum() / (data['mask'].sum() * 3)
+    assert model.get_current_log()['l_g_mask_pix'] == pytest.approx(masked.item(), rel=1e-5)
+
+
+def test_mask_pixel_loss_needs_return_mask_in_the_option_file(in_tmp):
+    opt = tiny_opt(in_tmp, mask_pixel_opt={'type': 'L1Loss', 'loss_weight': 1.0})
+    opt['datasets'] = {'train': {'type': 'PseudoGTPairedDataset'}}
+    with pytest.raises(DesraInputError, match='return_mask: true'):
+        build_model(opt)
+    opt['datasets']['train']['return_mask'] = True
+    build_model(opt)
+
+
+def test_warm_up_runs_g_without_autograd_and_skips_unused_inputs(in_tmp):
+    model = build_model(tiny_opt(in_tmp, key='ldl'))  # net_d_init_iters: 1
+    data = dict(batch(), mse=torch.rand(2, 3, 32, 32))
+    model.feed_data(data)
+    assert model.mask is None  # no mask_pixel_opt: the mask stays on the host
+    model.optimize_parameters(1)
+    assert not model.output.requires_grad and model.output.grad_fn is None
+    model.optimize_parameters(2)
+    assert model.output.requires_grad
+
+
+@pytest.mark.parametrize('tf32', [True, False])
+def test_tf32_option(in_tmp, tf32):
+    precision, cudnn = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    try:
+        build_model(tiny_opt(in_tmp, **({} if tf32 else {'tf32': False})))
+        assert torch.get_float32_matmul_precision() == ('high' if tf32 else 'highest')
+        assert torch.backends.cudnn.allow_tf32 is tf32
+    finally:
+        torch.set_float32_matmul_precision(precision)
+        torch.backends.cudnn.allow_tf32 = cudnn
+
+
+def test_validation_runs_the_bare_generator_without_ema(in_tmp):
+    model = build_model(tiny_opt(in_tmp, ema_decay=0))
+    assert not hasattr(model, 'net_g_ema')
+    bare = model.net_g
+    model.net_g = torch.nn.DataParallel(bare)  # a wrapper, as DDP is under torchrun
+    calls = []
+    model.net_g.forward = lambda *args: calls.append('wrapper')
+    model.feed_data({'lq': torch.rand(1, 3, 8, 8)})
+    model.test()
+    assert not calls and model.output.shape == (1, 3, 32, 32)
 
 
 def test_swinir_test_pads_to_window(in_tmp):
@@ -157,7 +215,7 @@ def test_loading_errors_before_training(in_tmp, case):
         expect = 'shape mismatches'
     elif case == 'param_key':
         torch.save({'weights': {}}, opt['path']['pretrain_network_g'])
-        expect = "no 'params_ema' entry"
+        expect = "no state dict under 'params_ema'"
     elif case == 'no_network_d':
         opt.pop('network_d')
         expect = 'needs network_d'

@@ -13,7 +13,8 @@ from skimage import data as skdata
 from desra_basicsr.commands import main
 from desra_basicsr.errors import DesraInputError
 from desra_basicsr.image_io import read_image
-from desra_basicsr.inference import SRInferencer, build_generator, load_state_dict
+from desra_basicsr.checkpoints import read_checkpoint, select_state_dict
+from desra_basicsr.inference import SRInferencer, build_generator
 
 VGG_KWARGS = {'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 3, 'upscale': 4, 'act_type': 'prelu'}
 VGG_ARCH_OPTS = [f'{k}={v}' for k, v in VGG_KWARGS.items()]
@@ -112,13 +113,14 @@ def test_option_file_and_resume(tmp_path, lr_folder):
     out = str(tmp_path / 'out')
     assert main(['sr', '--opt', opt_path, '--input', lr_folder, '--out', out, '--device', 'cpu']) == 0
     with open(osp.join(out, 'summary.json')) as f:
-        assert json.load(f)['counts'] == {'done': 2, 'skipped': 0, 'error': 0}
+        first = json.load(f)
+    assert first['counts'] == {'done': 2, 'error': 0}
     before = os.stat(osp.join(out, 'chelsea.png')).st_mtime_ns
     os.remove(osp.join(out, 'coffee.png'))
     assert main(['sr', '--opt', opt_path, '--input', lr_folder, '--out', out, '--device', 'cpu']) == 0
     with open(osp.join(out, 'summary.json')) as f:
         summary = json.load(f)
-    assert summary['counts'] == {'done': 1, 'skipped': 1, 'error': 0}
+    assert summary == first
     assert summary['items']['chelsea']['sr_size'] == [300, 200]
     assert os.stat(osp.join(out, 'chelsea.png')).st_mtime_ns == before
     assert sorted(os.listdir(out)) == ['chelsea.png', 'coffee.png', 'summary.json']
@@ -140,13 +142,15 @@ def test_corrupt_image_is_recorded_and_others_written(tmp_path, lr_folder, weigh
     'case', ['missing_weights', 'bad_key', 'wrong_arch_size', 'fp16_cpu', 'unknown_arch', 'no_images', 'bad_arch_opt'])
 def test_bad_arguments_exit_2_naming_the_problem(tmp_path, lr_folder, weights, capsys, case):
     out = str(tmp_path / 'out')
+    empty = tmp_path / 'empty'
+    empty.mkdir()
     args = {
-        'missing_weights': (['--weights', str(tmp_path / 'nope.pth')], 'nope.pth: weights file not found'),
-        'bad_key': (['--param-key', 'params_x'], "no key 'params_x'"),
-        'wrong_arch_size': (['--arch-opt', 'num_feat=16'], 'weights do not fit SRVGGNetCompact'),
+        'missing_weights': (['--weights', str(tmp_path / 'nope.pth')], 'nope.pth: checkpoint file not found'),
+        'bad_key': (['--param-key', 'params_x'], "no state dict under 'params_x'"),
+        'wrong_arch_size': (['--arch-opt', 'num_feat=16'], 'does not fit SRVGGNetCompact'),
         'fp16_cpu': (['--fp16'], 'half precision needs a CUDA device'),
         'unknown_arch': (['--arch', 'NoSuchNet'], 'NoSuchNet: unknown architecture'),
-        'no_images': (['--input', str(tmp_path)], 'no images found'),
+        'no_images': (['--input', str(empty)], '--input holds no image'),
         'bad_arch_opt': (['--arch-opt', 'num_feat'], 'expected KEY=VALUE'),
     }[case]
     extra, message = args
@@ -156,14 +160,14 @@ def test_bad_arguments_exit_2_naming_the_problem(tmp_path, lr_folder, weights, c
     assert not osp.exists(out)
 
 
-def test_load_state_dict_prefers_params_ema_and_strips_module(tmp_path):
+def test_state_dict_prefers_params_ema_and_strips_module(tmp_path):
     state = {'module.w': torch.zeros(1)}
     path = str(tmp_path / 'ckpt.pth')
     torch.save({'params': {'w': torch.ones(1)}, 'params_ema': state}, path)
-    loaded, key = load_state_dict(path)
+    loaded, key = select_state_dict(read_checkpoint(path), path)
     assert key == 'params_ema' and list(loaded) == ['w'] and loaded['w'].item() == 0
     torch.save(state, path)
-    assert load_state_dict(path)[1] == ''
+    assert select_state_dict(read_checkpoint(path), path)[1] == ''
     with pytest.raises(DesraInputError, match='ckpt.pth'):
         torch.save({'meta': {'x': 1}}, path)
-        load_state_dict(path)
+        select_state_dict(read_checkpoint(path), path)

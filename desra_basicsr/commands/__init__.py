@@ -1,16 +1,22 @@
-"""The ``desra`` console command.
+"""The ``desra`` console command: thin argparse shells over the Python API of :mod:`desra_basicsr.jobs`.
 
 Each sub-command lives in its own ``*_cmd.py`` module in this package, which defines
 ``add_parser(subparsers)``: it adds one sub-parser and sets its ``func`` default to a callable taking the parsed
-arguments and returning the exit code. Modules are discovered by file name, so adding a command touches no
-other file. Heavy imports (torch, BasicSR, mmseg) belong inside the ``func``, so ``desra --help`` stays quick.
+arguments and returning the exit code (usually: build the job's settings, then :func:`run_job_command`). Modules
+are discovered by file name, so adding a command touches no other file. Parsers import only the standard library
+and the job modules' settings (which import nothing heavy), so ``desra --help`` loads neither numpy, torch nor
+BasicSR; the work is imported by the jobs' ``run``.
+
+Exit codes, the same for every command: 0 success; 1 when an input failed (a file that cannot be read, a size
+mismatch, a failed item of a folder job, a torchrun rank that stopped answering); 2 for unusable arguments (argparse
+errors, missing or empty folders, invalid values, weights that do not load, an unusable or foreign ``--out``).
 """
 import argparse
 import importlib
 import os
 import os.path as osp
 import sys
-from typing import List, Optional
+from typing import Any, Callable, List, Optional
 
 from desra_basicsr.version import __version__
 
@@ -31,6 +37,76 @@ def build_parser() -> argparse.ArgumentParser:
     for name in sorted(f[:-3] for f in os.listdir(folder) if f.endswith('_cmd.py')):
         importlib.import_module(f'{__name__}.{name}').add_parser(subparsers)
     return parser
+
+
+def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--overwrite`` to a folder command (see :mod:`desra_basicsr.jobs.core`).
+
+    Args:
+        parser (argparse.ArgumentParser): The sub-command's parser.
+    """
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='compute every output again, even when --out holds outputs made with other settings or inputs '
+        '(without it, such a folder is refused and a folder made with the same settings is resumed)')
+
+
+def add_mask_channel_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--mask-channel`` (see :func:`desra_basicsr.image_io.decode_mask`).
+
+    Args:
+        parser (argparse.ArgumentParser): The sub-command's parser.
+    """
+    parser.add_argument(
+        '--mask-channel',
+        type=int,
+        choices=(0, 1, 2, 3),
+        help='channel of colour masks that holds the mask: 0 red, 1 green, 2 blue, 3 alpha (default: masks must be '
+        'single-channel, or colour with equal channels)')
+
+
+def run_job_command(job: Callable[[], Any], report: Optional[Callable[[Any], None]] = None) -> int:
+    """Run a job of :mod:`desra_basicsr.jobs` for a command and turn its outcome into the exit code.
+
+    Args:
+        job (Callable): Runs the job and returns its result.
+        report (Callable | None): Prints the result (called on success).
+
+    Returns:
+        int: 2 for unusable settings, 1 when an input failed, else the result's ``exit_code`` (0 without one).
+    """
+    from desra_basicsr.errors import DesraInputError, DesraSettingsError
+    from desra_basicsr.jobs.core import RankError
+    try:
+        result = job()
+    except DesraSettingsError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    except (DesraInputError, RankError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    if report is not None:
+        report(result)
+    return int(getattr(result, 'exit_code', 0))
+
+
+def progress_bar(desc: str, unit: str = 'img') -> Callable:
+    """A tqdm wrapper for the ``progress`` argument of the jobs that read all their files in one pass.
+
+    Args:
+        desc (str): Bar label.
+        unit (str): Unit name.
+
+    Returns:
+        Callable: Iterable -> tqdm iterable on stderr.
+    """
+
+    def wrap(iterable):
+        from tqdm import tqdm
+        return tqdm(iterable, desc=desc, unit=unit, file=sys.stderr)
+
+    return wrap
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -4,10 +4,12 @@ For every class ``k`` of the segmenter, ``A_k`` is the ``--percentile`` (85 in t
 over all pixels of that class across the MSE-SR / GAN-SR pairs, and the weight is ``1 / A_k``. Memory stays flat
 in the number of images (streaming histograms, see :mod:`desra_basicsr.evaluation.calibration`). The output is a
 YAML table ``class name: weight`` that ``desra detect`` accepts as its class table; ``--released-format`` also
-writes the authors' ``name--idx`` text format (20 bins).
+writes the authors' ``name--idx`` text format (20 bins). Python API: :mod:`desra_basicsr.jobs.calibrate`.
 """
 import argparse
-import sys
+
+from desra_basicsr.commands import progress_bar, run_job_command
+from desra_basicsr.jobs.calibrate import SEGMENT_IMAGES, CalibrateSettings
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,8 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--seg-checkpoint', help='mmseg checkpoint; without it, no segmentation (one class)')
     parser.add_argument(
         '--segment-image',
-        choices=('gan', 'mse'),
-        default='gan',
+        choices=SEGMENT_IMAGES,
+        default=CalibrateSettings.segment_image,
         help='which output is segmented (gan: as the release; mse: as the paper appendix)')
     parser.add_argument('--device', default='cpu', help='segmenter device (cpu, cuda)')
     parser.add_argument('--percentile', type=float, default=85.0, help='percentile of D per class (default 85)')
@@ -47,77 +49,33 @@ def run(args: argparse.Namespace) -> int:
         args (argparse.Namespace): Parsed arguments.
 
     Returns:
-        int: Exit code (0 on success, 1 on bad input).
+        int: 0 on success, 1 when an image failed, 2 for unusable arguments.
     """
-    from tqdm import tqdm
+    from desra_basicsr.jobs.calibrate import run as calibrate
 
-    from desra_basicsr.detection.class_weights import ADE20K_CLASSES
-    from desra_basicsr.errors import DesraInputError
-    from desra_basicsr.evaluation.calibration import (accumulate, weights_from_percentiles, write_released_table,
-                                                      write_weights_yaml)
-    from desra_basicsr.image_io import pair_by_stem
+    settings = CalibrateSettings(
+        mse=args.mse,
+        gan=args.gan,
+        out=args.out,
+        seg_config=args.seg_config,
+        seg_checkpoint=args.seg_checkpoint,
+        segment_image=args.segment_image,
+        device=args.device,
+        percentile=args.percentile,
+        bins=args.bins,
+        released_format=args.released_format)
 
-    try:
-        if not 0 < args.percentile <= 100:
-            raise DesraInputError(f'--percentile: must be in (0, 100], got {args.percentile}')
-        if args.bins < 20:
-            raise DesraInputError(f'--bins: must be at least 20, got {args.bins}')
-        if not args.out.lower().endswith(('.yml', '.yaml')):
-            raise DesraInputError(f'{args.out}: the output table must be a .yml / .yaml file')
-        pairs, missing = pair_by_stem([args.mse, args.gan])
-        if missing:
-            raise DesraInputError(f'{args.gan}: {len(missing)} image(s) lack a partner in --mse / --gan: '
-                                  f'{", ".join(sorted(missing)[:5])}')
-        if not pairs:
-            raise DesraInputError(f'{args.gan}: no image pairs found')
-        if args.seg_checkpoint:
-            from desra_basicsr.detection.segmenters import build_segmenter
-            segmenter = build_segmenter(
-                'mmseg', config=args.seg_config, checkpoint=args.seg_checkpoint, device=args.device)
-            names = tuple(segmenter.class_names)
-            use_gan = args.segment_image == 'gan'
+    def report(result) -> None:
+        print(f'{result.pairs} pairs; class weights written to {result.out}' +
+              (f' and {result.released_format}' if result.released_format else ''))
+        if not result.segmented:
+            print(f'  all pixels ({result.pixels[0]}): A = {result.percentiles[0]:.4f}  w = {result.weights[0]:.4f}')
+            return
+        seen = [k for k in range(len(result.names)) if k not in result.unseen]
+        for k in sorted(seen, key=lambda k: -result.pixels[k])[:10]:
+            print(f'  {result.names[k]:<20} A = {result.percentiles[k]:.4f}  w = {result.weights[k]:.4f}  '
+                  f'({result.pixels[k]} px)')
+        if result.unseen:
+            print(f'  {len(result.unseen)} class(es) without pixels: weight 1')
 
-            def segment(y_mse, y_gan):
-                return segmenter.segment(y_gan if use_gan else y_mse)
-        else:
-            print(
-                'notice: no --seg-checkpoint: no semantic segmentation, every pixel falls in one class; all '
-                'classes get the same weight',
-                file=sys.stderr)
-            names, segment = ADE20K_CLASSES, None
-        hist = accumulate(
-            tqdm(pairs, desc='calibrate', unit='pair', file=sys.stderr),
-            num_classes=len(names) if segment else 1,
-            segment=segment,
-            bins=args.bins)
-    except (DesraInputError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    percentiles = hist.percentile(args.percentile)
-    pixels = hist.pixels()
-    if segment is None:
-        percentiles, pixels = percentiles.repeat(len(names)), pixels.repeat(len(names))
-    weights, unseen = weights_from_percentiles(percentiles)
-    header = [
-        f'DeSRA class weights w = 1 / A, A = {args.percentile:g}th percentile of D per class '
-        f'(desra calibrate, {len(pairs)} image pairs, --mse {args.mse}, --gan {args.gan}).',
-        'segmentation: ' + (f'{args.seg_config or "default config"} + {args.seg_checkpoint}, {args.segment_image}-SR '
-                            'segmented' if segment else 'none (all pixels in one class: every class has the same '
-                            'weight)'),
-    ]
-    if unseen:
-        header.append(f'{len(unseen)} class(es) had no pixel and get weight 1: ' + ', '.join(names[k] for k in unseen))
-    write_weights_yaml(args.out, names, weights, header)
-    if args.released_format:
-        write_released_table(args.released_format, names, percentiles, header)
-    print(f'{len(pairs)} pairs; class weights written to {args.out}' +
-          (f' and {args.released_format}' if args.released_format else ''))
-    if segment is None:
-        print(f'  all pixels ({pixels[0]}): A = {percentiles[0]:.4f}  w = {weights[0]:.4f}')
-        return 0
-    seen = [k for k in range(len(names)) if k not in unseen]
-    for k in sorted(seen, key=lambda k: -pixels[k])[:10]:
-        print(f'  {names[k]:<20} A = {percentiles[k]:.4f}  w = {weights[k]:.4f}  ({pixels[k]} px)')
-    if unseen:
-        print(f'  {len(unseen)} class(es) without pixels: weight 1')
-    return 0
+    return run_job_command(lambda: calibrate(settings, progress_bar('calibrate', 'pair')), report)

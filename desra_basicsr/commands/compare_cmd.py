@@ -6,9 +6,8 @@ pixel, pooled over images) and addition rate (images where A has pixels outside 
 the IoU of each detection against the ground truth (the paper's "IoU before / after").
 """
 import argparse
-import sys
 
-from desra_basicsr.errors import DesraInputError
+from desra_basicsr.commands import add_mask_channel_argument, progress_bar, run_job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--after', required=True, help='folder of masks detected after fine-tuning')
     parser.add_argument('--gt', help='optional folder of ground-truth masks: adds IoU before / after')
     parser.add_argument('--json', help='write per-image and summary values to this JSON file')
+    add_mask_channel_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -38,58 +38,24 @@ def run(args: argparse.Namespace) -> int:
         args (argparse.Namespace): Parsed arguments.
 
     Returns:
-        int: Exit code (0 on success, 1 on bad input).
+        int: 0 on success, 1 when a mask failed, 2 for unusable arguments.
     """
-    from tqdm import tqdm
+    from desra_basicsr.evaluation.folders import format_table
+    from desra_basicsr.jobs.compare import CompareSettings
+    from desra_basicsr.jobs.compare import run as compare
 
-    from desra_basicsr.evaluation.folders import align_to, format_table, iter_mask_pairs, write_json
-    from desra_basicsr.evaluation.mask_metrics import FinetuneComparison, iou
-    from desra_basicsr.image_io import pair_by_stem, read_mask, stem
+    settings = CompareSettings(
+        before=args.before, after=args.after, gt=args.gt, json=args.json, mask_channel=args.mask_channel)
 
-    try:
-        gt_paths = {}
-        if args.gt:
-            gt_pairs, _ = pair_by_stem([args.before, args.gt])
-            gt_paths = {stem(b): g for b, g in gt_pairs}
-        comparison = FinetuneComparison()
-        iou_before, iou_after = [], []
-        pairs = iter_mask_pairs(args.before, args.after, names=('before', 'after'))
-        for name, before, after in tqdm(pairs, desc='compare', unit='img', file=sys.stderr):
-            values = comparison.add(name, before, after)
-            gt_path = gt_paths.get(name)
-            if gt_path is not None:
-                gt = align_to(read_mask(gt_path), before.shape, gt_path)
-                values['iou_before'] = 100.0 * iou(before, gt)
-                values['iou_after'] = 100.0 * iou(after, gt)
-                iou_before.append(values['iou_before'])
-                iou_after.append(values['iou_after'])
-        summary = comparison.summary()
+    def report(result) -> None:
+        summary = result.summary
         header = ['images', 'area before %', 'area after %', 'removal rate %', 'addition rate %']
-        row = [
-            summary['images'], summary['area_before'], summary['area_after'], summary['removal_rate'],
-            summary['addition_rate']
-        ]
-        if args.gt:
-            if not iou_before:
-                raise DesraInputError(f'{args.gt}: no ground-truth mask matches the compared images')
-            summary['gt_images'] = len(iou_before)
-            summary['iou_before'] = sum(iou_before) / len(iou_before)
-            summary['iou_after'] = sum(iou_after) / len(iou_after)
+        keys = ['images', 'area_before', 'area_after', 'removal_rate', 'addition_rate']
+        if 'iou_before' in summary:
             header += ['IoU before', 'IoU after']
-            row += [summary['iou_before'], summary['iou_after']]
-        print(format_table(header, [row]))
+            keys += ['iou_before', 'iou_after']
+        print(format_table(header, [[summary[k] for k in keys]]))
         print(f'regions before: {summary["n_regions_before"]}, removed: {summary["n_removed"]}; images with new '
               f'artifacts: {summary["images_with_additions"]}')
-        if args.json:
-            write_json(
-                args.json, {
-                    'before': args.before,
-                    'after': args.after,
-                    'gt': args.gt,
-                    'summary': summary,
-                    'per_image': comparison.per_image
-                })
-        return 0
-    except DesraInputError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+
+    return run_job_command(lambda: compare(settings, progress_bar('compare')), report)

@@ -2,12 +2,13 @@
 
 Every ``*.json`` in ``--json`` becomes ``OUT/<json stem>.png`` (uint8 0/255, the annotated image's size), the
 union of its polygon, rectangle and circle shapes (see :mod:`desra_basicsr.evaluation.labelme`). Resumable: masks
-that exist are kept; ``OUT/summary.json`` records each file's status (and the error of files that failed).
+that exist are kept (other settings or changed files are refused unless ``--overwrite``); ``OUT/summary.json``
+records each file's status and the error of files that failed, which are also printed once. Python API:
+:mod:`desra_basicsr.jobs.labelme`.
 """
 import argparse
-import os
-import os.path as osp
-import sys
+
+from desra_basicsr.commands import add_overwrite_argument, run_job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--json', required=True, help='folder of labelme JSON files')
     parser.add_argument('--out', required=True, help='output folder for the masks')
     parser.add_argument('--label', nargs='+', help='use only shapes with these labels (default: every shape)')
+    add_overwrite_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -35,49 +37,16 @@ def run(args: argparse.Namespace) -> int:
         args (argparse.Namespace): Parsed arguments.
 
     Returns:
-        int: Exit code: 0 when every file converted, 1 otherwise (bad files are listed in ``OUT/summary.json``
-        and on the terminal; good ones are written).
+        int: 0 when every file converted, 1 when some failed (listed in ``OUT/summary.json`` and printed once),
+        2 for unusable arguments.
     """
-    import numpy as np
+    from desra_basicsr.jobs.labelme import LabelmeSettings
+    from desra_basicsr.jobs.labelme import run as labelme
 
-    from desra_basicsr.evaluation.labelme import labelme_to_mask
-    from desra_basicsr.file_jobs import STATUS_ERROR, run_file_jobs, summary_exit_code
-    from desra_basicsr.image_io import stem, write_mask
+    def report(result) -> None:
+        empty = sum(1 for r in result.items.values() if r.get('pixels') == 0)
+        print(result.describe() + (f'; {empty} mask(s) without any matching shape (empty)' if empty else ''))
 
-    if not osp.isdir(args.json):
-        print(f'error: {args.json}: not a directory', file=sys.stderr)
-        return 1
-    files = sorted(osp.join(args.json, f) for f in os.listdir(args.json) if f.lower().endswith('.json'))
-    if not files:
-        print(f'error: {args.json}: no .json file found', file=sys.stderr)
-        return 1
-
-    def out_path(path: str) -> str:
-        return osp.join(args.out, f'{stem(path)}.png')
-
-    def convert(path: str) -> dict:
-        mask = labelme_to_mask(path, args.label)
-        write_mask(out_path(path), mask)
-        return {'pixels': int(np.count_nonzero(mask)), 'json': path}
-
-    summary_path = osp.join(args.out, 'summary.json')
-    summary = run_file_jobs(
-        files,
-        key=stem,
-        outputs=lambda p: [out_path(p)],
-        process=convert,
-        summary_path=summary_path,
-        desc='labelme2mask',
-        meta={
-            'json': args.json,
-            'label': args.label
-        })
-    items = summary['items'].values()
-    empty = sum(1 for r in items if r.get('pixels') == 0)
-    counts = summary['counts']
-    print(f'{counts["done"]} mask(s) written to {args.out}, {counts["skipped"]} already there (kept; delete them '
-          f'to convert again)' + (f'; {empty} without any matching shape (empty masks)' if empty else ''))
-    for name, record in summary['items'].items():
-        if record['status'] == STATUS_ERROR:
-            print(f'error: {record["message"]}', file=sys.stderr)
-    return summary_exit_code(summary)
+    return run_job_command(
+        lambda: labelme(LabelmeSettings(json=args.json, out=args.out, labels=args.label, overwrite=args.overwrite)),
+        report)

@@ -1,6 +1,10 @@
-"""``desra report``: an HTML page and PNG grids showing what DeSRA detected (and removed), per image."""
+"""``desra report``: an HTML page and PNG grids showing what DeSRA detected (and removed), per image.
+
+Python API: :mod:`desra_basicsr.jobs.report`.
+"""
 import argparse
-import sys
+
+from desra_basicsr.commands import progress_bar, run_job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -15,8 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description='Write OUT/index.html (self-contained: grids embedded as base64 PNG unless --link) and '
         'OUT/grids/<stem>.png: for each image the LR input, MSE-SR and GAN-SR outputs, the detected mask over '
         'the GAN-SR output, the pseudo-GT (computed from the mask unless --pseudo-gt is given) and the '
-        'fine-tuned output when --finetuned is given, sorted by detected artifact area. Files are paired by '
-        'stem; images missing from a folder are skipped with a notice.')
+        'fine-tuned output when --finetuned is given, and with --fused (a folder written by desra fuse) the fused '
+        'output and the fusion column (the source of each region, one colour per source), sorted by detected '
+        'artifact area. Files are paired by stem; images missing from a folder are skipped with a notice.')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--lr', required=True, help='folder of LR inputs')
     parser.add_argument('--mse', required=True, help='folder of MSE-SR outputs')
@@ -25,10 +30,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--pseudo-gt', help='folder of pseudo-GT images (default: computed from the masks)')
     parser.add_argument('--finetuned', help='folder of the fine-tuned model\'s outputs')
     parser.add_argument('--finetuned-masks', help='folder of masks detected on the fine-tuned outputs')
+    parser.add_argument('--fused', help='output folder of desra fuse: adds the fused output and the fusion column')
     parser.add_argument('--tile-height', type=int, default=256, help='tile height in pixels (default 256)')
     parser.add_argument(
         '--link', action='store_true', help='link the PNG grids from the page instead of embedding them')
     parser.add_argument('--title', default='DeSRA report', help='page title')
+    parser.add_argument('--dilate', type=float, default=0, help='computed pseudo-GT: grow masks by this many pixels')
+    parser.add_argument('--feather', type=float, default=0, help='computed pseudo-GT: soft mask edges, pixels')
     parser.set_defaults(func=run)
 
 
@@ -39,52 +47,25 @@ def run(args: argparse.Namespace) -> int:
         args (argparse.Namespace): Parsed arguments.
 
     Returns:
-        int: Exit code (0 on success, 1 on bad input).
+        int: 0 on success, 1 when an image failed, 2 for unusable arguments.
     """
-    from tqdm import tqdm
+    from desra_basicsr.jobs.report import ReportSettings
+    from desra_basicsr.jobs.report import run as report_job
 
-    from desra_basicsr.errors import DesraInputError
-    from desra_basicsr.evaluation.report import ReportItem, write_report
-    from desra_basicsr.image_io import pair_by_stem, stem
-
-    if args.finetuned_masks and not args.finetuned:
-        print('error: --finetuned-masks needs --finetuned', file=sys.stderr)
-        return 1
-    if args.tile_height < 16:
-        print(f'error: --tile-height: must be at least 16, got {args.tile_height}', file=sys.stderr)
-        return 1
-    keys = ['lr', 'mse', 'gan', 'masks', 'pseudo_gt', 'finetuned', 'finetuned_masks']
-    given = [k for k in keys if getattr(args, k)]
-    try:
-        pairs, missing = pair_by_stem([getattr(args, k) for k in given])
-        if missing:
-            shown = ', '.join(sorted(missing)[:5]) + (' ...' if len(missing) > 5 else '')
-            print(
-                f'notice: {len(missing)} image(s) missing from at least one folder, skipped: {shown}', file=sys.stderr)
-        items = []
-        for paths in pairs:
-            found = dict(zip(given, paths))
-            items.append(
-                ReportItem(
-                    name=stem(found['gan']),
-                    lr=found['lr'],
-                    mse=found['mse'],
-                    gan=found['gan'],
-                    mask=found['masks'],
-                    pseudo_gt=found.get('pseudo_gt'),
-                    finetuned=found.get('finetuned'),
-                    finetuned_mask=found.get('finetuned_masks')))
-        if not items:
-            raise DesraInputError(f'{args.gan}: no image is present in every given folder')
-        page = write_report(
-            items,
-            args.out,
-            args.tile_height,
-            embed=not args.link,
-            title=args.title,
-            progress=lambda it: tqdm(it, desc='report', unit='img', file=sys.stderr))
-    except DesraInputError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    print(f'report of {len(items)} image(s): {page}')
-    return 0
+    settings = ReportSettings(
+        out=args.out,
+        lr=args.lr,
+        mse=args.mse,
+        gan=args.gan,
+        masks=args.masks,
+        pseudo_gt=args.pseudo_gt,
+        finetuned=args.finetuned,
+        finetuned_masks=args.finetuned_masks,
+        fused=args.fused,
+        tile_height=args.tile_height,
+        link=args.link,
+        title=args.title,
+        dilate=args.dilate,
+        feather=args.feather)
+    return run_job_command(lambda: report_job(settings, progress_bar('report')),
+                           lambda result: print(f'report of {result.images} image(s): {result.page}'))

@@ -12,14 +12,16 @@ it, else ``params``, else the file is taken as a bare state dict. Examples::
 
 Writes ``OUT/<stem>.png`` for each input image (the file stems detection pairs by) and ``OUT/summary.json``.
 Large images run in ``--tile`` x ``--tile`` LR tiles with ``--tile-pad`` pixels of overlapping context, which
-gives the untiled result when the pad covers the network's receptive field. Existing outputs are skipped
-(resume by running the same command again); outputs are written atomically. The exit code is 1 when some image
-failed, 2 for unusable arguments.
+gives the untiled result when the pad covers the network's receptive field. ``--fp16`` runs under
+``torch.autocast`` (CUDA). Finished outputs are kept when the same command runs again (resume); other weights,
+options or inputs are refused unless ``--overwrite``. Under ``python -m torch.distributed.run`` each rank takes a
+share of the images and its own GPU (``--device cuda:N``: ``cuda:(N + LOCAL_RANK) % GPUs``). The exit code is 1
+when some image failed, 2 for unusable arguments. Python API: :mod:`desra_basicsr.jobs.sr`.
 """
 import argparse
-import os.path as osp
-import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
+
+from desra_basicsr.commands import add_overwrite_argument, run_job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -50,7 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--tile', type=int, default=0, help='tile size in LR pixels (0: whole images)')
     parser.add_argument('--tile-pad', type=int, default=10, help='overlapping context around each tile, LR pixels')
     parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N (auto: cuda when available)')
-    parser.add_argument('--fp16', action='store_true', help='half precision (CUDA only)')
+    parser.add_argument('--fp16', action='store_true', help='half precision through torch.autocast (CUDA only)')
+    add_overwrite_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -64,20 +67,20 @@ def parse_arch_opts(items: List[str]) -> Dict[str, Any]:
         dict: Constructor arguments.
 
     Raises:
-        DesraInputError: For an item without ``=`` or with an unparsable value.
+        DesraSettingsError: For an item without ``=`` or with an unparsable value.
     """
     import yaml
 
-    from desra_basicsr.errors import DesraInputError
+    from desra_basicsr.errors import DesraSettingsError
     kwargs: Dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition('=')
         if not sep or not key:
-            raise DesraInputError(f'--arch-opt {item}: expected KEY=VALUE')
+            raise DesraSettingsError(f'--arch-opt {item}: expected KEY=VALUE')
         try:
             kwargs[key] = yaml.safe_load(value)
         except yaml.YAMLError as err:
-            raise DesraInputError(f'--arch-opt {item}: value is not valid YAML ({err})') from err
+            raise DesraSettingsError(f'--arch-opt {item}: value is not valid YAML ({err})') from err
     return kwargs
 
 
@@ -90,66 +93,28 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         int: 0 if every image succeeded, 1 if some failed, 2 for unusable arguments.
     """
-    from desra_basicsr.errors import DesraInputError
-    from desra_basicsr.file_jobs import run_file_jobs, summary_exit_code
-    from desra_basicsr.image_io import list_images, read_image, stem, write_image
-    from desra_basicsr.inference import SRInferencer, build_generator, generator_from_options, size_multiple
+    from desra_basicsr.jobs.core import dist_info
+    from desra_basicsr.jobs.sr import SRSettings
+    from desra_basicsr.jobs.sr import run as sr
 
-    try:
-        if args.opt:
-            if args.arch_opt:
-                raise DesraInputError('--arch-opt: only with --arch (--opt takes network_g from the option file)')
-            net, multiple = generator_from_options(args.opt, args.weights, args.param_key)
-        else:
-            if not args.weights:
-                raise DesraInputError('--weights: required with --arch')
-            kwargs = parse_arch_opts(args.arch_opt)
-            net = build_generator(args.arch, kwargs, args.weights, args.param_key)
-            multiple = size_multiple(args.arch, kwargs)
-        inferencer = SRInferencer(
-            net, device=args.device, tile=args.tile, tile_pad=args.tile_pad, fp16=args.fp16, size_multiple=multiple)
-        names = list_images(args.input)
-        if not names:
-            raise DesraInputError(f'{args.input}: no images found')
-        seen: Dict[str, str] = {}
-        for name in names:
-            if stem(name) in seen:
-                raise DesraInputError(f'{osp.join(args.input, name)}: ambiguous, {seen[stem(name)]} has the same '
-                                      'stem and both would be written to the same output')
-            seen[stem(name)] = name
-    except DesraInputError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    def job():
+        return sr(
+            SRSettings(
+                input=args.input,
+                out=args.out,
+                opt=args.opt,
+                arch=args.arch,
+                arch_opt=parse_arch_opts(args.arch_opt),
+                weights=args.weights,
+                param_key=args.param_key,
+                tile=args.tile,
+                tile_pad=args.tile_pad,
+                device=args.device,
+                fp16=args.fp16,
+                overwrite=args.overwrite))
 
-    def output(name: str) -> str:
-        return osp.join(args.out, f'{stem(name)}.png')
+    def report(result) -> None:
+        if dist_info()[0] == 0:
+            print(f'{result.describe()}; outputs in {args.out}')
 
-    def process(name: str) -> Optional[Dict[str, Any]]:
-        img = read_image(osp.join(args.input, name))
-        out = inferencer.enhance(img)
-        write_image(output(name), out)
-        return {'lr_size': [int(img.shape[1]), int(img.shape[0])], 'sr_size': [int(out.shape[1]), int(out.shape[0])]}
-
-    meta = {
-        'command': 'sr',
-        'input': args.input,
-        'opt': args.opt,
-        'arch': args.arch,
-        'weights': args.weights,
-        'tile': args.tile,
-        'tile_pad': args.tile_pad,
-        'device': str(inferencer.device),
-        'fp16': args.fp16,
-    }
-    summary = run_file_jobs(
-        names,
-        key=stem,
-        outputs=lambda name: [output(name)],
-        process=process,
-        summary_path=osp.join(args.out, 'summary.json'),
-        desc='sr',
-        meta=meta)
-    counts = summary['counts']
-    print(f'sr: {counts["done"]} done, {counts["skipped"]} skipped, {counts["error"]} failed; '
-          f'outputs in {args.out}')
-    return summary_exit_code(summary)
+    return run_job_command(job, report)

@@ -25,6 +25,7 @@ Example option block (inside a dataset's options)::
       dilate: 0      # pixels
       feather: 0     # pixels
 """
+import math
 from typing import Union
 
 import cv2
@@ -77,6 +78,15 @@ class ArtifactMaskTransform:
     def refines(self) -> bool:
         """True if dilation or feathering is on (the weight then depends on pixels around each pixel)."""
         return self.dilate > 0 or self.feather > 0
+
+    @property
+    def support(self) -> int:
+        """Pixels around a pixel that its weight depends on: ``ceil(dilate + feather)`` (0 when not refined).
+
+        The weight of a crop widened by ``support`` pixels on each side equals the full-image weight inside the
+        crop, since any mask pixel nearer than ``dilate + feather`` lies in the widened window.
+        """
+        return int(math.ceil(self.dilate + self.feather))
 
     def _weight_2d(self, mask: np.ndarray) -> np.ndarray:
         """Weight map of one ``HxW`` numpy mask."""

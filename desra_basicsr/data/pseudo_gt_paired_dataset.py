@@ -7,8 +7,10 @@ Two ways to give the pseudo-GT:
   are optional;
 * on the fly: ``dataroot_mse`` + ``dataroot_gan`` + ``dataroot_mask`` are merged by the transform named in
   ``transform`` (default :class:`~desra_basicsr.data.artifact_mask_transform.ArtifactMaskTransform`, eq. 10).
-  The mask weight is computed on the full image (dilation / feathering look beyond a crop); the merge itself is
-  pixel-wise and runs on the cropped, augmented patch only.
+  In training the crop window is chosen first (BasicSR's ``paired_random_crop`` rule) and everything runs on the
+  crop: uint8 slicing and augmentation, then float conversion, the mask weight (on the crop widened by the
+  transform's ``support``, the pixels that dilation / feathering look at, which gives the full-image weight
+  exactly) and the pixel-wise merge.
 
 Conventions of BasicSR's ``PairedImageDataset``: ``io_backend`` (``disk`` or ``lmdb``; with lmdb every root is an
 ``.lmdb`` folder and keys are file stems), ``meta_info_file`` (names of HR-side files, relative to ``dataroot_gt``
@@ -17,44 +19,42 @@ or ``dataroot_gan``) or folder pairing, ``filename_tmpl`` (LR stem from HR stem,
 e.g. JPEG LR and PNG masks).
 
 Each sample holds ``lq``, ``gt`` (3xHxW float32 RGB in [0, 1] before mean/std), ``mask`` (1xHxW float32 merge
-weight, cropped and augmented with the same window; present when masks are given), ``mse`` (when MSE-SR outputs
-are given) and the paths ``lq_path``, ``gt_path`` (the pseudo-GT or, on the fly, the GAN-SR file), ``mask_path``,
-``mse_path``, ``gan_path``. Masks travel as ``HxWx1`` arrays through ``paired_random_crop`` and ``augment``.
+weight, cropped and augmented with the same window; when masks are given and ``return_mask`` is true), ``mse``
+(when MSE-SR outputs are given and ``return_mse`` is true) and the paths ``lq_path``, ``gt_path`` (the pseudo-GT
+or, on the fly, the GAN-SR file), ``mask_path``, ``mse_path``, ``gan_path``. Mask weights travel as ``HxWx1``
+arrays through BasicSR's ``augment``.
+
+Data loading at GPU speed: ``return_mse`` / ``return_mask`` default to false in the training phase (training uses
+neither, except ``train.mask_pixel_opt``, which needs ``return_mask: true``) and true otherwise, so the loader
+neither collates nor copies them. ``keep_in_memory: true`` keeps the decoded set (uint8 images, bool masks) in
+shared memory: decoded once when the dataset is built, then shared by the loader's workers (forked or spawned)
+instead of each worker decoding four full-size files per sample; it needs about ``(2 or 3) x 3 + 1`` bytes per
+HR pixel of the set. BasicSR's loader options ``persistent_workers`` and ``pin_memory`` keep workers alive across
+epochs and pin batches for the copy to the GPU.
 
 Every pair is checked when the dataset is built: partners present, HR size = ``scale`` x LR size, mask size = HR
 size, LR at least ``gt_size / scale`` in the training phase. Non-binary masks are thresholded at 127 with one
 warning per dataset.
 """
 import os.path as osp
+import random
 import warnings
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
-import cv2
 import numpy as np
 import torch
 from torch.utils import data as data
 from torchvision.transforms.functional import normalize
 
-from basicsr.data.transforms import augment, paired_random_crop
+from basicsr.data.transforms import augment
 from basicsr.utils import FileClient, get_root_logger, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 from desra_basicsr.data.artifact_mask_transform import build_transform
 from desra_basicsr.errors import DesraInputError
-from desra_basicsr.image_io import list_images, stem, to_bgr_uint8
+from desra_basicsr.image_io import decode_image, decode_mask, stem, stem_index
 
 # Sample keys that are HR-size images (in this order after ``lq``); the mask is handled separately.
 HR_IMAGE_KEYS = ('gt', 'mse', 'gan')
-
-
-def _stem_index(folder: str) -> Dict[str, str]:
-    """Map file stem -> path for the images directly inside ``folder`` (duplicate stems are an error)."""
-    index: Dict[str, str] = {}
-    for name in list_images(folder):
-        key = stem(name)
-        if key in index:
-            raise DesraInputError(f'{osp.join(folder, name)}: ambiguous, {index[key]} has the same stem')
-        index[key] = osp.join(folder, name)
-    return index
 
 
 def _lmdb_keys(folder: str) -> List[str]:
@@ -66,42 +66,6 @@ def _lmdb_keys(folder: str) -> List[str]:
         return [stem(line.split(' ')[0]) for line in f if line.strip()]
 
 
-def decode_image(content: bytes, path: str) -> np.ndarray:
-    """Decode image bytes to ``HxWx3`` uint8 BGR with :mod:`desra_basicsr.image_io`'s conversion rule.
-
-    Args:
-        content (bytes): Encoded image.
-        path (str): File (or lmdb key) named in errors.
-
-    Returns:
-        np.ndarray: The image.
-    """
-    img = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None or img.size == 0:
-        raise DesraInputError(f'{path}: cannot decode image (unreadable or corrupt file)')
-    return to_bgr_uint8(img, path)
-
-
-def decode_mask(content: bytes, path: str) -> Tuple[np.ndarray, bool]:
-    """Decode mask bytes: first channel, > 127 is artifact (as :func:`desra_basicsr.image_io.read_mask`).
-
-    Args:
-        content (bytes): Encoded mask image.
-        path (str): File (or lmdb key) named in errors.
-
-    Returns:
-        tuple: ``(mask, binary)``: ``HxW`` bool mask, and whether the file held only two values (0 and max).
-    """
-    raw = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
-    if raw is None or raw.size == 0:
-        raise DesraInputError(f'{path}: cannot decode mask (unreadable or corrupt file)')
-    if raw.ndim == 3:
-        raw = raw[:, :, 0]
-    top = 65535 if raw.dtype == np.uint16 else 255
-    binary = bool(np.isin(raw, (0, top)).all()) if raw.dtype in (np.uint8, np.uint16) else False
-    return raw > (127 * 257 if raw.dtype == np.uint16 else 127), binary
-
-
 @DATASET_REGISTRY.register()
 class PseudoGTPairedDataset(data.Dataset):
     """Real LR images paired with DeSRA pseudo-GT, precomputed or merged on the fly (see module docstring).
@@ -111,7 +75,8 @@ class PseudoGTPairedDataset(data.Dataset):
             ``dataroot_gan`` + ``dataroot_mask``; optional ``dataroot_mask`` / ``dataroot_mse`` with
             ``dataroot_gt``; ``transform`` (dict with ``type``, default ArtifactMaskTransform); ``io_backend``;
             ``meta_info_file``; ``filename_tmpl`` (default ``'{}'``); ``gt_size``, ``use_hflip``, ``use_rot``
-            (training phase); ``mean``, ``std``; ``scale`` and ``phase`` (set by BasicSR).
+            (training phase); ``mean``, ``std``; ``return_mse``, ``return_mask`` (default: false in the training
+            phase, true otherwise); ``keep_in_memory`` (default false); ``scale`` and ``phase`` (set by BasicSR).
     """
 
     def __init__(self, opt: dict) -> None:
@@ -126,6 +91,9 @@ class PseudoGTPairedDataset(data.Dataset):
         self.folders = self._folders(opt)
         self.on_the_fly = 'gan' in self.folders
         self.file_client: Optional[FileClient] = None
+        self.return_mse = bool(opt.get('return_mse', self.phase != 'train')) and 'mse' in self.folders
+        self.return_mask = bool(opt.get('return_mask', self.phase != 'train')) and 'mask' in self.folders
+        self.cache: Optional[List[Dict[str, torch.Tensor]]] = [] if opt.get('keep_in_memory', False) else None
         self.paths = self._pair()
         if not self.paths:
             hr_root = self.folders['gan' if self.on_the_fly else 'gt']
@@ -158,7 +126,7 @@ class PseudoGTPairedDataset(data.Dataset):
             index = {key: {k: k for k in _lmdb_keys(folder)} for key, folder in self.folders.items()}
             hr_stems = sorted(index[hr_key])
         else:
-            index = {key: _stem_index(folder) for key, folder in self.folders.items()}
+            index = {key: stem_index(folder) for key, folder in self.folders.items()}
             meta = self.opt.get('meta_info_file')
             if meta:
                 if not osp.isfile(meta):
@@ -202,8 +170,16 @@ class PseudoGTPairedDataset(data.Dataset):
                 out[key] = decode_image(content, path)
         return out
 
+    def _sample(self, index: int) -> Dict[str, np.ndarray]:
+        """One sample's uint8 images and bool mask, from the in-memory set or decoded from the files."""
+        if self.cache is not None:
+            return {key: tensor.numpy() for key, tensor in self.cache[index].items()}
+        sample = self._read(self.paths[index])
+        sample.pop('mask_binary', None)
+        return sample
+
     def _validate(self) -> None:
-        """Decode every sample once and check sizes and masks (errors name the file)."""
+        """Decode every sample once, check sizes and masks (errors name the file), fill the in-memory set."""
         gt_size = self.opt.get('gt_size')
         non_binary = []
         for entry in self.paths:
@@ -218,8 +194,10 @@ class PseudoGTPairedDataset(data.Dataset):
             if self.phase == 'train' and gt_size and min(h, w) * self.scale < gt_size:
                 raise DesraInputError(f'{entry["lq_path"]}: LR {w}x{h} is smaller than gt_size {gt_size} / scale '
                                       f'{self.scale}')
-            if 'mask' in sample and not sample['mask_binary']:
+            if 'mask' in sample and not sample.pop('mask_binary'):
                 non_binary.append(entry['mask_path'])
+            if self.cache is not None:
+                self.cache.append({key: torch.from_numpy(array).share_memory_() for key, array in sample.items()})
         self.file_client = None  # lmdb environments must be opened in each worker, not pickled
         if non_binary:
             message = (f'{non_binary[0]}: mask is not binary (thresholded at 127); {len(non_binary)} of '
@@ -228,35 +206,59 @@ class PseudoGTPairedDataset(data.Dataset):
             get_root_logger().warning(message)
 
     # ------------------------------------------------------------------------------------------------ loading
+    def _train_crop(self, sample: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """Random ``gt_size`` crop (BasicSR's ``paired_random_crop`` window rule) of uint8 images; mask as weight.
+
+        The weight is computed on the crop widened by the transform's ``support`` (clamped to the image), which
+        equals the full-image weight inside the crop.
+        """
+        gt_size = self.opt['gt_size']
+        lq_size = gt_size // self.scale
+        h, w = sample['lq'].shape[:2]  # at least lq_size: checked when the dataset was built
+        top, left = random.randint(0, h - lq_size), random.randint(0, w - lq_size)
+        hr_top, hr_left = top * self.scale, left * self.scale
+        # copies: augment flips in place, and the source may be the shared in-memory set
+        out = {'lq': sample['lq'][top:top + lq_size, left:left + lq_size].copy()}
+        for key in HR_IMAGE_KEYS:
+            if key in sample:
+                out[key] = sample[key][hr_top:hr_top + gt_size, hr_left:hr_left + gt_size].copy()
+        if 'mask' in sample:
+            mask = sample['mask']
+            margin = self.transform.support
+            y0, x0 = max(hr_top - margin, 0), max(hr_left - margin, 0)
+            y1, x1 = min(hr_top + gt_size + margin, mask.shape[0]), min(hr_left + gt_size + margin, mask.shape[1])
+            weight = self.transform.weight(mask[y0:y1, x0:x1])
+            out['mask'] = weight[hr_top - y0:hr_top - y0 + gt_size, hr_left - x0:hr_left - x0 + gt_size, None].copy()
+        return out
+
     def __getitem__(self, index: int) -> dict:
         entry = self.paths[index]
-        sample = self._read(entry)
-        hr_keys = [key for key in HR_IMAGE_KEYS if key in sample]
-        hrs = [sample[key].astype(np.float32) / 255. for key in hr_keys]
-        weight = self.transform.weight(sample['mask'])[:, :, None] if 'mask' in sample else None
-        if weight is not None:
-            hrs.append(weight)
-        lq = sample['lq'].astype(np.float32) / 255.
-
+        sample = self._sample(index)
+        if not self.on_the_fly:  # precomputed pseudo-GT: MSE-SR and mask are only passed through
+            for key, wanted in (('mse', self.return_mse), ('mask', self.return_mask)):
+                if not wanted:
+                    sample.pop(key, None)
         if self.phase == 'train':
-            hrs, lq = paired_random_crop(hrs, lq, self.opt['gt_size'], self.scale, entry['lq_path'])
-            hrs = list(hrs) if isinstance(hrs, list) else [hrs]
-            *hrs, lq = augment(hrs + [lq], self.opt.get('use_hflip', False), self.opt.get('use_rot', False))
-
-        if weight is not None:
-            weight = hrs.pop()
-        images = dict(zip(hr_keys, hrs))
+            sample = self._train_crop(sample)
+            keys = list(sample)
+            flipped = augment([sample[key] for key in keys], self.opt.get('use_hflip', False),
+                              self.opt.get('use_rot', False))
+            sample = dict(zip(keys, flipped))
+        elif 'mask' in sample:
+            sample['mask'] = self.transform.weight(sample['mask'])[:, :, None]
+        weight = sample.pop('mask', None)
+        images = {key: value.astype(np.float32) / 255. for key, value in sample.items()}
         if self.on_the_fly:
             images['gt'] = self.transform.merge(images['mse'], images.pop('gan'), weight)
 
         result = {}
-        keys = ['lq'] + [key for key in ('gt', 'mse') if key in images]
-        tensors = img2tensor([lq] + [images[key] for key in keys[1:]], bgr2rgb=True, float32=True)
+        keys = ['lq', 'gt'] + (['mse'] if self.return_mse else [])
+        tensors = img2tensor([images[key] for key in keys], bgr2rgb=True, float32=True)
         for key, tensor in zip(keys, tensors):
             if self.mean is not None or self.std is not None:
                 normalize(tensor, self.mean, self.std, inplace=True)
             result[key] = tensor
-        if weight is not None:
+        if self.return_mask:
             result['mask'] = torch.from_numpy(np.ascontiguousarray(weight.transpose(2, 0, 1)))
         for key in self.folders:
             result[f'{key}_path'] = entry[f'{key}_path']

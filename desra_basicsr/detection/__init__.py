@@ -1,19 +1,39 @@
-"""DeSRA-det: detect the inference artifacts of a GAN-SR model against its MSE-SR twin (DESIGN.md section 1.1).
+"""DeSRA-det: detect the inference artifacts of a GAN-SR model against its MSE-SR twin (paper section 3.1).
 
 Pure numpy / torch / OpenCV / SciPy code: nothing here imports BasicSR or mmsegmentation (the mmseg segmenter
-backend, :mod:`desra_basicsr.detection.mmseg_segmenter`, is imported only when that backend is selected).
+backend, :mod:`desra_basicsr.detection.mmseg_segmenter`, is imported only when that backend is selected). The names
+below are loaded on first use, so importing a light submodule (``methods`` for the method list) stays light.
 """
-from desra_basicsr.detection.class_weights import (ADE20K_CLASSES, DEFAULT_TABLE, ClassWeights, apply_class_weights,
-                                                   load_class_weights)
-from desra_basicsr.detection.detector import DeSRADetector, DetectionResult
-from desra_basicsr.detection.indicator import IndicatorConfig, indicator_map, indicator_numpy, indicator_torch
-from desra_basicsr.detection.methods import METHODS, build_detector
-from desra_basicsr.detection.morphology import MorphologyConfig, clean_mask, remove_small_regions, threshold_map
-from desra_basicsr.detection.segmenters import NoneSegmenter, Segmenter, build_segmenter
+import importlib
+from typing import Any
 
-__all__ = [
-    'ADE20K_CLASSES', 'DEFAULT_TABLE', 'ClassWeights', 'apply_class_weights', 'load_class_weights', 'DeSRADetector',
-    'DetectionResult', 'IndicatorConfig', 'indicator_map', 'indicator_numpy', 'indicator_torch', 'METHODS',
-    'build_detector', 'MorphologyConfig', 'clean_mask', 'remove_small_regions', 'threshold_map', 'NoneSegmenter',
-    'Segmenter', 'build_segmenter'
-]
+#: Exported name -> submodule that defines it.
+_EXPORTS = {
+    'ADE20K_CLASSES': 'class_weights',
+    'DEFAULT_TABLE': 'class_weights',
+    'ClassWeights': 'class_weights',
+    'apply_class_weights': 'class_weights',
+    'load_class_weights': 'class_weights',
+    'DeSRADetector': 'detector',
+    'DetectionResult': 'detector',
+    'IndicatorConfig': 'indicator',
+    'indicator_numpy': 'indicator',
+    'indicator_torch': 'indicator',
+    'METHODS': 'methods',
+    'build_detector': 'methods',
+    'MorphologyConfig': 'morphology',
+    'clean_mask': 'morphology',
+    'remove_small_regions': 'morphology',
+    'threshold_map': 'morphology',
+    'NoneSegmenter': 'segmenters',
+    'Segmenter': 'segmenters',
+    'build_segmenter': 'segmenters',
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    return getattr(importlib.import_module(f'{__name__}.{_EXPORTS[name]}'), name)

@@ -1,4 +1,4 @@
-"""DeSRA-det step 3: per-class weights of the semantic-aware adjustment (DESIGN.md section 1.1).
+"""DeSRA-det step 3: per-class weights of the semantic-aware adjustment (paper section 3.1).
 
 A table gives one weight ``w_k = 1 / A_k`` per ADE20K class; the adjusted map is ``clip(D * w[label], 0, 1)``.
 The default table is the DeSRA authors' released one (``tables/desra_release_ade20k.txt``, ``name--idx`` lines,

@@ -1,4 +1,4 @@
-"""``DeSRADetector``: the whole DeSRA-det pipeline of DESIGN.md section 1.1 in one object.
+"""``DeSRADetector``: the whole DeSRA-det pipeline (paper section 3.1, README "Detection") in one object.
 
 Use it from Python on images read with :func:`desra_basicsr.image_io.read_image` (``HxWx3`` uint8 BGR)::
 
@@ -9,7 +9,7 @@ Use it from Python on images read with :func:`desra_basicsr.image_io.read_image`
 or from BasicSR code on ``NxCxHxW`` RGB tensors in [0, 1] with :meth:`DeSRADetector.detect_tensors`.
 """
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -33,17 +33,24 @@ class DetectionResult:
         d_map (np.ndarray): ``HxW`` float32 indicator before the semantic adjustment (low = artifact).
         adjusted (np.ndarray): ``HxW`` float32 map that was thresholded (``d_map`` when no segmentation ran).
         labels (np.ndarray | None): ``HxW`` int class labels, or None when no segmentation ran.
+        probability (np.ndarray | None): ``HxW`` float32 artifact probability, for detectors that predict one (the
+            artifact localiser, :mod:`desra_basicsr.localizer.predictor`); None otherwise.
     """
     mask: np.ndarray
     n_regions: int
     d_map: np.ndarray
     adjusted: np.ndarray
     labels: Optional[np.ndarray] = None
+    probability: Optional[np.ndarray] = None
 
     @property
     def artifact_fraction(self) -> float:
         """Fraction of the image's pixels marked as artifact."""
         return float(self.mask.mean()) if self.mask.size else 0.0
+
+
+def _name_at(names: Tuple[str, ...], label: int) -> Optional[str]:
+    return names[label] if label < len(names) else None
 
 
 class DeSRADetector:
@@ -60,7 +67,7 @@ class DeSRADetector:
             the GPU. Segmentation runs where the segmenter was built.
 
     Raises:
-        DesraInputError: If the segmenter's class count differs from the table's.
+        DesraInputError: If the table's classes are not the segmenter's, in the same order.
         ValueError: For an unknown ``segment_input``.
     """
 
@@ -80,11 +87,16 @@ class DeSRADetector:
         self.device = torch.device(device)
         self.class_weights = None
         if self.uses_semantics:
-            self.class_weights = class_weights if class_weights is not None else load_class_weights()
-            if self.class_weights.num_classes != self.segmenter.num_classes:
+            names = tuple(self.segmenter.class_names)
+            self.class_weights = class_weights if class_weights is not None else load_class_weights(None, names)
+            table = tuple(self.class_weights.names)
+            if table != names:
+                label = next((i for i, (a, b) in enumerate(zip(names, table)) if a != b), min(len(names), len(table)))
                 raise DesraInputError(
-                    f'{self.segmenter.source}: the segmentation model has {self.segmenter.num_classes} classes but '
-                    f'the class table {self.class_weights.source} has {self.class_weights.num_classes}')
+                    f'{self.class_weights.source}: the class table does not match the classes of the segmentation '
+                    f'model {self.segmenter.source} ({len(table)} vs {len(names)} classes; label {label} is '
+                    f'{_name_at(table, label)!r} in the table and {_name_at(names, label)!r} in the model); load the '
+                    'table with the model\'s class names (load_class_weights(path, segmenter.class_names))')
 
     @property
     def uses_semantics(self) -> bool:
@@ -106,7 +118,7 @@ class DeSRADetector:
         to_tensor = lambda img: torch.from_numpy(np.ascontiguousarray(img)).to(self.device).permute(2, 0, 1)  # noqa
         return indicator_torch(to_tensor(y_mse), to_tensor(y_gan), self.indicator).cpu().numpy()
 
-    def finish(self, d_map: np.ndarray, y_mse: np.ndarray, y_gan: np.ndarray) -> DetectionResult:
+    def mask_from_map(self, d_map: np.ndarray, y_mse: np.ndarray, y_gan: np.ndarray) -> DetectionResult:
         """Steps 3-5 given the indicator map.
 
         Args:
@@ -138,7 +150,7 @@ class DeSRADetector:
         Raises:
             ValueError: If the sizes differ or the image is smaller than the indicator window.
         """
-        return self.finish(self.indicator_map(y_mse, y_gan), y_mse, y_gan)
+        return self.mask_from_map(self.indicator_map(y_mse, y_gan), y_mse, y_gan)
 
     def detect_tensors(self, y_mse: torch.Tensor, y_gan: torch.Tensor) -> List[DetectionResult]:
         """Batched detection on BasicSR tensors: the indicator runs in one batch on CUDA tensors' device (OpenCV for
@@ -162,4 +174,4 @@ class DeSRADetector:
         def to_bgr_uint8(t: torch.Tensor) -> np.ndarray:
             return (t.detach().clamp(0, 1) * 255).round().byte().flip(0).permute(1, 2, 0).cpu().numpy()
 
-        return [self.finish(d, to_bgr_uint8(m), to_bgr_uint8(g)) for d, m, g in zip(d_maps, y_mse, y_gan)]
+        return [self.mask_from_map(d, to_bgr_uint8(m), to_bgr_uint8(g)) for d, m, g in zip(d_maps, y_mse, y_gan)]

@@ -1,4 +1,4 @@
-"""DeSRA-det steps 1-2: the texture-complexity indicator map ``D`` (DESIGN.md section 1.1), in numpy and torch.
+"""DeSRA-det steps 1-2: the texture-complexity indicator map ``D`` (paper section 3.1), in numpy and torch.
 
 For each channel, the local texture complexity is a Gaussian-weighted standard deviation (SSIM window: 11x11,
 sigma 1.5)::
@@ -37,7 +37,7 @@ bit-identical for any number of threads.
 """
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
@@ -211,6 +211,26 @@ def _variance_strip(block: np.ndarray, kernel: np.ndarray, pad: int) -> np.ndarr
     return np.maximum(var, 0, out=var)
 
 
+def local_variance(img: np.ndarray, window: int = 11, sigma: float = 1.5) -> np.ndarray:
+    """Gaussian-weighted local variance per pixel and channel: the texture complexity of DeSRA-det step 1.
+
+    The border of half a window is mirrored (reflect-101), as in :func:`indicator_numpy`.
+
+    Args:
+        img (np.ndarray): HxW or HxWxC uint8 or float image, pixel values in [0, 255].
+        window (int): Odd window size.
+        sigma (float): Gaussian sigma.
+
+    Returns:
+        np.ndarray: HxW or HxWxC float32 local variance.
+    """
+    pad = window // 2
+    block = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+    if block.dtype != np.uint8:
+        block = block.astype(np.float64)
+    return _variance_strip(block, gaussian_kernel_1d(window, sigma), pad)
+
+
 def _sep_filter_torch(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """Separable 'valid' filtering of the last two dims by the same 1D kernel (weighted sums of shifted slices).
 
@@ -267,23 +287,3 @@ def indicator_torch(y_mse: torch.Tensor,
     var = ex2.sub_(mu * mu).clamp_(min=0)
     d = _combine(var[:, :ch], var[:, ch:], c, cfg, data_range, torch.sqrt)
     return d.mean(dim=1).float()
-
-
-def indicator_map(y_mse: Union[np.ndarray, torch.Tensor],
-                  y_gan: Union[np.ndarray, torch.Tensor],
-                  cfg: IndicatorConfig = IndicatorConfig(),
-                  data_range: float = 255.0) -> Union[np.ndarray, torch.Tensor]:
-    """Dispatch to :func:`indicator_numpy` (arrays, ``HxWxC``) or :func:`indicator_torch` (tensors, ``NxCxHxW``).
-
-    Args:
-        y_mse (np.ndarray | torch.Tensor): MSE-SR output.
-        y_gan (np.ndarray | torch.Tensor): GAN-SR output.
-        cfg (IndicatorConfig): Indicator settings.
-        data_range (float): Value range of the inputs.
-
-    Returns:
-        np.ndarray | torch.Tensor: The map, same kind as the inputs.
-    """
-    if isinstance(y_mse, torch.Tensor):
-        return indicator_torch(y_mse, y_gan, cfg, data_range)
-    return indicator_numpy(y_mse, y_gan, cfg, data_range)

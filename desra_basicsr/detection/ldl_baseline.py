@@ -20,11 +20,11 @@ from typing import Tuple
 import cv2
 import numpy as np
 
+from desra_basicsr.constants import LDL_KSIZE
 from desra_basicsr.detection.detector import DetectionResult
 from desra_basicsr.detection.morphology import remove_small_regions
 
 LDL_THRESHOLDS: Tuple[float, ...] = (0.01, 0.005, 0.001)
-LDL_KSIZE = 7
 
 
 def ldl_artifact_map(y_mse: np.ndarray, y_gan: np.ndarray, ksize: int = LDL_KSIZE) -> np.ndarray:

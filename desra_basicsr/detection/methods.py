@@ -3,18 +3,18 @@
 Each entry of :data:`METHODS` says whether the method uses semantic segmentation and how to build its detector.
 A detector is any object with ``detect(y_mse, y_gan) -> DetectionResult`` on ``HxWx3`` uint8 BGR images.
 Adding a method is one entry: a :class:`Method` whose ``build`` takes the keyword arguments of
-:func:`build_detector` (ignoring those it does not need).
+:func:`build_detector` (ignoring those it does not need). The builders import the detectors when called, so the
+method list itself (``desra detect --help``) loads neither numpy nor torch.
 """
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Dict, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Optional
 
-from desra_basicsr.detection.class_weights import ClassWeights
-from desra_basicsr.detection.detector import DeSRADetector
-from desra_basicsr.detection.indicator import IndicatorConfig
-from desra_basicsr.detection.ldl_baseline import build_ldl_detector
-from desra_basicsr.detection.morphology import MorphologyConfig
-from desra_basicsr.detection.segmenters import Segmenter
+if TYPE_CHECKING:
+    from desra_basicsr.detection.class_weights import ClassWeights
+    from desra_basicsr.detection.detector import DeSRADetector
+    from desra_basicsr.detection.morphology import MorphologyConfig
+    from desra_basicsr.detection.segmenters import Segmenter
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,15 @@ class Method:
 
 
 def _desra(mode: str,
-           morphology: MorphologyConfig,
-           segmenter: Optional[Segmenter] = None,
-           class_weights: Optional[ClassWeights] = None,
+           morphology: 'MorphologyConfig',
+           segmenter: Optional['Segmenter'] = None,
+           class_weights: Optional['ClassWeights'] = None,
            segment_input: str = 'gan',
            numerator: str = 'release',
-           device: str = 'cpu') -> DeSRADetector:
+           device: str = 'cpu') -> 'DeSRADetector':
     """DeSRA-det with the given indicator mode."""
+    from desra_basicsr.detection.detector import DeSRADetector
+    from desra_basicsr.detection.indicator import IndicatorConfig
     return DeSRADetector(
         indicator=IndicatorConfig(mode=mode, numerator=numerator),
         morphology=morphology,
@@ -46,6 +48,12 @@ def _desra(mode: str,
         class_weights=class_weights,
         segment_input=segment_input,
         device=device)
+
+
+def _ldl(threshold: float, **kwargs) -> object:
+    """The LDL baseline at ``threshold`` (see :func:`desra_basicsr.detection.ldl_baseline.build_ldl_detector`)."""
+    from desra_basicsr.detection.ldl_baseline import build_ldl_detector
+    return build_ldl_detector(threshold, **kwargs)
 
 
 METHODS: Dict[str, Method] = {
@@ -57,11 +65,11 @@ METHODS: Dict[str, Method] = {
                             partial(_desra, 'no_norm')),
     'desra-no-semantics': Method('ablation: DeSRA-det with all class weights 1', False, partial(_desra, 'relative')),
     'ldl-0.01': Method('baseline: LDL artifact map (MSE-SR as reference) > 0.01', False,
-                       partial(build_ldl_detector, 0.01)),
+                       partial(_ldl, 0.01)),
     'ldl-0.005': Method('baseline: LDL artifact map (MSE-SR as reference) > 0.005', False,
-                        partial(build_ldl_detector, 0.005)),
+                        partial(_ldl, 0.005)),
     'ldl-0.001': Method('baseline: LDL artifact map (MSE-SR as reference) > 0.001', False,
-                        partial(build_ldl_detector, 0.001)),
+                        partial(_ldl, 0.001)),
 }
 
 

@@ -19,13 +19,13 @@ import cv2
 import numpy as np
 import torch
 
+from desra_basicsr.checkpoints import load_weights, read_checkpoint
+from desra_basicsr.constants import SEGFORMER_CHECKPOINT_NAME, SEGFORMER_CONFIG_NAME
 from desra_basicsr.detection.class_weights import ADE20K_CLASSES
 from desra_basicsr.detection.segmenters import Segmenter
 from desra_basicsr.errors import DesraInputError
 
-DEFAULT_CONFIG_NAME = 'segformer/segformer_mit-b5_8xb2-160k_ade20k-640x640.py'
-DEFAULT_CHECKPOINT_NAME = 'segformer_mit-b5_640x640_160k_ade20k_20210801_121243-41d2845b.pth'
-CHECKPOINT_HELP = (f'download {DEFAULT_CHECKPOINT_NAME} (SegFormer mit-b5, ADE20K, 640x640) from the '
+CHECKPOINT_HELP = (f'download {SEGFORMER_CHECKPOINT_NAME} (SegFormer mit-b5, ADE20K, 640x640) from the '
                    'mmsegmentation model zoo: its URL is listed in configs/segformer/metafile.yaml and the SegFormer '
                    'README of mmsegmentation')
 
@@ -40,7 +40,7 @@ def default_config_path() -> str:
         str: The config file path.
     """
     import mmseg
-    return osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', DEFAULT_CONFIG_NAME)
+    return osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', SEGFORMER_CONFIG_NAME)
 
 
 def _test_scale(cfg) -> Optional[Tuple[int, int]]:
@@ -50,14 +50,6 @@ def _test_scale(cfg) -> Optional[Tuple[int, int]]:
         if step.get('type') == 'Resize' and step.get('keep_ratio', False) and step.get('scale'):
             return tuple(step['scale'])
     return None
-
-
-def _rescaled_size(height: int, width: int, scale: Optional[Tuple[int, int]]) -> Tuple[int, int]:
-    """mmcv's keep-ratio rescale: the largest size with long side <= max(scale) and short side <= min(scale)."""
-    if scale is None:
-        return height, width
-    factor = min(max(scale) / max(height, width), min(scale) / min(height, width))
-    return max(1, int(height * factor + 0.5)), max(1, int(width * factor + 0.5))
 
 
 def _source_coords(n_out: int, n_src: int, device: torch.device, dtype: torch.dtype):
@@ -99,6 +91,39 @@ def _resize_argmax(logits: torch.Tensor, height: int, width: int) -> np.ndarray:
     return labels
 
 
+def offline_model_cfg(model_cfg):
+    """Make an mmseg model config buildable offline on one device, in place: no download, no process group.
+
+    Clears ``pretrained`` and every ``init_cfg`` that names a checkpoint (download URLs in the stock configs; the
+    weights come from a checkpoint loaded later, or training starts from scratch), and replaces ``SyncBN`` by
+    ``BN`` everywhere (SyncBN needs a process group; plain BN computes the same in eval mode and on one device).
+
+    Args:
+        model_cfg (mmengine.config.ConfigDict): The config's ``model`` entry.
+
+    Returns:
+        mmengine.config.ConfigDict: ``model_cfg`` itself.
+    """
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if node.get('type') == 'SyncBN':
+                node['type'] = 'BN'
+            inits = node.get('init_cfg')
+            inits = inits if isinstance(inits, (list, tuple)) else [inits]
+            if any(isinstance(init, dict) and 'checkpoint' in init for init in inits):
+                node['init_cfg'] = None
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    model_cfg.pretrained = None
+    walk(model_cfg)
+    return model_cfg
+
+
 class MMSegSegmenter(Segmenter):
     """Semantic segmentation with an mmsegmentation model.
 
@@ -121,9 +146,7 @@ class MMSegSegmenter(Segmenter):
                  device: str = 'cpu',
                  class_names: Optional[Tuple[str, ...]] = None) -> None:
         from mmengine.config import Config
-        from mmengine.runner.checkpoint import _load_checkpoint
-        from mmseg.registry import MODELS
-        from mmseg.utils import register_all_modules
+        from mmseg.apis import init_model
 
         config = config or default_config_path()
         if not checkpoint:
@@ -140,36 +163,15 @@ class MMSegSegmenter(Segmenter):
             raise DesraInputError(f'{config}: cannot read the mmseg config: {err}')
         if 'model' not in cfg or 'decode_head' not in cfg.model:
             raise DesraInputError(f'{config}: not an mmseg segmentation config (no model.decode_head)')
-        register_all_modules(init_default_scope=True)
-        model_cfg = cfg.model
-        model_cfg.pretrained = None
-        if model_cfg.get('backbone') is not None:
-            model_cfg.backbone.init_cfg = None  # a download URL in the stock configs
-        for head in ('decode_head', 'auxiliary_head'):
-            # SyncBN needs a process group; plain BN computes the same in eval mode.
-            if isinstance(model_cfg.get(head), dict) and model_cfg[head].get('norm_cfg', {}).get('type') == 'SyncBN':
-                model_cfg[head].norm_cfg = dict(type='BN', requires_grad=True)
-        model = MODELS.build(model_cfg)
-
+        offline_model_cfg(cfg.model)
+        ckpt = read_checkpoint(checkpoint)
+        # init_model clears the backbone's init_cfg (a download URL in the stock configs); the weights are loaded
+        # here, strictly, so a checkpoint that does not fit the config is an error rather than a logged warning.
+        model = init_model(cfg, checkpoint=None, device='cpu')
         try:
-            ckpt = _load_checkpoint(checkpoint, map_location='cpu')
-        except Exception as err:  # noqa: B902  (torch.load raises many types for corrupt files)
-            raise DesraInputError(f'{checkpoint}: cannot load the segmentation checkpoint: {err}')
-        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-        if not isinstance(state, dict):
-            raise DesraInputError(f'{checkpoint}: not a model checkpoint (no state_dict)')
-        state = {k[7:] if k.startswith('module.') else k: v for k, v in state.items()}
-        expected = model.state_dict()
-        missing = [k for k in expected if k not in state]
-        if missing:
-            raise DesraInputError(f'{checkpoint}: does not fit {config}: {len(missing)} weights missing '
-                                  f'(e.g. {missing[:3]})')
-        mismatched = [k for k, v in expected.items() if tuple(state[k].shape) != tuple(v.shape)]
-        if mismatched:
-            key = mismatched[0]
-            raise DesraInputError(f'{checkpoint}: does not fit {config}: {key} has shape {tuple(state[key].shape)}, '
-                                  f'the config expects {tuple(expected[key].shape)} (e.g. another num_classes)')
-        model.load_state_dict({k: state[k] for k in expected})
+            load_weights(model, checkpoint, 'state_dict')
+        except DesraInputError as err:
+            raise DesraInputError(f'{err} (config: {config})') from err
 
         num_classes = model.decode_head.num_classes
         if class_names is None:
@@ -188,13 +190,33 @@ class MMSegSegmenter(Segmenter):
         self.checkpoint_path = checkpoint
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
-        pre = cfg.model.get('data_preprocessor') or {}
-        self.mean = torch.tensor(pre.get('mean', [0.0, 0.0, 0.0]), dtype=torch.float32).view(3, 1, 1)
-        self.std = torch.tensor(pre.get('std', [1.0, 1.0, 1.0]), dtype=torch.float32).view(3, 1, 1)
-        self.bgr_to_rgb = bool(pre.get('bgr_to_rgb', False))
         self.test_scale = _test_scale(cfg)
 
     @torch.no_grad()
+    def logits(self, img: np.ndarray) -> torch.Tensor:
+        """The model's logits of an image, at the size the config's test pipeline resizes it to.
+
+        Args:
+            img (np.ndarray): ``HxWx3`` uint8 BGR image, any size.
+
+        Returns:
+            torch.Tensor: ``num_classes x h x w`` float logits on the model's device (``h x w`` the test size).
+        """
+        from mmcv import rescale_size
+        from mmseg.structures import SegDataSample
+
+        height, width = img.shape[:2]
+        new_w, new_h = (width, height) if self.test_scale is None else rescale_size((width, height), self.test_scale)
+        resized = img if (new_h, new_w) == (height, width) else cv2.resize(
+            img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        meta = dict(img_shape=(new_h, new_w), ori_shape=(height, width), pad_shape=(new_h, new_w))
+        # The model's data preprocessor converts BGR to RGB, normalises and pads as its config says.
+        data = self.model.data_preprocessor({
+            'inputs': [torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1).to(self.device)],
+            'data_samples': [SegDataSample(metainfo=meta)]
+        }, training=False)
+        return self.model.inference(data['inputs'], [sample.metainfo for sample in data['data_samples']])[0]
+
     def segment(self, img: np.ndarray) -> np.ndarray:
         """Label map of an image, at the image size.
 
@@ -204,14 +226,4 @@ class MMSegSegmenter(Segmenter):
         Returns:
             np.ndarray: ``HxW`` int64 labels in ``[0, num_classes)``.
         """
-        height, width = img.shape[:2]
-        new_h, new_w = _rescaled_size(height, width, self.test_scale)
-        resized = img if (new_h, new_w) == (height, width) else cv2.resize(
-            img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-        if self.bgr_to_rgb:
-            resized = resized[:, :, ::-1]
-        x = torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1).float()
-        x = ((x - self.mean) / self.std)[None].to(self.device)
-        meta = dict(img_shape=(new_h, new_w), ori_shape=(height, width), pad_shape=(new_h, new_w))
-        logits = self.model.inference(x, [meta])[0]
-        return _resize_argmax(logits, height, width)
+        return _resize_argmax(self.logits(img), img.shape[0], img.shape[1])

@@ -1,16 +1,19 @@
-"""DeSRA-det steps 4-5: threshold the (adjusted) indicator map and clean the mask (DESIGN.md section 1.1).
+"""DeSRA-det steps 4-5: threshold the (adjusted) indicator map and clean the mask (paper section 3.1).
 
 Defaults follow the paper and the authors' released code: artifact where ``D < 0.7``; erode once with a 5x5
 all-ones kernel; dilate three times with the same kernel; fill holes (3x3 structuring element); keep only
 8-connected regions with area > 4000 pixels. Erosion and dilation use OpenCV's default border (pixels outside
 the image never erode the mask nor grow it).
 """
+import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import cv2
 import numpy as np
 from scipy import ndimage
+
+from desra_basicsr.constants import DETECT_THRESHOLD, MIN_AREA
 
 
 @dataclass(frozen=True)
@@ -27,15 +30,17 @@ class MorphologyConfig:
         min_area_reference (int | None): If set, ``min_area`` is meant for images of this many pixels and is
             scaled by ``H * W / min_area_reference`` for other sizes; None keeps ``min_area`` as is.
     """
-    threshold: float = 0.7
+    threshold: float = DETECT_THRESHOLD
     kernel_size: int = 5
     erode_iterations: int = 1
     dilate_iterations: int = 3
     fill_holes: bool = True
-    min_area: int = 4000
+    min_area: int = MIN_AREA
     min_area_reference: Optional[int] = None
 
     def __post_init__(self) -> None:
+        if not math.isfinite(self.threshold):
+            raise ValueError(f'threshold must be a finite number, got {self.threshold}')
         if self.kernel_size < 1:
             raise ValueError(f'morphology kernel_size must be >= 1, got {self.kernel_size}')
         if self.erode_iterations < 0 or self.dilate_iterations < 0:

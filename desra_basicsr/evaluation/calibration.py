@@ -1,4 +1,4 @@
-"""Per-class calibration of the semantic weights of DeSRA-det (DESIGN.md section 1.1 step 3, paper eq. 8).
+"""Per-class calibration of the semantic weights of DeSRA-det (paper section 3.1 and eq. 8).
 
 ``A_k`` is a percentile (85th in the paper) of the indicator ``D`` over every pixel of class ``k`` across a data
 set of MSE-SR / GAN-SR pairs; the class weight is ``w_k = 1 / A_k``. Memory stays flat in the number of images:

@@ -1,21 +1,22 @@
 """Folder-level helpers of the evaluation commands: mask pairing, size alignment, tables and JSON output."""
 import json
 import sys
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from desra_basicsr.errors import DesraInputError
-from desra_basicsr.image_io import pair_by_stem, read_mask, stem
+from desra_basicsr.constants import RELEASE_BORDER
+from desra_basicsr.errors import DesraInputError, DesraSettingsError
+from desra_basicsr.image_io import read_mask
 from desra_basicsr.utils import atomic_write_path
 
 
 def align_to(mask: np.ndarray, reference_shape: Tuple[int, int], path: str) -> np.ndarray:
-    """Crop ``mask`` to ``reference_shape`` when it is larger by the same even margin on every side.
+    """Crop ``mask`` to ``reference_shape`` when it is larger by exactly the DeSRA release's border.
 
-    This accepts masks made by the DeSRA release, which works in "valid" mode and returns masks 5 pixels
-    smaller on each side: its metric scripts crop the GT by 5 pixels, and so does this function. Any other size
-    difference is an error.
+    The DeSRA release works in "valid" mode and returns masks :data:`~desra_basicsr.constants.RELEASE_BORDER`
+    (5) pixels smaller on each side; its metric scripts crop the GT by that border, and so does this function. Any
+    other size difference is an error: cropping it silently would score misaligned masks.
 
     Args:
         mask (np.ndarray): ``HxW`` mask to align (usually the GT).
@@ -30,53 +31,62 @@ def align_to(mask: np.ndarray, reference_shape: Tuple[int, int], path: str) -> n
     """
     if mask.shape == tuple(reference_shape):
         return mask
-    dh, dw = mask.shape[0] - reference_shape[0], mask.shape[1] - reference_shape[1]
-    if dh == dw and dh > 0 and dh % 2 == 0:
-        b = dh // 2
+    b = RELEASE_BORDER
+    if (mask.shape[0] - reference_shape[0], mask.shape[1] - reference_shape[1]) == (2 * b, 2 * b):
         return mask[b:-b, b:-b]
     raise DesraInputError(f'{path}: size {mask.shape[1]}x{mask.shape[0]} does not match its partner '
-                          f'({reference_shape[1]}x{reference_shape[0]}); only a partner smaller by the same margin '
-                          'on every side (valid-mode masks of the DeSRA release) is accepted')
+                          f'({reference_shape[1]}x{reference_shape[0]}); only a partner smaller by {b} pixels on '
+                          'every side (valid-mode masks of the DeSRA release) is accepted')
 
 
-def iter_mask_pairs(first: str, second: str,
-                    names: Sequence[str] = ('pred', 'gt')) -> Iterator[Tuple[str, np.ndarray, np.ndarray]]:
-    """Yield ``(stem, mask_a, mask_b)`` for every stem present in both folders, one pair at a time.
-
-    Stems present in only one folder are listed on stderr (they are not scored). When one mask is larger than
-    its partner by an even margin on every side, the larger is cropped centrally (see :func:`align_to`).
+def pair_masks(first: str, second: str, names: Sequence[str] = ('pred', 'gt')) -> List[Tuple[str, str]]:
+    """Pair the mask files of two folders by stem; stems present in only one folder are listed on stderr.
 
     Args:
         first (str): First folder (e.g. detections).
         second (str): Second folder (e.g. ground truth).
-        names (Sequence[str]): Names of the two folders for messages.
+        names (Sequence[str]): Option names of the two folders, for messages.
 
-    Yields:
-        tuple: ``(stem, mask_a, mask_b)`` with ``HxW`` bool masks of the same shape.
+    Returns:
+        list[tuple[str, str]]: ``(path_a, path_b)`` per stem present in both, sorted by stem.
 
     Raises:
-        DesraInputError: If no stem is present in both folders, or a mask is unreadable or misaligned.
+        DesraSettingsError: If a folder is missing or empty, or no stem is present in both folders.
     """
-    pairs, missing = pair_by_stem([first, second])
-    if missing:
-        for folder_index, label in enumerate(names):
-            folder = (first, second)[folder_index]
-            absent = sorted(k for k, where in missing.items() if folder in where)
-            if absent:
-                shown = ', '.join(absent[:5]) + (' ...' if len(absent) > 5 else '')
-                print(
-                    f'notice: {len(absent)} image(s) missing from --{label} {folder}, not scored: {shown}',
-                    file=sys.stderr)
+    from desra_basicsr.jobs.core import pair_inputs
+    pairs, failures = pair_inputs(dict(zip(names, (first, second))))
+    for label, folder in zip(names, (first, second)):
+        absent = sorted(k for k, message in failures.items() if f'--{label} {folder}' in message)
+        if absent:
+            shown = ', '.join(absent[:5]) + (' ...' if len(absent) > 5 else '')
+            print(f'notice: {len(absent)} image(s) missing from --{label} {folder}, not scored: {shown}',
+                  file=sys.stderr)
     if not pairs:
-        raise DesraInputError(f'{first}: no mask shares a file name stem with {second}')
-    for path_a, path_b in pairs:
-        a, b = read_mask(path_a), read_mask(path_b)
-        if a.shape != b.shape:
-            if a.size > b.size:
-                a = align_to(a, b.shape, path_a)
-            else:
-                b = align_to(b, a.shape, path_b)
-        yield stem(path_a), a, b
+        raise DesraSettingsError(f'{first}: no mask shares a file name stem with {second}')
+    return pairs
+
+
+def read_mask_pair(path_a: str, path_b: str, channel: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Read two masks of one image, cropping the larger when it has the release's border (see :func:`align_to`).
+
+    Args:
+        path_a (str): First mask.
+        path_b (str): Second mask.
+        channel (int | None): Channel of colour masks (see :func:`desra_basicsr.image_io.decode_mask`).
+
+    Returns:
+        tuple: ``(mask_a, mask_b)``, ``HxW`` bool masks of the same shape.
+
+    Raises:
+        DesraInputError: If a mask is unreadable or the two cannot be aligned.
+    """
+    a, b = read_mask(path_a, channel), read_mask(path_b, channel)
+    if a.shape != b.shape:
+        if a.size > b.size:
+            a = align_to(a, b.shape, path_a)
+        else:
+            b = align_to(b, a.shape, path_b)
+    return a, b
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

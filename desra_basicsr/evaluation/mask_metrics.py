@@ -2,7 +2,7 @@
 
 All functions take binary masks (``HxW`` arrays; non-zero / True is artifact) of the same shape.
 
-Definitions (DESIGN.md section 1.3, matching the authors' released metric scripts):
+Definitions (paper section 4.1, matching the authors' released metric scripts):
     * **IoU** of one image: ``|pred & gt| / |pred | gt|``. A data set's IoU is the mean of the per-image values;
       the paper reports it x100.
     * **Region precision** ``N_T / N_S``: ``N_S`` is the number of 8-connected regions of the prediction, ``N_T``

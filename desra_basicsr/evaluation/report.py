@@ -2,16 +2,18 @@
 
 Each grid is one row of tiles scaled to the same height, each with a caption strip: LR (nearest-neighbour upscaled
 to the SR size), MSE-SR, GAN-SR, the GAN-SR output with the detected mask overlaid in red, the pseudo-GT
-(``mask * MSE + (1 - mask) * GAN``, eq. 10, unless a pseudo-GT image is given), and when given the fine-tuned
-output (with its own mask overlaid when given). The page lists the images sorted by detected artifact area,
-largest first, and embeds every grid as a base64 PNG (``embed=True``), so the one HTML file is the whole report;
-with ``embed=False`` it links the PNG files under ``grids/`` instead.
+(eq. 10 through :class:`~desra_basicsr.data.artifact_mask_transform.ArtifactMaskTransform`, with its dilation
+and feathering, unless a pseudo-GT image is given), and when given the fine-tuned output (with its own mask
+overlaid when given) and the output of ``desra fuse`` with the source of each region (the fusion column: the fused
+image tinted with one colour per source, :data:`SOURCE_COLOURS`). The page lists the images sorted by detected
+artifact area, largest first, and embeds every grid as a base64 PNG (``embed=True``), so the one HTML file is the
+whole report; with ``embed=False`` it links the PNG files under ``grids/`` instead.
 """
 import base64
 import html
 import os.path as osp
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -20,9 +22,23 @@ from desra_basicsr.errors import DesraInputError
 from desra_basicsr.image_io import read_image, read_mask, write_image
 from desra_basicsr.utils import atomic_write_path
 
+if TYPE_CHECKING:
+    from desra_basicsr.data.artifact_mask_transform import ArtifactMaskTransform
+
 CAPTION_HEIGHT = 22
 OVERLAY_COLOUR = (0, 0, 255)  # BGR red
 OVERLAY_ALPHA = 0.5
+#: BGR colour of each fusion source (index of ``desra fuse``'s maps), with its name for the page's legend.
+SOURCE_COLOURS = (
+    ((255, 128, 0), 'blue'),
+    ((0, 190, 0), 'green'),
+    ((0, 140, 255), 'orange'),
+    ((200, 0, 200), 'magenta'),
+    ((0, 220, 220), 'yellow'),
+    ((255, 255, 0), 'cyan'),
+    ((0, 0, 200), 'red'),
+    ((128, 128, 128), 'grey'),
+)
 
 
 @dataclass
@@ -38,6 +54,8 @@ class ReportItem:
         pseudo_gt (str | None): Pseudo-GT image; computed from the mask when None.
         finetuned (str | None): Fine-tuned model's output.
         finetuned_mask (str | None): Mask detected on the fine-tuned output.
+        fused (str | None): Output of ``desra fuse``.
+        fusion_map (str | None): Its map of sources (``desra fuse``'s ``maps/<stem>.png``).
     """
     name: str
     lr: str
@@ -47,6 +65,22 @@ class ReportItem:
     pseudo_gt: Optional[str] = None
     finetuned: Optional[str] = None
     finetuned_mask: Optional[str] = None
+    fused: Optional[str] = None
+    fusion_map: Optional[str] = None
+
+
+def tint_sources(img: np.ndarray, index_map: np.ndarray) -> np.ndarray:
+    """Tint each pixel of ``img`` with the colour of its fusion source (:data:`SOURCE_COLOURS`), half and half.
+
+    Args:
+        img (np.ndarray): ``HxWx3`` uint8 BGR fused image.
+        index_map (np.ndarray): ``HxW`` source index per pixel.
+
+    Returns:
+        np.ndarray: New ``HxWx3`` uint8 image.
+    """
+    colours = np.array([colour for colour, _ in SOURCE_COLOURS], np.uint8)
+    return cv2.addWeighted(img, 0.5, colours[index_map % len(colours)], 0.5, 0)
 
 
 def overlay_mask(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -80,12 +114,16 @@ def _tile(img: np.ndarray, caption: str, height: int, interpolation: int = cv2.I
     return np.concatenate([strip, body], 0)
 
 
-def build_grid(item: ReportItem, tile_height: int = 256) -> Tuple[np.ndarray, Dict[str, float]]:
+def build_grid(item: ReportItem,
+               tile_height: int = 256,
+               transform: Optional['ArtifactMaskTransform'] = None) -> Tuple[np.ndarray, Dict[str, float]]:
     """Build one image's grid and its artifact figures.
 
     Args:
         item (ReportItem): Input paths.
         tile_height (int): Height of every tile's image part, pixels.
+        transform (ArtifactMaskTransform | None): Merge that makes the pseudo-GT when ``item.pseudo_gt`` is None
+            (default: eq. 10 without dilation or feathering).
 
     Returns:
         tuple: ``(grid, info)``: the ``HxWx3`` uint8 grid and ``area`` (percent of pixels), ``pixels``,
@@ -101,7 +139,13 @@ def build_grid(item: ReportItem, tile_height: int = 256) -> Tuple[np.ndarray, Di
                                   f'{item.gan} ({gan.shape[1]}x{gan.shape[0]})')
     lr = read_image(item.lr)
     lr_up = cv2.resize(lr, (gan.shape[1], gan.shape[0]), interpolation=cv2.INTER_NEAREST)
-    pseudo = read_image(item.pseudo_gt) if item.pseudo_gt else np.where(mask[:, :, None], mse, gan)
+    if item.pseudo_gt:
+        pseudo = read_image(item.pseudo_gt)
+    else:
+        if transform is None:
+            from desra_basicsr.data.artifact_mask_transform import ArtifactMaskTransform
+            transform = ArtifactMaskTransform()
+        pseudo = transform.merge(mse, gan, transform.weight(mask))
     info = {'area': 100.0 * np.count_nonzero(mask) / mask.size, 'pixels': int(np.count_nonzero(mask))}
     tiles = [
         _tile(lr_up, f'LR {lr.shape[1]}x{lr.shape[0]}', tile_height, cv2.INTER_NEAREST),
@@ -121,6 +165,16 @@ def build_grid(item: ReportItem, tile_height: int = 256) -> Tuple[np.ndarray, Di
                 _tile(overlay_mask(tuned, tuned_mask), f'fine-tuned {info["finetuned_area"]:.2f}%', tile_height))
         else:
             tiles.append(_tile(tuned, 'fine-tuned', tile_height))
+    if item.fused:
+        fused = read_image(item.fused)
+        tiles.append(_tile(fused, 'fused', tile_height))
+        if item.fusion_map:
+            index_map = read_image(item.fusion_map)[:, :, 0]
+            if index_map.shape != fused.shape[:2]:
+                raise DesraInputError(f'{item.fusion_map}: size differs from {item.fused}')
+            counts = np.bincount(index_map.ravel())
+            info['fusion_shares'] = {int(k): 100.0 * c / index_map.size for k, c in enumerate(counts) if c}
+            tiles.append(_tile(tint_sources(fused, index_map), 'fusion sources', tile_height))
     gap = np.full((tile_height + CAPTION_HEIGHT, 4, 3), 255, np.uint8)
     row: List[np.ndarray] = []
     for tile in tiles:
@@ -156,7 +210,8 @@ img.grid {{ display: block; max-width: none; }}
 </style></head><body>
 <h1>{title}</h1>
 <p>{count} image(s), sorted by detected artifact area, largest first. Tiles: LR (upscaled), MSE-SR, GAN-SR,
-detected mask (red), pseudo-GT, and the fine-tuned output when given.</p>
+detected mask (red), pseudo-GT, and when given the fine-tuned output, the fused output and the source of each of
+its regions.</p>
 <table><tr><th>image</th><th>area %</th><th>pixels</th></tr>
 """
 
@@ -166,7 +221,9 @@ def write_report(items: Iterable[ReportItem],
                  tile_height: int = 256,
                  embed: bool = True,
                  title: str = 'DeSRA report',
-                 progress: Optional[Callable] = None) -> str:
+                 progress: Optional[Callable] = None,
+                 transform: Optional[object] = None,
+                 fusion_sources: Sequence[str] = ()) -> str:
     """Write ``out_dir/grids/<name>.png`` for every item and ``out_dir/index.html``, sorted by artifact area.
 
     Images are processed one at a time and the page is streamed to disk, so memory does not grow with the
@@ -179,6 +236,9 @@ def write_report(items: Iterable[ReportItem],
         embed (bool): Embed the grids as base64 in the page (self-contained) instead of linking the PNG files.
         title (str): Page title.
         progress (callable | None): Wrapper for the item iterable (e.g. ``tqdm``), or None.
+        transform (ArtifactMaskTransform | None): Merge of the computed pseudo-GT (see :func:`build_grid`).
+        fusion_sources (Sequence[str]): Name of each fusion source (``desra fuse``'s ``meta.sources``), for the
+            legend of the fusion column.
 
     Returns:
         str: Path of the HTML page.
@@ -196,8 +256,12 @@ def write_report(items: Iterable[ReportItem],
             name = html.escape(item.name)
             page.write(f'<tr><td><a href="#img-{name}">{name}</a></td><td>{area:.2f}</td><td>{pixels}</td></tr>\n')
         page.write('</table>\n')
+        if fusion_sources:
+            legend = ', '.join(f'{k}: {SOURCE_COLOURS[k % len(SOURCE_COLOURS)][1]} = {html.escape(source)}'
+                               for k, source in enumerate(fusion_sources))
+            page.write(f'<p>Fusion sources (colour in the "fusion sources" tile): {legend}</p>\n')
         for area, pixels, item in (progress(ranked) if progress else ranked):
-            grid, info = build_grid(item, tile_height)
+            grid, info = build_grid(item, tile_height, transform)
             grid_rel = f'grids/{item.name}.png'
             write_image(osp.join(out_dir, grid_rel), grid)
             if embed:
@@ -209,6 +273,10 @@ def write_report(items: Iterable[ReportItem],
                 src = grid_rel
             name = html.escape(item.name)
             tuned = f', fine-tuned {info["finetuned_area"]:.2f}%' if 'finetuned_area' in info else ''
+            if 'fusion_shares' in info:
+                tuned += '; fused from ' + ', '.join(
+                    f'source {k} {SOURCE_COLOURS[k % len(SOURCE_COLOURS)][1]} {share:.1f}%'
+                    for k, share in info['fusion_shares'].items())
             page.write(f'<section class="item" id="img-{name}"><h2>{name}</h2>'
                        f'<p>artifact area {area:.2f}% ({pixels} pixels){tuned}</p>'
                        f'<img class="grid" src="{src}" width="{grid.shape[1]}" height="{grid.shape[0]}" '

@@ -96,13 +96,15 @@ def build_entries(methods: Sequence[str],
 
 def run_entries(entries: List[SweepEntry],
                 triples: Iterable[Tuple[str, str, str]],
-                progress: Optional[Callable] = None) -> List[SweepEntry]:
+                progress: Optional[Callable] = None,
+                mask_channel: Optional[int] = None) -> List[SweepEntry]:
     """Score every entry on every ``(mse, gan, gt)`` triple, one image in memory at a time.
 
     Args:
         entries (list[SweepEntry]): From :func:`build_entries`.
         triples (Iterable[tuple[str, str, str]]): ``(mse_path, gan_path, gt_mask_path)``.
         progress (callable | None): Wrapper of the triples iterable (e.g. ``tqdm``).
+        mask_channel (int | None): Channel of colour GT masks (see :func:`desra_basicsr.image_io.decode_mask`).
 
     Returns:
         list[SweepEntry]: ``entries``, with their scores filled.
@@ -112,7 +114,7 @@ def run_entries(entries: List[SweepEntry],
     """
     for mse_path, gan_path, gt_path in (progress(triples) if progress else triples):
         y_mse, y_gan = read_image(mse_path), read_image(gan_path)
-        gt = align_to(read_mask(gt_path), y_gan.shape[:2], gt_path)
+        gt = align_to(read_mask(gt_path, mask_channel), y_gan.shape[:2], gt_path)
         maps = {}  # one indicator map per method (shared by its thresholds)
         for entry in entries:
             det = entry.detector
@@ -121,6 +123,6 @@ def run_entries(entries: List[SweepEntry],
             else:
                 if entry.method not in maps:
                     maps[entry.method] = det.indicator_map(y_mse, y_gan)
-                result = det.finish(maps[entry.method], y_mse, y_gan)
+                result = det.mask_from_map(maps[entry.method], y_mse, y_gan)
             entry.scores.add(stem(gan_path), result.mask, gt)
     return entries

@@ -23,6 +23,7 @@ from typing import Optional
 import numpy as np
 from basicsr.utils.registry import METRIC_REGISTRY
 
+from desra_basicsr.constants import DETECT_THRESHOLD, MIN_AREA
 from desra_basicsr.detection import DeSRADetector, MorphologyConfig
 
 
@@ -30,8 +31,8 @@ from desra_basicsr.detection import DeSRADetector, MorphologyConfig
 def desra_artifact_ratio(img: np.ndarray,
                          img2: Optional[np.ndarray] = None,
                          img_mse: Optional[np.ndarray] = None,
-                         threshold: float = 0.7,
-                         min_area: int = 4000,
+                         threshold: float = DETECT_THRESHOLD,
+                         min_area: int = MIN_AREA,
                          crop_border: int = 0,
                          **kwargs) -> float:
     """Fraction of the SR output's pixels that DeSRA-det (no semantics) marks as artifact against MSE-SR.

@@ -12,7 +12,11 @@ model needs:
 * ``mask_pixel_opt`` (our extension, off by default): a pixel loss averaged over the artifact mask only
   (the dataset's ``mask``), to stress the regions the pseudo-GT repairs;
 * EMA (``ema_decay``), ``net_d_init_iters`` warm-up of a fresh discriminator while G is held (LDL and SwinIR ship
-  no discriminator), CPU and DDP (gloo / nccl) - every tensor lives on ``self.device``;
+  no discriminator; G then runs without autograd, so no graph of G is kept), CPU and DDP (gloo / nccl) - every
+  tensor lives on ``self.device``, and every rank logs the same loss keys (``l_g_mask_pix`` is 0 for a batch
+  without mask pixels, computed without a host synchronisation), as BasicSR's ``reduce_loss_dict`` needs;
+* ``train.tf32`` (default true): TF32 matmuls and cuDNN convolutions on Ampere and later GPUs
+  (``torch.set_float32_matmul_precision('high')``, ``torch.backends.cudnn.allow_tf32``); false keeps strict fp32;
 * validation through BasicSR's hooks; metrics additionally receive ``img_mse`` (the MSE-SR reference, when the
   validation dataset gives ``mse``) so ``desra_artifact_ratio`` and ``psnr`` against pseudo-GT run side by side;
   inputs are padded to the generator's ``window_size`` (SwinIR) in :meth:`test`;
@@ -25,7 +29,6 @@ from collections import OrderedDict
 from typing import Dict, Optional
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from basicsr.archs.vgg_arch import VGG_PRETRAIN_PATH
@@ -36,12 +39,10 @@ from basicsr.models.srgan_model import SRGANModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.img_process_util import USMSharp
 from basicsr.utils.registry import MODEL_REGISTRY
+from desra_basicsr.checkpoints import load_weights
+from desra_basicsr.constants import LDL_KSIZE
 from desra_basicsr.errors import DesraInputError
-
-#: Window of LDL's local residual variance (LDL uses 7).
-LDL_KSIZE = 7
-#: How many mismatched key names an error message lists.
-_KEYS_SHOWN = 6
+from desra_basicsr.inference import pad_to_multiple
 
 
 def _artifacts_opt(train_opt: dict) -> Optional[dict]:
@@ -84,6 +85,11 @@ def check_finetune_options(opt: dict) -> None:
     if absent:
         raise DesraInputError(f'option file: DeSRAFinetuneModel fine-tunes a GAN and needs {", ".join(absent)} '
                               '(see options/finetune_swinir_desra.yml for a fresh UNetDiscriminatorSN)')
+    train_set = (opt.get('datasets') or {}).get('train') or {}
+    if (train_opt.get('mask_pixel_opt') and train_set.get('type') == 'PseudoGTPairedDataset'
+            and not train_set.get('return_mask', False)):
+        raise DesraInputError('option file: train.mask_pixel_opt needs the artifact masks in the training batches; '
+                              'set datasets.train.return_mask: true')
 
 
 @MODEL_REGISTRY.register()
@@ -96,6 +102,10 @@ class DeSRAFinetuneModel(SRGANModel):
 
     def __init__(self, opt: dict) -> None:
         check_finetune_options(opt)
+        if opt.get('is_train', True):
+            tf32 = bool((opt.get('train') or {}).get('tf32', True))
+            torch.set_float32_matmul_precision('high' if tf32 else 'highest')
+            torch.backends.cudnn.allow_tf32 = tf32
         super().__init__(opt)
 
     # ------------------------------------------------------------------------------------------ loading weights
@@ -112,43 +122,11 @@ class DeSRAFinetuneModel(SRGANModel):
         Raises:
             DesraInputError: Unreadable file, missing key, or (strict) missing / unexpected / mis-shaped parameters.
         """
-        logger = get_root_logger()
         bare = self.get_bare_model(net)
-        try:
-            checkpoint = torch.load(load_path, map_location='cpu', weights_only=True)
-        except Exception as error:  # noqa: BLE001 (any unreadable checkpoint becomes an input error)
-            raise DesraInputError(f'{load_path}: cannot load checkpoint ({error})') from error
-        if param_key is not None and all(torch.is_tensor(v) for v in checkpoint.values()):
-            logger.info(f'Loading: {load_path} is a bare state dict, {param_key} not needed.')
-            param_key = None
-        if param_key is not None:
-            if param_key not in checkpoint and 'params' in checkpoint:
-                logger.info(f'Loading: {param_key} does not exist in {load_path}, use params.')
-                param_key = 'params'
-            if param_key not in checkpoint:
-                raise DesraInputError(f'{load_path}: no {param_key!r} entry (keys: {sorted(checkpoint)[:_KEYS_SHOWN]});'
-                                      ' set path.param_key_g / param_key_d to the right one')
-            checkpoint = checkpoint[param_key]
-        state = OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in checkpoint.items())
-        own = bare.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        reshaped = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-        problem = []
-        if missing:
-            problem.append(f'{len(missing)} missing keys (e.g. {missing[:_KEYS_SHOWN]})')
-        if unexpected:
-            problem.append(f'{len(unexpected)} unexpected keys (e.g. {unexpected[:_KEYS_SHOWN]})')
-        if reshaped:
-            shapes = [f'{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}' for k in reshaped[:_KEYS_SHOWN]]
-            problem.append(f'{len(reshaped)} shape mismatches ({"; ".join(shapes)})')
-        if problem and (strict or reshaped):
-            raise DesraInputError(f'{load_path} [{param_key}] does not fit {bare.__class__.__name__}: '
-                                  f'{", ".join(problem)}. Check the network options against the checkpoint.')
-        if problem:
-            logger.warning(f'Loading {load_path} non-strictly: {", ".join(problem)}')
-        logger.info(f'Loading {bare.__class__.__name__} model from {load_path}, with param key: [{param_key}].')
-        bare.load_state_dict(state, strict=strict)
+        key, problems = load_weights(bare, load_path, param_key, strict, fallback=('params', ))
+        if problems:
+            get_root_logger().warning(f'Loading {load_path} non-strictly: {problems}')
+        get_root_logger().info(f'Loading {bare.__class__.__name__} model from {load_path}, with param key: [{key}].')
 
     # ---------------------------------------------------------------------------------------------- training
     def init_training_settings(self) -> None:
@@ -164,11 +142,13 @@ class DeSRAFinetuneModel(SRGANModel):
             get_root_logger().warning('No pixel or perceptual loss: the generator is trained by the GAN loss only.')
 
     def feed_data(self, data: dict) -> None:
-        self.lq = data['lq'].to(self.device)
+        self.lq = data['lq'].to(self.device, non_blocking=True)
         if 'gt' in data:
-            self.gt = data['gt'].to(self.device)
-        self.mask = data['mask'].to(self.device) if 'mask' in data else None
-        self.mse = data['mse'].to(self.device) if 'mse' in data else None
+            self.gt = data['gt'].to(self.device, non_blocking=True)
+        # only the masked pixel loss reads the mask; only validation metrics read the MSE-SR reference
+        use_mask = self.is_train and getattr(self, 'cri_mask_pix', None) is not None and 'mask' in data
+        self.mask = data['mask'].to(self.device, non_blocking=True) if use_mask else None
+        self.mse = data['mse'].to(self.device, non_blocking=True) if 'mse' in data else None
 
     def _targets(self) -> Dict[str, torch.Tensor]:
         """Targets of the L1, perceptual and GAN losses (USM-sharpened where Real-ESRGAN's switches say so)."""
@@ -178,17 +158,22 @@ class DeSRAFinetuneModel(SRGANModel):
     def optimize_parameters(self, current_iter: int) -> None:
         if self.cri_mask_pix is not None and self.mask is None:
             raise DesraInputError('train.mask_pixel_opt needs artifact masks: the training dataset gives no "mask" '
-                                  '(set dataroot_mask)')
+                                  '(set dataroot_mask and return_mask: true)')
         targets = self._targets()
         for p in self.net_d.parameters():
             p.requires_grad = False
 
-        self.optimizer_g.zero_grad()
-        self.output = self.net_g(self.lq)
+        update_g = current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters
+        if update_g:
+            self.optimizer_g.zero_grad()
+            self.output = self.net_g(self.lq)
+        else:  # warm-up of D (or a D-only iteration): no graph of G is built
+            with torch.no_grad():
+                self.output = self.net_g(self.lq)
 
         l_g_total = 0
         loss_dict = OrderedDict()
-        if current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters:
+        if update_g:
             if self.cri_pix:
                 l_g_pix = self.cri_pix(self.output, targets['l1'])
                 l_g_total += l_g_pix
@@ -200,8 +185,8 @@ class DeSRAFinetuneModel(SRGANModel):
                 l_g_artifacts = self.cri_ldl(torch.mul(pixel_weight, self.output), torch.mul(pixel_weight, self.gt))
                 l_g_total += l_g_artifacts
                 loss_dict['l_g_artifacts'] = l_g_artifacts
-            if self.cri_mask_pix and bool(self.mask.sum() > 0):
-                l_g_mask_pix = self.cri_mask_pix(self.output, self.gt, weight=self.mask)
+            if self.cri_mask_pix:
+                l_g_mask_pix = self._mask_pixel_loss()
                 l_g_total += l_g_mask_pix
                 loss_dict['l_g_mask_pix'] = l_g_mask_pix
             if self.cri_perceptual:
@@ -239,19 +224,25 @@ class DeSRAFinetuneModel(SRGANModel):
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
 
+    def _mask_pixel_loss(self) -> torch.Tensor:
+        """``mask_pixel_opt`` averaged over the mask pixels of the batch; 0 (with zero gradient) when there are none.
+
+        Decided on the device: a batch without mask pixels is weighted by ones (so the loss's weighted mean is
+        finite) and then multiplied by 0, so no rank waits for a host copy and every rank logs the key.
+        """
+        has_mask = self.mask.sum() > 0
+        weight = torch.where(has_mask, self.mask, torch.ones_like(self.mask))
+        return self.cri_mask_pix(self.output, self.gt, weight=weight) * has_mask.to(self.output.dtype)
+
     # ------------------------------------------------------------------------------------------- validation
     def test(self) -> None:
         """Super-resolve ``self.lq`` with the EMA generator (or net_g), padding to ``window_size`` if set."""
         window = self.opt['network_g'].get('window_size')
         scale = self.opt.get('scale', 1)
-        lq = self.lq
-        h, w = lq.shape[-2:]
-        if window:
-            pad_h, pad_w = (-h) % window, (-w) % window
-            if pad_h or pad_w:
-                mode = 'reflect' if pad_h < h and pad_w < w else 'replicate'
-                lq = F.pad(lq, (0, pad_w, 0, pad_h), mode=mode)
-        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g
+        h, w = self.lq.shape[-2:]
+        lq = pad_to_multiple(self.lq, window or 1)
+        # the bare module: a DDP-wrapped net_g would broadcast its buffers, a collective only this rank calls
+        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
         was_training = net.training
         net.eval()
         with torch.no_grad():

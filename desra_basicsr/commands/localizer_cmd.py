@@ -1,0 +1,101 @@
+"""``desra localizer train``: train the artifact localiser on GAN-SR images and their DeSRA-det masks.
+
+The localiser (Zhao, "The Cross-Domain Application Research of a Super-Resolution Semantic Artifact Rectification
+Method") is a two-class (clean / artifact) mmsegmentation model that finds artifacts from the GAN-SR image alone,
+with no MSE-SR twin. Training goes through mmsegmentation's own training (mmengine ``Runner``) with a model from the
+configs shipped in the mmsegmentation wheel (``--arch``: DeepLabV3+ ResNet-18 or ResNet-50, SegFormer mit-b0),
+from scratch (nothing is downloaded) or from ``--init-checkpoint``. Example::
+
+    desra detect --mse sr/mse --gan sr/gan --out masks
+    desra localizer train --gan sr/gan --masks masks --out localizer --iters 2000
+    desra detect --method localizer --gan other_sr/gan --out other_masks \\
+        --localizer-config localizer/localizer_config.py --localizer-checkpoint localizer/localizer.pth
+
+Writes ``OUT/localizer_config.py`` and ``OUT/localizer.pth`` (what ``desra detect --method localizer`` and
+``desra fuse`` load), ``OUT/work_dir/`` (mmengine logs, the latest checkpoint) and ``OUT/summary.json`` (settings,
+training time, final loss). Run the same command again to resume an interrupted training from its latest
+checkpoint (``--checkpoint-interval``); other settings are refused unless ``--overwrite``. Exit code: 0, 1 when
+training failed, 2 for unusable arguments. Python API: :mod:`desra_basicsr.jobs.localizer_train`.
+"""
+import argparse
+
+from desra_basicsr.commands import add_overwrite_argument, run_job_command
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``localizer`` sub-command (with its ``train`` action).
+
+    Args:
+        subparsers (argparse._SubParsersAction): The ``desra`` sub-parsers.
+    """
+    from desra_basicsr.jobs.localizer_train import LocalizerTrainSettings
+    from desra_basicsr.localizer.config import ARCHS
+    defaults = LocalizerTrainSettings(gan='', masks='', out='')
+    parser = subparsers.add_parser(
+        'localizer',
+        help='train the artifact localiser (finds GAN-SR artifacts without the MSE-SR twin)',
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_subparsers(dest='action', metavar='ACTION', required=True)
+    train = actions.add_parser(
+        'train', help='train on GAN-SR images and DeSRA-det masks', description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument('--gan', required=True, help='folder of GAN-SR images')
+    train.add_argument('--masks', required=True, help='folder of DeSRA-det masks (desra detect output, same stems)')
+    train.add_argument('--out', required=True, help='output folder (config, checkpoint, work_dir, summary.json)')
+    train.add_argument('--arch', choices=sorted(ARCHS), default=defaults.arch, help=f'model ({defaults.arch})')
+    train.add_argument('--iters', type=int, default=defaults.iters, help=f'training iterations ({defaults.iters})')
+    train.add_argument('--batch-size', type=int, default=defaults.batch_size, help=f'({defaults.batch_size})')
+    train.add_argument(
+        '--crop-size', type=int, default=defaults.crop_size, help=f'random crop side ({defaults.crop_size})')
+    train.add_argument('--lr', type=float, default=defaults.lr, help=f'AdamW learning rate ({defaults.lr})')
+    train.add_argument('--seed', type=int, default=defaults.seed, help=f'random seed ({defaults.seed})')
+    train.add_argument('--num-workers', type=int, default=defaults.num_workers, help='data loading processes')
+    train.add_argument(
+        '--init-checkpoint',
+        default=None,
+        help='mmseg checkpoint initialising the weights of matching names and shapes (default: from scratch)')
+    train.add_argument(
+        '--checkpoint-interval',
+        type=int,
+        default=defaults.checkpoint_interval,
+        help=f'iterations between the checkpoints an interrupted run resumes from ({defaults.checkpoint_interval})')
+    add_overwrite_argument(train)
+    train.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``desra localizer train``.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+
+    Returns:
+        int: 0 on success, 1 if training failed, 2 for unusable arguments.
+    """
+    from desra_basicsr.jobs.localizer_train import ITEM, LocalizerTrainSettings
+    from desra_basicsr.jobs.localizer_train import run as train
+
+    settings = LocalizerTrainSettings(
+        gan=args.gan,
+        masks=args.masks,
+        out=args.out,
+        arch=args.arch,
+        iters=args.iters,
+        batch_size=args.batch_size,
+        crop_size=args.crop_size,
+        lr=args.lr,
+        seed=args.seed,
+        num_workers=args.num_workers,
+        init_checkpoint=args.init_checkpoint,
+        checkpoint_interval=args.checkpoint_interval,
+        overwrite=args.overwrite)
+
+    def report(result) -> None:
+        print(result.describe())
+        record = result.items.get(ITEM, {})
+        if record.get('status') == 'done':
+            print(f'localizer: {record["images"]} images, {record["iters"]} iterations in {record["seconds"]} s; '
+                  f'config {record["config"]}, checkpoint {record["checkpoint"]}')
+
+    return run_job_command(lambda: train(settings), report)

@@ -1,0 +1,589 @@
+"""The one resumable folder-job core under the ``desra`` folder commands and their Python API.
+
+A folder job turns input files into output files one item at a time (an item is, say, one image pair). The core
+makes every such job behave the same way:
+
+* **Safe output folder.** :func:`check_out_dir` refuses an ``out_dir`` equal to or inside an input folder, or one
+  that is a file or not writable, before any work is done.
+* **Resume only what is still valid.** ``OUT/summary.json`` records the job's settings (``meta``: every option that
+  changes the outputs, the input folders, a SHA-256 of each weights file) and, per item, the size and modification
+  time of each input file (``sources``). Running the job again skips the items whose record, inputs and outputs are
+  all still there, and redoes the rest (failed items, items without a record, items whose output vanished). When
+  the settings or an input file changed, the job refuses with a message naming the difference, unless
+  ``overwrite=True`` (``--overwrite``): then every item is computed again. A folder that holds outputs but no
+  summary of the job is refused the same way (it was not written by this job).
+* **Never a half-written file.** Outputs are written to a temporary name and renamed (write them with
+  :func:`desra_basicsr.image_io.write_image` or :func:`desra_basicsr.utils.atomic_write_path`); temporary files
+  left by a killed run are removed when the job starts again.
+* **A summary that survives interruption.** ``summary.json`` is rewritten atomically every few items, when the job
+  is interrupted (Ctrl-C, SIGTERM) and at the end, so a resumed run keeps the record of every finished item. A run
+  that was killed and resumed ends with the same outputs and the same ``summary.json`` as an uninterrupted run.
+* **Per-item failures.** An exception while processing an item is recorded (``status: error`` and its message) and
+  the job goes on; the result's :attr:`JobResult.exit_code` is 1 when any item failed.
+* **torchrun.** Under ``python -m torch.distributed.run`` (``RANK`` / ``WORLD_SIZE`` set), each rank processes
+  every ``WORLD_SIZE``-th item; rank 0 prepares the folder and writes the summary, and the records are gathered
+  over gloo with a :data:`DIST_TIMEOUT` limit, so a rank that dies makes the others stop with :class:`RankError`
+  instead of waiting for days.
+
+Example (a job that writes one grey copy per image)::
+
+    from desra_basicsr.image_io import list_images, read_image, stem, write_image
+    from desra_basicsr.jobs.core import FolderJob, JobItem, check_out_dir, run_job
+
+    check_out_dir('grey', {'input': 'photos'})
+    items = [JobItem(stem(n), inputs=(f'photos/{n}', ), outputs=(f'grey/{stem(n)}.png', ))
+             for n in list_images('photos')]
+
+    def process(item):
+        img = read_image(item.inputs[0])
+        write_image(item.outputs[0], img.mean(axis=2).astype('uint8'))
+        return {'height': img.shape[0]}          # stored in summary.json under the item's name
+
+    result = run_job(FolderJob(command='grey', out_dir='grey', input_dirs={'input': 'photos'},
+                               settings={'input': 'photos'}, items=items, process=process))
+    print(result.done, result.skipped, result.failed)  # this run's counts; result.summary is the JSON
+"""
+import hashlib
+import json
+import os
+import os.path as osp
+import re
+import signal
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
+
+from desra_basicsr.errors import DesraInputError, DesraSettingsError
+from desra_basicsr.utils import atomic_write_path
+
+T = TypeVar('T')
+
+STATUS_DONE = 'done'
+STATUS_ERROR = 'error'
+SUMMARY_NAME = 'summary.json'
+
+#: How long a rank waits for the others (folder preparation, gathering the records) before giving up.
+DIST_TIMEOUT = timedelta(minutes=30)
+#: The summary is rewritten at least this often (seconds) while items finish.
+SUMMARY_INTERVAL = 5.0
+#: Temporary files of :func:`desra_basicsr.utils.atomic_write_path`: ``.<stem>.<8 random chars>.tmp<ext>``.
+TEMP_FILE = re.compile(r'^\..+\.[a-z0-9_]{8}\.tmp(\.[^.]+)?$')
+#: How many differences or files a refusal lists.
+SHOWN = 5
+
+
+class RankError(RuntimeError):
+    """Another torchrun rank did not answer in time (it died or hangs); finished files are kept."""
+
+
+@dataclass(frozen=True)
+class JobItem:
+    """One unit of work of a folder job.
+
+    Attributes:
+        name (str): Unique key of the item in ``summary.json`` (usually the file stem).
+        inputs (tuple[str, ...]): Input files; their sizes and modification times are recorded.
+        outputs (tuple[str, ...]): Output files; all must exist for the item to count as finished.
+    """
+    name: str
+    inputs: Tuple[str, ...]
+    outputs: Tuple[str, ...]
+
+
+@dataclass
+class FolderJob:
+    """Everything :func:`run_job` needs to know about a job.
+
+    Attributes:
+        command (str): Job name, stored in ``meta`` (a folder written by another job is refused).
+        out_dir (str): Output folder; ``summary.json`` goes there.
+        input_dirs (dict[str, str]): Input folders by role; ``out_dir`` may be neither of them nor inside one.
+        settings (dict): Every option that changes the outputs (JSON-serialisable), stored in ``meta``.
+        items (Sequence[JobItem]): The work, in an order every rank agrees on (sorted by name).
+        process (Callable): Item -> dict of JSON-serialisable fields for the item's record (or None). It must write
+            the item's outputs atomically. Raising marks the item failed with the exception's message.
+        weights (dict[str, str]): Files whose SHA-256 is part of the settings (e.g. ``{'weights': path}``).
+        failures (dict[str, str]): Items that could not even be formed (e.g. a missing partner file): name ->
+            message; recorded as failed.
+        desc (str): Progress bar label (default: ``command``).
+    """
+    command: str
+    out_dir: str
+    input_dirs: Mapping[str, str]
+    settings: Dict[str, Any]
+    items: Sequence[JobItem]
+    process: Callable[[JobItem], Optional[Dict[str, Any]]]
+    weights: Mapping[str, str] = field(default_factory=dict)
+    failures: Mapping[str, str] = field(default_factory=dict)
+    desc: str = ''
+
+
+@dataclass
+class JobResult:
+    """What a folder job did.
+
+    Attributes:
+        out_dir (str): The output folder.
+        summary (dict): The content of ``summary.json`` (on rank 0; this rank's records only on other ranks).
+        done (int): Items computed by this run.
+        skipped (int): Items kept from an earlier run.
+        failed (int): Items that failed in this run (including those in ``FolderJob.failures``).
+    """
+    out_dir: str
+    summary: Dict[str, Any]
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    @property
+    def summary_path(self) -> str:
+        """Path of ``summary.json``."""
+        return osp.join(self.out_dir, SUMMARY_NAME)
+
+    @property
+    def items(self) -> Dict[str, Dict[str, Any]]:
+        """Per-item records of the summary, by name."""
+        return self.summary['items']
+
+    @property
+    def exit_code(self) -> int:
+        """1 when an item failed in this run, else 0."""
+        return 1 if self.failed else 0
+
+    def describe(self) -> str:
+        """One line for the terminal: counts of this run and the summary's path."""
+        return (f'{self.summary["meta"].get("command", "job")}: {self.done} done, {self.skipped} kept from an '
+                f'earlier run, {self.failed} failed; summary: {self.summary_path}')
+
+
+# ----------------------------------------------------------------------------------------------- settings
+@contextmanager
+def settings_phase() -> Iterator[None]:
+    """Treat a :class:`DesraInputError` or ``ValueError`` raised inside as unusable settings (exit code 2).
+
+    Jobs wrap what they do before the first item (reading options, tables, weights, listing folders) in it.
+
+    Yields:
+        None
+    """
+    try:
+        yield
+    except DesraSettingsError:
+        raise
+    except (DesraInputError, ValueError) as err:
+        raise DesraSettingsError(str(err)) from err
+
+
+def notice(message: str) -> None:
+    """Print a notice on stderr (on rank 0 only under torchrun).
+
+    Args:
+        message (str): The notice, without the ``notice:`` prefix.
+    """
+    if os.environ.get('RANK', '0') == '0':
+        print(f'notice: {message}', file=sys.stderr)
+
+
+def pair_inputs(folders: Mapping[str, str]) -> Tuple[List[Tuple[str, ...]], Dict[str, str]]:
+    """Pair the images of the input folders by file stem.
+
+    Args:
+        folders (dict[str, str]): Input folders by role (``{'mse': ..., 'gan': ...}``), in the order of the tuples.
+
+    Returns:
+        tuple: ``(pairs, missing)``: one tuple of paths per stem present in every folder (sorted by stem), and per
+        stem missing from some folder, a message naming those folders (for :attr:`FolderJob.failures`).
+
+    Raises:
+        DesraSettingsError: If a folder does not exist or holds no image, or holds two images of one stem.
+    """
+    from desra_basicsr.image_io import IMAGE_EXTENSIONS, list_images, pair_by_stem
+
+    for role, folder in folders.items():
+        require_folder(folder, role)
+        if not list_images(folder):
+            raise DesraSettingsError(f'{folder}: --{role} holds no image ({", ".join(IMAGE_EXTENSIONS)})')
+    with settings_phase():
+        pairs, missing = pair_by_stem(list(folders.values()))
+    roles = {folder: role for role, folder in folders.items()}
+    messages = {
+        name: f'{name}: no partner file in ' + ', '.join(f'--{roles[folder]} {folder}' for folder in absent)
+        for name, absent in missing.items()
+    }
+    return pairs, messages
+
+
+# ----------------------------------------------------------------------------------------------- folder checks
+def _inside(path: str, folder: str) -> bool:
+    path, folder = osp.realpath(path), osp.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_out_dir(out_dir: str, input_dirs: Mapping[str, str]) -> None:
+    """Check that ``out_dir`` can take the job's outputs, before any work is done (nothing is created).
+
+    Args:
+        out_dir (str): Output folder.
+        input_dirs (dict[str, str]): Input folders by role (``--mse``, ``--gan``, ...).
+
+    Raises:
+        DesraSettingsError: If ``out_dir`` is (inside) an input folder, is a file, or is not writable.
+    """
+    for role, folder in input_dirs.items():
+        if folder and _inside(out_dir, folder):
+            raise DesraSettingsError(f'{out_dir}: the output folder is (inside) the --{role} input folder {folder}; '
+                                     'choose another --out')
+    existing = osp.abspath(out_dir)
+    while not osp.exists(existing):  # the folder is created later, inside its nearest existing ancestor
+        existing = osp.dirname(existing)
+    if not osp.isdir(existing):
+        raise DesraSettingsError(f'{out_dir}: {existing} exists and is not a folder; choose another --out')
+    try:
+        fd, probe = tempfile.mkstemp(prefix='.write-test.', dir=existing)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise DesraSettingsError(f'{out_dir}: cannot write to {existing} ({err.strerror})') from err
+
+
+def check_out_file(path: str, input_dirs: Mapping[str, str]) -> None:
+    """Check that a single output file can be written (its folder is created), before any work is done.
+
+    Args:
+        path (str): Output file.
+        input_dirs (dict[str, str]): Input folders by role; the file may not be inside one.
+
+    Raises:
+        DesraSettingsError: If the file would land in an input folder, is a folder, or cannot be written.
+    """
+    if osp.isdir(path):
+        raise DesraSettingsError(f'{path}: is a folder; give a file name')
+    check_out_dir(osp.dirname(osp.abspath(path)), input_dirs)
+
+
+def require_folder(folder: str, role: str) -> None:
+    """Check an input folder exists.
+
+    Args:
+        folder (str): The folder.
+        role (str): Its option name (``mse``, ``gan``, ...), for the message.
+
+    Raises:
+        DesraSettingsError: If it is not a directory.
+    """
+    if not folder or not osp.isdir(folder):
+        raise DesraSettingsError(f'{folder}: --{role} is not a folder')
+
+
+def sha256_file(path: str) -> str:
+    """SHA-256 of a file, hex.
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        str: The digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_signature(paths: Iterable[str]) -> Dict[str, List[int]]:
+    """Size and modification time (ns) of each file: what decides whether an input changed.
+
+    Args:
+        paths (Iterable[str]): Files.
+
+    Returns:
+        dict: ``{path: [size, mtime_ns]}``.
+    """
+    out = {}
+    for path in paths:
+        st = os.stat(path)
+        out[path] = [int(st.st_size), int(st.st_mtime_ns)]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- torchrun
+def dist_info() -> Tuple[int, int]:
+    """This process's rank and the world size, from torchrun's environment (``RANK``, ``WORLD_SIZE``).
+
+    Returns:
+        tuple[int, int]: ``(rank, world_size)``; ``(0, 1)`` outside torchrun.
+
+    Raises:
+        DesraSettingsError: If the variables are malformed or inconsistent.
+    """
+    try:
+        rank = int(os.environ.get('RANK', '0'))
+        world_size = int(os.environ.get('WORLD_SIZE', '1'))
+    except ValueError:
+        raise DesraSettingsError(f'RANK / WORLD_SIZE must be integers, got {os.environ.get("RANK")!r} / '
+                                 f'{os.environ.get("WORLD_SIZE")!r}')
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise DesraSettingsError(f'invalid RANK {rank} for WORLD_SIZE {world_size}')
+    return rank, world_size
+
+
+def local_rank() -> int:
+    """This process's rank on its machine (torchrun's ``LOCAL_RANK``; 0 outside torchrun).
+
+    Returns:
+        int: The local rank.
+    """
+    try:
+        return int(os.environ.get('LOCAL_RANK', '0'))
+    except ValueError:
+        raise DesraSettingsError(f'LOCAL_RANK must be an integer, got {os.environ.get("LOCAL_RANK")!r}')
+
+
+def shard(items: Sequence[T], rank: int, world_size: int) -> List[T]:
+    """This rank's share of ``items``: every ``world_size``-th item starting at ``rank``.
+
+    The shares of ranks ``0 .. world_size - 1`` are disjoint and cover ``items``.
+
+    Args:
+        items (Sequence): All items, in an order every rank agrees on.
+        rank (int): This rank.
+        world_size (int): Number of ranks.
+
+    Returns:
+        list: The items of this rank.
+    """
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f'invalid rank {rank} for world size {world_size}')
+    return list(items[rank::world_size])
+
+
+class _Group:
+    """The gloo process group of a job under torchrun (created and destroyed here unless one exists)."""
+
+    def __init__(self, world_size: int) -> None:
+        self.active = world_size > 1
+        self.created = False
+        if self.active:
+            import torch.distributed as dist
+            self.dist = dist
+            if not dist.is_initialized():
+                dist.init_process_group(backend='gloo', timeout=DIST_TIMEOUT)
+                self.created = True
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except RuntimeError as err:
+            raise RankError(f'{what}: another rank did not answer within {DIST_TIMEOUT} (it died or hangs): '
+                            f'{str(err).splitlines()[0] if str(err) else type(err).__name__}. The files finished so '
+                            'far are kept: run the command again to resume.') from err
+
+    def barrier(self) -> None:
+        if self.active:
+            self._call('waiting for the other ranks', self.dist.barrier)
+
+    def gather(self, records: Dict[str, dict]) -> List[Dict[str, dict]]:
+        if not self.active:
+            return [records]
+        parts: List[Optional[Dict[str, dict]]] = [None] * self.dist.get_world_size()
+        self._call('gathering the results of every rank', lambda: self.dist.all_gather_object(parts, records))
+        return [p or {} for p in parts]
+
+    def close(self) -> None:
+        if self.created:
+            self.dist.destroy_process_group()
+
+
+# ----------------------------------------------------------------------------------------------- summary
+def load_summary(path: str) -> Optional[Dict[str, Any]]:
+    """Read a ``summary.json`` written by :func:`run_job`.
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        dict | None: The summary, or None when the file does not exist.
+
+    Raises:
+        DesraSettingsError: If the file exists but is not such a summary.
+    """
+    if not osp.exists(path):
+        return None
+    try:
+        with open(path, 'r', encoding='utf-8') as f:
+            data = json.load(f)
+    except (OSError, ValueError) as err:
+        raise DesraSettingsError(f'{path}: not a readable summary of a desra job ({err}); use another --out, or '
+                                 '--overwrite to compute everything again') from err
+    if not isinstance(data, dict) or not isinstance(data.get('items'), dict) or not isinstance(data.get('meta'), dict):
+        raise DesraSettingsError(f'{path}: not a summary of a desra job; use another --out, or --overwrite')
+    return data
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> List[str]:
+    keys = sorted(set(old) | set(new), key=str)
+    return [f'{k}: {json.dumps(old.get(k))} -> {json.dumps(new.get(k))}' for k in keys if old.get(k) != new.get(k)]
+
+
+def _counts(records: Mapping[str, dict]) -> Dict[str, int]:
+    counts = {STATUS_DONE: 0, STATUS_ERROR: 0}
+    for record in records.values():
+        counts[record['status']] = counts.get(record['status'], 0) + 1
+    return counts
+
+
+def _write_summary(path: str, meta: Dict[str, Any], records: Mapping[str, dict]) -> Dict[str, Any]:
+    summary = {'meta': meta, 'counts': _counts(records), 'items': dict(sorted(records.items()))}
+    with atomic_write_path(path) as tmp:
+        with open(tmp, 'w', encoding='utf-8') as f:
+            json.dump(summary, f, indent=2)
+            f.write('\n')
+    return summary
+
+
+def _remove_stale_temp_files(folders: Iterable[str]) -> None:
+    for folder in sorted(set(folders)):
+        if osp.isdir(folder):
+            for name in os.listdir(folder):
+                if TEMP_FILE.match(name) and osp.isfile(osp.join(folder, name)):
+                    os.remove(osp.join(folder, name))
+
+
+def _listing(names: Sequence[str], sep: str = ', ') -> str:
+    return sep.join(names[:SHOWN]) + (f'{sep}...' if len(names) > SHOWN else '')
+
+
+def _valid_previous(job: FolderJob, previous: Optional[Dict[str, Any]], meta: Dict[str, Any],
+                    overwrite: bool) -> Dict[str, dict]:
+    """Records of the previous run that still describe the outputs; refuses changed settings or inputs."""
+    summary_path = osp.join(job.out_dir, SUMMARY_NAME)
+    if overwrite:
+        return {}
+    if previous is None:
+        existing = [p for item in job.items for p in item.outputs if osp.exists(p)]
+        if existing:
+            raise DesraSettingsError(f'{job.out_dir}: holds outputs of this job ({_listing(existing)}) but no '
+                                     f'{SUMMARY_NAME}, so their settings are unknown; use another --out, or '
+                                     '--overwrite to compute them again')
+        return {}
+    changed = _differences(previous['meta'], meta)
+    if changed:
+        raise DesraSettingsError(f'{job.out_dir}: was written with other settings ({_listing(changed, "; ")}); use '
+                                 f'another --out, or --overwrite to compute every output again ({summary_path})')
+    kept, modified = {}, []
+    for item in job.items:
+        record = previous['items'].get(item.name)
+        if not isinstance(record, dict) or record.get('status') != STATUS_DONE:
+            continue
+        try:
+            same = record.get('sources') == file_signature(item.inputs)
+        except OSError:
+            same = False
+        if not same:
+            modified.append(item.name)
+        elif all(osp.exists(p) for p in item.outputs):
+            kept[item.name] = record
+    if modified:
+        raise DesraSettingsError(f'{job.out_dir}: the inputs of {len(modified)} finished item(s) changed since they '
+                                 f'were computed ({_listing(modified)}); use another --out, or --overwrite to compute '
+                                 'every output again')
+    return kept
+
+
+def _message(err: Exception) -> str:
+    return str(err) if isinstance(err, DesraInputError) else f'{type(err).__name__}: {err}'
+
+
+def run_job(job: FolderJob, overwrite: bool = False, progress: bool = True) -> JobResult:
+    """Run a folder job resumably (see the module docstring).
+
+    Args:
+        job (FolderJob): The job.
+        overwrite (bool): Compute every item again, whatever an earlier run left.
+        progress (bool): Show a tqdm progress bar on stderr.
+
+    Returns:
+        JobResult: Counts of this run and the summary.
+
+    Raises:
+        DesraSettingsError: If the output folder cannot be used, or the settings or inputs changed since the outputs
+            there were computed (and ``overwrite`` is False).
+        RankError: Under torchrun, if another rank stops answering.
+    """
+    from tqdm import tqdm
+
+    rank, world_size = dist_info()
+    check_out_dir(job.out_dir, job.input_dirs)
+    os.makedirs(job.out_dir, exist_ok=True)
+    meta = {'command': job.command, **job.settings}
+    if job.weights:
+        meta['weights_sha256'] = {role: sha256_file(path) for role, path in sorted(job.weights.items())}
+    summary_path = osp.join(job.out_dir, SUMMARY_NAME)
+    kept = _valid_previous(job, load_summary(summary_path), meta, overwrite)
+    failures = {name: {'status': STATUS_ERROR, 'message': message} for name, message in job.failures.items()}
+    group = _Group(world_size)
+    try:
+        group.barrier()  # every rank has read the previous summary before rank 0 rewrites it
+        records: Dict[str, dict] = dict(kept)
+        if rank == 0:
+            _remove_stale_temp_files([job.out_dir] + [osp.dirname(p) for item in job.items for p in item.outputs])
+            records.update(failures)
+            _write_summary(summary_path, meta, records)
+            for message in job.failures.values():
+                print(f'error: {message}', file=sys.stderr)
+        group.barrier()
+        result = JobResult(job.out_dir, {}, failed=len(failures) if rank == 0 else 0)
+        mine = shard(job.items, rank, world_size)
+        result.skipped = sum(1 for item in mine if item.name in kept)
+        todo = [item for item in mine if item.name not in kept]
+        label = job.desc or job.command
+        label = label if world_size == 1 else f'{label} [rank {rank}/{world_size}]'
+        last_write = time.monotonic()
+        handler = _raise_on_sigterm()
+        try:
+            for item in tqdm(todo, desc=label, unit='file', dynamic_ncols=True, disable=not progress):
+                try:
+                    fields = job.process(item) or {}
+                    records[item.name] = {'status': STATUS_DONE, **fields, 'sources': file_signature(item.inputs)}
+                    result.done += 1
+                except Exception as err:  # noqa: B902  (per-item capture is this function's purpose)
+                    records[item.name] = {'status': STATUS_ERROR, 'message': _message(err)}
+                    result.failed += 1
+                    tqdm.write(f'error: {_message(err)}', file=sys.stderr)
+                if rank == 0 and time.monotonic() - last_write >= SUMMARY_INTERVAL:
+                    _write_summary(summary_path, meta, records)
+                    last_write = time.monotonic()
+        except BaseException:
+            if rank == 0:
+                _write_summary(summary_path, meta, records)
+            raise
+        finally:
+            if handler is not None:
+                signal.signal(signal.SIGTERM, handler)
+        merged: Dict[str, dict] = {}
+        for part in group.gather(records):
+            merged.update(part)
+    finally:
+        group.close()
+    if rank != 0:
+        result.summary = {'meta': meta, 'counts': _counts(records), 'items': records}
+        return result
+    result.summary = _write_summary(summary_path, meta, merged)
+    return result
+
+
+def _raise_on_sigterm() -> Optional[Callable]:
+    """Make SIGTERM raise KeyboardInterrupt (so the summary is written); returns the previous handler."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f'signal {signum}')
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        return None

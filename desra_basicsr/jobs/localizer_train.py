@@ -1,0 +1,138 @@
+"""Localiser training job: train the artifact localiser on GAN-SR images and their DeSRA-det masks.
+
+One job item, ``localizer``, whose inputs are every image and mask and whose outputs are ``OUT/localizer_config.py``
+and ``OUT/localizer.pth`` (:mod:`desra_basicsr.localizer.training`), so the job core
+(:mod:`desra_basicsr.jobs.core`) gives training what it gives the folder jobs: a finished run is kept, other
+settings or changed inputs are refused unless ``overwrite`` (which also discards the intermediate checkpoints),
+and ``OUT/summary.json`` records the settings, the training time and the final loss. An interrupted training run
+resumes from its latest checkpoint in ``OUT/work_dir`` (``checkpoint_interval``).
+
+Example::
+
+    from desra_basicsr.jobs.localizer_train import LocalizerTrainSettings, run
+    result = run(LocalizerTrainSettings(gan='sr/gan', masks='masks', out='localizer', iters=2000))
+    config, checkpoint = result.items['localizer']['config'], result.items['localizer']['checkpoint']
+"""
+import os.path as osp
+import shutil
+from dataclasses import dataclass
+from typing import Optional
+
+from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, dist_info, pair_inputs, run_job,
+                                     settings_phase)
+from desra_basicsr.localizer.config import DEFAULT_ARCH
+
+#: Name of the job's single item in ``summary.json``.
+ITEM = 'localizer'
+
+
+@dataclass
+class LocalizerTrainSettings:
+    """Settings of :func:`run`.
+
+    Attributes:
+        gan (str): Folder of GAN-SR images.
+        masks (str): Folder of DeSRA-det masks (``desra detect`` output; same stems and sizes).
+        out (str): Output folder.
+        arch (str): A key of :data:`desra_basicsr.localizer.config.ARCHS`.
+        iters (int): Training iterations.
+        batch_size (int): Images per iteration.
+        crop_size (int): Side of the random training crops.
+        lr (float): AdamW learning rate.
+        seed (int): Random seed.
+        num_workers (int): Data loading processes.
+        init_checkpoint (str | None): mmseg checkpoint initialising the weights of matching names and shapes.
+        checkpoint_interval (int | None): Iterations between resumable checkpoints (default: only at the end).
+        overwrite (bool): Train again from scratch even when an earlier run with other settings wrote ``out``.
+        progress (bool): Show a progress bar.
+    """
+    gan: str
+    masks: str
+    out: str
+    arch: str = DEFAULT_ARCH
+    iters: int = 2000
+    batch_size: int = 4
+    crop_size: int = 256
+    lr: float = 1e-3
+    seed: int = 0
+    num_workers: int = 2
+    init_checkpoint: Optional[str] = None
+    checkpoint_interval: Optional[int] = 500
+    overwrite: bool = False
+    progress: bool = True
+
+
+def run(settings: LocalizerTrainSettings) -> JobResult:
+    """Train the localiser (see the module docstring).
+
+    Args:
+        settings (LocalizerTrainSettings): Data, model and schedule.
+
+    Returns:
+        JobResult: ``items['localizer']`` holds ``config``, ``checkpoint``, ``images``, ``iters``, ``seconds``,
+        ``resumed_from`` and ``final_loss``.
+
+    Raises:
+        DesraSettingsError: Unusable settings or training data, before training starts.
+    """
+    from desra_basicsr.errors import DesraSettingsError
+    from desra_basicsr.localizer.config import ARCHS, CHECKPOINT_NAME, CONFIG_NAME, build_train_config
+
+    if dist_info()[1] > 1:
+        raise DesraSettingsError('desra localizer train runs in one process (CPU or one GPU); for several GPUs, run '
+                                 "train_localizer(build_train_config(..., launcher='pytorch'), out) of "
+                                 'desra_basicsr.localizer on every rank under torch.distributed.run')
+    if settings.arch not in ARCHS:
+        raise DesraSettingsError(f'--arch {settings.arch}: unknown; choose from {", ".join(sorted(ARCHS))}')
+    inputs = {'gan': settings.gan, 'masks': settings.masks}
+    check_out_dir(settings.out, inputs)
+    pair_inputs(inputs)  # missing or empty folders
+    with settings_phase():
+        cfg = build_train_config(
+            settings.arch,
+            osp.abspath(settings.gan),
+            osp.abspath(settings.masks),
+            osp.join(settings.out, 'work_dir'),
+            settings.iters,
+            batch_size=settings.batch_size,
+            crop_size=settings.crop_size,
+            lr=settings.lr,
+            seed=settings.seed,
+            num_workers=settings.num_workers,
+            init_checkpoint=settings.init_checkpoint,
+            checkpoint_interval=settings.checkpoint_interval)
+        from desra_basicsr.localizer.dataset import list_artifact_pairs
+        pairs = list_artifact_pairs(settings.gan, settings.masks)  # every pair complete, sizes, 0/255 masks
+    if settings.overwrite:
+        shutil.rmtree(osp.join(settings.out, 'work_dir'), ignore_errors=True)
+
+    def process(item: JobItem) -> dict:
+        from desra_basicsr.localizer.training import train_localizer
+        info = train_localizer(cfg, settings.out)
+        return {k: osp.abspath(v) if k in ('config', 'checkpoint') else v for k, v in info.items()}
+
+    outputs = (osp.join(settings.out, CONFIG_NAME), osp.join(settings.out, CHECKPOINT_NAME))
+    inputs_files = tuple(path for pair in pairs for path in pair)
+    job_settings = {
+        'gan': osp.abspath(settings.gan),
+        'masks': osp.abspath(settings.masks),
+        'arch': settings.arch,
+        'iters': settings.iters,
+        'batch_size': settings.batch_size,
+        'crop_size': settings.crop_size,
+        'lr': settings.lr,
+        'seed': settings.seed,
+        'init_checkpoint': osp.abspath(settings.init_checkpoint) if settings.init_checkpoint else None,
+    }
+    return run_job(
+        FolderJob(
+            command='localizer-train',
+            out_dir=settings.out,
+            input_dirs=inputs,
+            settings=job_settings,
+            items=[JobItem(ITEM, inputs_files, outputs)],
+            process=process,
+            weights={'init_checkpoint': settings.init_checkpoint} if settings.init_checkpoint else {},
+            desc='localizer train'),
+        overwrite=settings.overwrite,
+        progress=settings.progress)

@@ -1,0 +1,123 @@
+"""Super-resolution job: run a BasicSR generator over a folder of LR images.
+
+The generator comes from a BasicSR option file (``network_g``, ``path.pretrain_network_g``, ``path.param_key_g``)
+or from an architecture name with constructor arguments and a weights file. Writes ``OUT/<stem>.png`` for each
+image (the file stems detection pairs by) and ``OUT/summary.json`` (:mod:`desra_basicsr.jobs.core`; the weights
+file's SHA-256 is part of the settings, so other weights are refused unless ``overwrite``).
+
+Example::
+
+    from desra_basicsr.jobs.sr import SRSettings, run
+    run(SRSettings(input='lr', out='sr/gan', arch='RRDBNet', arch_opt={'num_block': 23},
+                   weights='RealESRGAN_x4plus.pth', tile=256, device='cuda', fp16=True))
+"""
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, local_rank, pair_inputs, run_job,
+                                     settings_phase)
+
+
+@dataclass
+class SRSettings:
+    """Settings of :func:`run`.
+
+    Attributes:
+        input (str): Folder of LR images.
+        out (str): Output folder (``OUT/<stem>.png``, ``summary.json``).
+        opt (str | None): BasicSR option file; exclusive with ``arch``.
+        arch (str | None): Registered architecture name (``RRDBNet``, ``SRVGGNetCompact``, ``SwinIR``, ...).
+        arch_opt (dict): Constructor arguments of ``arch``.
+        weights (str | None): Generator checkpoint; required with ``arch``, overrides the option file's path.
+        param_key (str | None): Checkpoint key; None: ``params_ema``, else ``params``, else a bare state dict.
+        tile (int): Tile size in LR pixels (0: whole images).
+        tile_pad (int): Overlapping LR context around each tile.
+        device (str): ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (under torchrun, each rank takes its own GPU:
+            ``cuda:N`` means ``cuda:(N + LOCAL_RANK) % GPUs``).
+        fp16 (bool): Half precision through ``torch.autocast`` (CUDA only).
+        overwrite (bool): Recompute every output even when an earlier run with other settings wrote them.
+        progress (bool): Show a progress bar.
+    """
+    input: str
+    out: str
+    opt: Optional[str] = None
+    arch: Optional[str] = None
+    arch_opt: Dict[str, Any] = field(default_factory=dict)
+    weights: Optional[str] = None
+    param_key: Optional[str] = None
+    tile: int = 0
+    tile_pad: int = 10
+    device: str = 'auto'
+    fp16: bool = False
+    overwrite: bool = False
+    progress: bool = True
+
+
+def run(settings: SRSettings) -> JobResult:
+    """Super-resolve every image of ``settings.input``.
+
+    Args:
+        settings (SRSettings): Generator, inputs and outputs.
+
+    Returns:
+        JobResult: Counts of this run; ``items`` holds each image's ``lr_size`` and ``sr_size``.
+
+    Raises:
+        DesraSettingsError: For unusable settings (unknown architecture, weights that do not fit, empty folder,
+            unusable output folder), before any image is processed.
+    """
+    from desra_basicsr.errors import DesraSettingsError
+    if bool(settings.opt) == bool(settings.arch):
+        raise DesraSettingsError('--opt / --arch: give exactly one of them')
+    if settings.opt and settings.arch_opt:
+        raise DesraSettingsError('--arch-opt: only with --arch (--opt takes network_g from the option file)')
+    if settings.arch and not settings.weights:
+        raise DesraSettingsError('--weights: required with --arch')
+    inputs = {'input': settings.input}
+    check_out_dir(settings.out, inputs)
+    names, _ = pair_inputs(inputs)
+
+    from desra_basicsr.image_io import read_image, stem, write_image
+    from desra_basicsr.inference import SRInferencer, build_generator, generator_from_options, size_multiple
+
+    with settings_phase():
+        if settings.opt:
+            net, multiple, weights = generator_from_options(settings.opt, settings.weights, settings.param_key)
+        else:
+            net = build_generator(settings.arch, settings.arch_opt, settings.weights, settings.param_key)
+            multiple, weights = size_multiple(settings.arch, settings.arch_opt), settings.weights
+        inferencer = SRInferencer(
+            net,
+            device=settings.device,
+            tile=settings.tile,
+            tile_pad=settings.tile_pad,
+            fp16=settings.fp16,
+            size_multiple=multiple,
+            local_rank=local_rank())
+
+    def process(item: JobItem) -> Dict[str, Any]:
+        img = read_image(item.inputs[0])
+        out = inferencer.enhance(img)
+        write_image(item.outputs[0], out)
+        return {'lr_size': [int(img.shape[1]), int(img.shape[0])], 'sr_size': [int(out.shape[1]), int(out.shape[0])]}
+
+    items = [JobItem(stem(path), (path, ), (osp.join(settings.out, f'{stem(path)}.png'), )) for (path, ) in names]
+    job_settings = {
+        'input': osp.abspath(settings.input),
+        'opt': osp.abspath(settings.opt) if settings.opt else None,
+        'arch': settings.arch,
+        'arch_opt': settings.arch_opt,
+        'weights': osp.abspath(weights),
+        'param_key': settings.param_key,
+        'tile': settings.tile,
+        'tile_pad': settings.tile_pad,
+        'device': inferencer.device.type,
+        'fp16': settings.fp16,
+    }
+    hashed = {'weights': weights, **({'opt': settings.opt} if settings.opt else {})}
+    return run_job(
+        FolderJob(command='sr', out_dir=settings.out, input_dirs=inputs, settings=job_settings, items=items,
+                  process=process, weights=hashed),
+        overwrite=settings.overwrite,
+        progress=settings.progress)

@@ -1,0 +1,60 @@
+"""scripts/gpu_check.py on a machine without CUDA: a clear stop, and its timing and report code on tiny CPU runs.
+
+The GPU figures themselves come from ``make gpu-check`` on a GPU machine; here every timing function runs for real
+on the CPU with tiny sizes and the report is written from those results.
+"""
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT, train_env
+
+sys.path.insert(0, osp.join(REPO_ROOT, 'scripts'))
+import gpu_check  # noqa: E402
+
+SCRIPT = osp.join(REPO_ROOT, 'scripts', 'gpu_check.py')
+TINY_RRDB = ['num_in_ch=3', 'num_out_ch=3', 'num_feat=4', 'num_block=1', 'num_grow_ch=2', 'scale=4']
+
+
+def test_cpu_only_machine_stops_with_a_message_and_writes_nothing(tmp_path):
+    report = tmp_path / 'report.md'
+    proc = subprocess.run([sys.executable, SCRIPT, '--out', str(report)], env=train_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2
+    assert 'gpu-check needs a CUDA GPU' in proc.stderr and 'Nothing was run' in proc.stderr
+    assert not report.exists() and not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_timings_and_report_on_cpu_with_tiny_sizes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no VGG19 file here: the fine-tune timing runs without perceptual loss
+    root = str(tmp_path)
+    timings = {
+        'indicator': gpu_check.time_indicator('cpu', size=64, repeat=1),
+        'detect_none': gpu_check.time_detect('cpu', root, size=64, pairs=1),
+        'finetune': gpu_check.time_finetune('cpu', root, batch=1, gt_size=32, iters=1, warmup=1, num_feat=4,
+                                            num_block=1),
+        'sr': gpu_check.time_sr('cpu', root, out_size=64, count=1, arch_opts=TINY_RRDB),
+    }
+    timings['data'] = gpu_check.time_data('cpu', root, timings['finetune']['s_per_iter'], workers=1, batches=1,
+                                          lr_size=32, batch=2, gt_size=64)
+    assert timings['indicator']['max_abs_diff'] < 1e-4 and timings['indicator']['speedup'] > 0
+    assert timings['finetune']['perceptual'] is False and timings['finetune']['s_per_iter'] > 0
+    assert 'fp16_images_per_min' not in timings['sr']  # fp16 is CUDA only
+    # the runner and its summary on one real, fast CPU test (tests/gpu itself needs CUDA)
+    target = 'tests/test_ncnn_converter.py::test_layout_matches_basicsr_rrdbnet'
+    tests = gpu_check.run_gpu_tests(str(tmp_path / 'junit.xml'), [target])
+    assert tests['returncode'] == 0
+    assert [(c['name'], c['outcome']) for c in tests['cases']] == [('test_layout_matches_basicsr_rrdbnet', 'passed')]
+    report = tmp_path / 'out' / 'report.md'
+    gpu_check.write_report(str(report), gpu_check.machine_description('cpu'), tests, timings)
+    text = report.read_text()
+    assert 'tests/gpu: 1 passed (pytest exit 0' in text and '| test_layout_matches_basicsr_rrdbnet | passed |' in text
+    assert f'**{timings["indicator"]["speedup"]:.0f}x** (target >= 100x)' in text
+    assert f'**{timings["finetune"]["s_per_iter"]:.3f} s/iter**' in text and 'no perceptual' in text
+    assert f'{timings["sr"]["fp32_images_per_min"]:.1f} images/min' in text
+    assert 'segmentation none' in text and 'process RSS' in text
+    share = timings['data']['share']['keep_in_memory'] * 100
+    assert f'keep_in_memory {timings["data"]["rates"]["keep_in_memory"]:.1f} samples/s = {share:.1f} %' in text

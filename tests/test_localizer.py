@@ -1,0 +1,123 @@
+"""Artifact localiser: offline two-class configs, training data checks, a few training iterations and prediction."""
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from conftest import skimage_photo_bgr
+from desra_basicsr.errors import DesraInputError
+from desra_basicsr.localizer.config import ARCHS, build_train_config
+from desra_basicsr.localizer.dataset import list_artifact_pairs
+
+
+def make_artifact_data(root: str, size: int = 64, names=('astronaut', 'chelsea', 'coffee', 'rocket')) -> dict:
+    """Real-photo crops with a painted noise artifact and its 0/255 mask: ``root/{img,mask}/<name>.png``."""
+    folders = {key: osp.join(root, key) for key in ('img', 'mask')}
+    for folder in folders.values():
+        os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(names):
+        photo = skimage_photo_bgr(name)
+        img = np.ascontiguousarray(photo[:size, :size]).copy()
+        mask = np.zeros((size, size), np.uint8)
+        top = left = (i * 7) % (size // 2)
+        side = size // 2
+        noise = rng.integers(-70, 71, (side, side, 1))
+        img[top:top + side, left:left + side] = np.clip(img[top:top + side, left:left + side] + noise, 0, 255)
+        mask[top:top + side, left:left + side] = 255
+        cv2.imwrite(osp.join(folders['img'], f'{name}.png'), img)
+        cv2.imwrite(osp.join(folders['mask'], f'{name}.png'), mask)
+    return folders
+
+
+@pytest.mark.parametrize('arch', sorted(ARCHS))
+def test_config_is_offline_two_class_and_plain_bn(arch, tmp_path):
+    cfg = build_train_config(arch, 'img', 'mask', str(tmp_path / 'work'), iters=10, batch_size=2)
+    path = str(tmp_path / 'cfg.py')
+    cfg.dump(path)
+    text = open(path).read()
+    assert 'http' not in text and 'open-mmlab://' not in text  # nothing to download
+    assert 'SyncBN' not in text
+    assert cfg.model.pretrained is None
+    assert cfg.model.decode_head.num_classes == 2
+    if 'auxiliary_head' in cfg.model:
+        assert cfg.model.auxiliary_head.num_classes == 2
+    assert cfg.model.test_cfg.mode == 'slide'
+
+
+def test_config_rejects_unusable_settings(tmp_path):
+    with pytest.raises(ValueError, match='batch-size must be >= 2 for deeplabv3plus-r18'):
+        build_train_config('deeplabv3plus-r18', 'img', 'mask', str(tmp_path), iters=10, batch_size=1)
+    with pytest.raises(ValueError, match='iters must be >= 1'):
+        build_train_config('segformer-mit-b0', 'img', 'mask', str(tmp_path), iters=0)
+    with pytest.raises(ValueError, match='unknown localiser architecture'):
+        build_train_config('unet', 'img', 'mask', str(tmp_path), iters=10)
+
+
+def test_training_pairs_are_checked(tmp_path):
+    data = make_artifact_data(str(tmp_path), names=('chelsea', 'coffee'))
+    assert [osp.basename(p[0]) for p in list_artifact_pairs(data['img'], data['mask'])] == ['chelsea.png', 'coffee.png']
+    os.remove(osp.join(data['mask'], 'coffee.png'))
+    with pytest.raises(DesraInputError, match='coffee: no partner file in .*mask'):
+        list_artifact_pairs(data['img'], data['mask'])
+    cv2.imwrite(osp.join(data['mask'], 'coffee.png'), np.zeros((32, 64), np.uint8))
+    with pytest.raises(DesraInputError, match=r'coffee\.png: size 64x32 differs from its image'):
+        list_artifact_pairs(data['img'], data['mask'])
+    cv2.imwrite(osp.join(data['mask'], 'coffee.png'), np.full((64, 64), 128, np.uint8))
+    with pytest.raises(DesraInputError, match=r'coffee\.png: not a binary 0/255 mask'):
+        list_artifact_pairs(data['img'], data['mask'])
+    with pytest.raises(DesraInputError, match='not a directory'):
+        list_artifact_pairs(str(tmp_path / 'absent'), data['mask'])
+
+
+@pytest.mark.slow
+def test_localizer_trains_and_predicts_a_mask_of_the_image_size(tmp_path):
+    from desra_basicsr.localizer.predictor import ArtifactLocalizer, LocalizerDetector, localizer_morphology
+    from desra_basicsr.localizer.training import train_localizer
+    data = make_artifact_data(str(tmp_path / 'data'))
+    out = str(tmp_path / 'loc')
+    train = lambda iters: train_localizer(  # noqa: E731
+        build_train_config('segformer-mit-b0', data['img'], data['mask'], osp.join(out, 'work_dir'), iters=iters,
+                           batch_size=2, crop_size=48, num_workers=0), out)
+    info = train(3)
+    assert osp.isfile(info['config']) and osp.isfile(info['checkpoint'])
+    assert info['images'] == 4 and info['resumed_from'] is None and np.isfinite(info['final_loss'])
+    localizer = ArtifactLocalizer(info['config'], info['checkpoint'])
+    img = np.ascontiguousarray(skimage_photo_bgr('coffee')[:70, :90])  # not the training size, not square
+    prob = localizer.probability(img)
+    assert prob.shape == (70, 90) and prob.dtype == np.float32
+    assert 0 <= prob.min() and prob.max() <= 1
+    result = LocalizerDetector(localizer, localizer_morphology(min_area=0), prob_threshold=0.5).detect(None, img)
+    assert result.mask.shape == (70, 90) and result.mask.dtype == bool
+    # No erosion or dilation: the thresholded probability with its holes filled.
+    np.testing.assert_array_equal(result.mask, ndimage.binary_fill_holes(prob >= 0.5, structure=np.ones((3, 3))))
+    # Started again with a longer schedule, training resumes from its last checkpoint.
+    again = train(4)
+    assert again['resumed_from'] is not None and again['resumed_from'].endswith('iter_3.pth')
+    # --init-checkpoint: a new run starts from those weights (a vanishing learning rate keeps them).
+    import torch
+    start = torch.load(again['checkpoint'], weights_only=True)['state_dict']
+    init_out = str(tmp_path / 'init')
+    init = train_localizer(
+        build_train_config('segformer-mit-b0', data['img'], data['mask'], osp.join(init_out, 'work_dir'), iters=1,
+                           batch_size=2, crop_size=48, num_workers=0, lr=1e-12, init_checkpoint=again['checkpoint']),
+        init_out)
+    tuned = torch.load(init['checkpoint'], weights_only=True)
+    assert tuned['meta']['localizer']['init_checkpoint'] == again['checkpoint']
+    for key, value in start.items():
+        if value.is_floating_point() and 'running' not in key:
+            torch.testing.assert_close(tuned['state_dict'][key], value, atol=1e-6, rtol=0)
+
+
+def test_deeplabv3plus_trains_without_compiled_mmcv_ops(tmp_path):
+    from desra_basicsr.localizer.predictor import ArtifactLocalizer
+    from desra_basicsr.localizer.training import train_localizer
+    data = make_artifact_data(str(tmp_path / 'data'), names=('chelsea', 'coffee'))
+    cfg = build_train_config('deeplabv3plus-r18', data['img'], data['mask'], str(tmp_path / 'work'), iters=1,
+                             batch_size=2, crop_size=48, num_workers=0)
+    info = train_localizer(cfg, str(tmp_path / 'loc'))
+    prob = ArtifactLocalizer(info['config'], info['checkpoint']).probability(skimage_photo_bgr('chelsea')[:40, :56])
+    assert prob.shape == (40, 56)

