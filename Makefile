@@ -1,7 +1,7 @@
 # The README's commands. `make setup` is implied by the others.
 PY := .venv/bin/python
 
-.PHONY: setup test test-fast demo bench lint
+.PHONY: setup test test-fast demo bench bench-quality lint
 
 setup:
 	@bash scripts/setup.sh
@@ -15,8 +15,14 @@ test-fast: setup
 demo: setup
 	$(PY) -m desra_basicsr demo
 
+# The quick benchmarks (speed ratios against a baseline run in the same process); the long ones have own targets.
 bench: setup
-	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+	for b in benchmarks/bench_detect.py benchmarks/bench_evaluate.py benchmarks/bench_finetune.py; do \
+	    $(PY) $$b || exit 1; done
+
+# The DeSRA fine-tune on unseen photos over seeds and recipes (about 35 minutes on 2 CPU cores).
+bench-quality: setup
+	$(PY) benchmarks/bench_quality.py
 
 lint: setup
 	$(PY) -m flake8 desra_basicsr tests benchmarks scripts

@@ -1,4 +1,4 @@
-"""Benchmark of DeSRA fine-tuning (issue 4): model overhead and data-loading share.
+"""Benchmark of DeSRA fine-tuning: model overhead and data-loading share.
 
 1. Iteration time of ``DeSRAFinetuneModel`` against BasicSR's ``SRGANModel`` on identical networks, batch and
    losses (L1 + vanilla GAN, EMA), timed in the same process in interleaved rounds; reported as a ratio (target

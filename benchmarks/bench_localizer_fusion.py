@@ -16,7 +16,7 @@ localiser learns from) and the MSE-SR model:
    for the fused outputs: PSNR and SSIM against HR (BasicSR's ``calculate_psnr`` / ``calculate_ssim``, RGB, 4-pixel
    border cropped) and DeSRA-det's artifact area (percent of the image), averaged over the held-out photos.
 
-Targets (issue): fused artifact area below every candidate's; fused PSNR / SSIM at least the best GAN-SR
+Targets: fused artifact area below every candidate's; fused PSNR / SSIM at least the best GAN-SR
 candidate's; localiser IoU against DeSRA-det on ``C1``'s held-out outputs at least 50. The measured figures are
 printed whichever way they fall, and written to ``WORK/results.json``.
 

@@ -49,6 +49,7 @@ RECIPES: Dict[str, Dict[str, Any]] = {
     },
     # The default plus the plugin's extension: an L1 loss averaged over the artifact masks only.
     'mask-l1': {
+        'datasets.train.return_mask': True,
         'train.mask_pixel_opt': {
             'type': 'L1Loss',
             'loss_weight': 1.0

@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import yaml
 
-from desra_basicsr.errors import DesraSettingsError
+from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.utils import atomic_write_path
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -170,8 +170,8 @@ def write_finetune_options(settings: DemoSettings, folders: Dict[str, str], path
     return opt
 
 
-class DemoError(RuntimeError):
-    """A stage of the demo failed (its job printed why)."""
+class DemoError(DesraInputError):
+    """A stage of the demo failed on some input (its job printed why); the commands exit with 1."""
 
 
 def _job(name: str, result: Any) -> Any:

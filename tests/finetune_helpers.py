@@ -1,4 +1,4 @@
-"""Helpers of the fine-tuning tests (issue 4): tiny DeSRA data from real photos, tiny weights, VGG19 file, options.
+"""Helpers of the fine-tuning tests: tiny DeSRA data from real photos, tiny weights, VGG19 file, options.
 
 The data imitate DeSRA's inputs: ``mse`` is a smooth version of a real photo (an MSE-SR output is smooth), ``gan``
 is the photo with a strong high-frequency pattern painted in one rectangle (a GAN-SR artifact), ``mask`` marks that

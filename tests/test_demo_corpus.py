@@ -89,3 +89,10 @@ def test_detail_measure_on_a_hand_made_case():
     assert np.isnan(detail_outside(gan, kept, np.full_like(mask, 255))['std_ratio'])
     with pytest.raises(ValueError, match='shapes differ'):
         detail_outside(gan, kept[:32], mask)
+
+
+def test_demo_outside_the_source_checkout_says_what_it_needs(monkeypatch, tmp_path):
+    import desra_basicsr.demo as demo
+    monkeypatch.setattr(demo, 'FINETUNE_TEMPLATE', str(tmp_path / 'options' / 'demo_finetune_desra.yml'))
+    with pytest.raises(DesraInputError, match='needs the source checkout of desra-basicsr'):
+        check_settings(DemoSettings())

@@ -1,4 +1,4 @@
-"""Issue 4, data side: ArtifactMaskTransform, PseudoGTPairedDataset, ``desra pseudo-gt``, ``desra_artifact_ratio``."""
+"""Fine-tuning data: ArtifactMaskTransform, PseudoGTPairedDataset, ``desra pseudo-gt``, ``desra_artifact_ratio``."""
 import json
 import os
 import os.path as osp

@@ -1,4 +1,4 @@
-"""Issue 4, model side: DeSRAFinetuneModel built in-process on CPU (losses, loading errors, VGG, padding, warm-up).
+"""Fine-tuning, model side: DeSRAFinetuneModel built in-process on CPU (losses, loading errors, VGG, padding, warm-up).
 
 The end-to-end runs through ``desra_basicsr/train.py`` are in ``tests/test_finetune_twins.py``.
 """

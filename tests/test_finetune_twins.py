@@ -1,4 +1,4 @@
-"""Issue 4, end to end: the tiny CPU twins of the DeSRA option files train through ``desra_basicsr/train.py``.
+"""Fine-tuning end to end: the tiny CPU twins of the DeSRA option files train through ``desra_basicsr/train.py``.
 
 Each twin (``tests/options/finetune_*_desra_tiny.yml``, the same keys as ``options/finetune_*_desra.yml``) runs as
 it is in a temporary working directory holding its data (``datasets/desra_tiny``), tiny randomly initialised

@@ -73,7 +73,6 @@ def test_training_pairs_are_checked(tmp_path):
         list_artifact_pairs(str(tmp_path / 'absent'), data['mask'])
 
 
-@pytest.mark.slow
 def test_localizer_trains_and_predicts_a_mask_of_the_image_size(tmp_path):
     from desra_basicsr.localizer.predictor import ArtifactLocalizer, LocalizerDetector, localizer_morphology
     from desra_basicsr.localizer.training import train_localizer

@@ -1,4 +1,4 @@
-"""Issue 2: BasicSR training through ``desra_basicsr/train.py`` on CPU, single process, resumed, and DDP (gloo)."""
+"""BasicSR training through ``desra_basicsr/train.py`` on CPU, single process, resumed, and DDP (gloo)."""
 import copy
 import os
 import os.path as osp

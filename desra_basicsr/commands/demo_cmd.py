@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         int: 0 on success, 1 when a stage failed, 2 for unusable arguments.
     """
-    from desra_basicsr.demo import DemoError, DemoSettings, run_demo
-    from desra_basicsr.errors import DesraInputError, DesraSettingsError
+    from desra_basicsr.commands import run_job_command
+    from desra_basicsr.demo import DemoSettings, run_demo
 
     if args.seg_config and not args.seg_checkpoint:
         print('error: --seg-config: needs --seg-checkpoint', file=sys.stderr)
@@ -68,12 +68,4 @@ def run(args: argparse.Namespace) -> int:
         seg_checkpoint=args.seg_checkpoint,
         seg_config=args.seg_config,
         device=args.device)
-    try:
-        run_demo(args.out, settings)
-    except DesraSettingsError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    except (DesraInputError, DemoError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    return 0
+    return run_job_command(lambda: run_demo(args.out, settings))
