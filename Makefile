@@ -1,7 +1,7 @@
 # The README's commands. `make setup` is implied by the others.
 PY := .venv/bin/python
 
-.PHONY: setup test test-fast demo bench bench-quality lint
+.PHONY: setup test test-fast demo bench bench-quality bench-localizer-fusion lint
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +23,18 @@ bench: setup
 # The DeSRA fine-tune on unseen photos over seeds and recipes (about 35 minutes on 2 CPU cores).
 bench-quality: setup
 	$(PY) benchmarks/bench_quality.py
+
+# Artifact localiser and multi-model fusion on the demo corpus (about 45 minutes on 2 CPU cores): the demo's DeSRA
+# fine-tune (resumed if results/demo exists), then the benchmark with three candidates: the demo GAN-SR model (the
+# localiser learns from it), its DeSRA fine-tune and a second GAN-SR model.
+bench-localizer-fusion: setup
+	test -d datasets/demo/hr || $(PY) scripts/prepare_demo_data.py
+	$(PY) -m desra_basicsr demo --out results/demo
+	$(PY) benchmarks/bench_localizer_fusion.py --work results/bench_localizer_fusion --iters 1000 $(BENCH_LF_ARGS) \
+	    --candidate demo_gan options/demo_train_gan.yml experiments/pretrained_models/demo_gan_x4.pth \
+	    --candidate demo_gan_desra results/demo/options/finetune_desra.yml \
+	        results/demo/experiments/demo_finetune_desra/models/net_g_latest.pth \
+	    --candidate demo_gan_b options/demo_train_gan_b.yml experiments/pretrained_models/demo_gan_b_x4.pth
 
 lint: setup
 	$(PY) -m flake8 desra_basicsr tests benchmarks scripts

@@ -7,26 +7,30 @@ localiser learns from) and the MSE-SR model:
 1. **SR and DeSRA-det.** ``desra sr`` of the fine-tune and held-out LR photos with the MSE-SR model and every
    candidate; ``desra detect`` (DeSRA-det against the MSE-SR outputs, no semantics) of every candidate.
 2. **Localiser.** ``desra localizer train`` on ``C1``'s fine-tune outputs and DeSRA-det masks; then
-   ``desra detect --method localizer`` on the held-out outputs of ``C1`` (the model it learnt from) and ``C2`` (a
-   generator it never saw), scored against DeSRA-det's masks with ``desra evaluate`` (IoU x100, region precision,
-   region recall). Speed on the held-out photos: images per minute of the localiser (GAN-SR image alone) against
-   DeSRA-det (MSE-SR inference plus detection), both from a fresh start of the job (model loading included).
+   ``desra detect --method localizer`` on the held-out outputs of ``C1`` (the model it learnt from) and of every
+   other candidate (generators it never saw), scored against DeSRA-det's masks with ``desra evaluate`` (IoU x100,
+   region precision, region recall). Speed on the held-out photos: images per minute of the localiser (GAN-SR image
+   alone) against DeSRA-det (MSE-SR inference plus detection), both from a fresh start of the job (model loading
+   included).
 3. **Fusion.** ``desra fuse`` of all candidates with the MSE-SR output as fallback (DeSRA scores), and with
-   ``--fuse-with-localizer`` also with the localiser's scores (no MSE-SR); per candidate, for the MSE-SR output and
-   for the fused outputs: PSNR and SSIM against HR (BasicSR's ``calculate_psnr`` / ``calculate_ssim``, RGB, 4-pixel
-   border cropped) and DeSRA-det's artifact area (percent of the image), averaged over the held-out photos.
+   ``--fuse-with-localizer`` also with the localiser's scores (no MSE-SR). The candidates are listed to ``fuse`` in
+   the order of their mean PSNR on the fine-tune set, best first: ``fuse`` takes the first listed among equally
+   clean candidates, and that preference is a setting chosen on the fine-tune set, never on the held-out one. Per
+   candidate, for the MSE-SR output and for the fused outputs: PSNR and SSIM against HR (BasicSR's
+   ``calculate_psnr`` / ``calculate_ssim``, RGB, 4-pixel border cropped) and DeSRA-det's artifact area (percent of
+   the image), averaged over the held-out photos.
 
 Targets: fused artifact area below every candidate's; fused PSNR / SSIM at least the best GAN-SR
 candidate's; localiser IoU against DeSRA-det on ``C1``'s held-out outputs at least 50. The measured figures are
 printed whichever way they fall, and written to ``WORK/results.json``.
 
-Usage (the demo's models; the second and third candidates are yours, e.g. the demo's DeSRA-fine-tuned model)::
+Usage (the demo's models: ``make bench-localizer-fusion`` runs the DeSRA fine-tune of the demo, then this)::
 
     .venv/bin/python benchmarks/bench_localizer_fusion.py --work results/bench_localizer_fusion \\
         --candidate demo_gan options/demo_train_gan.yml experiments/pretrained_models/demo_gan_x4.pth \\
-        --candidate demo_gan_desra demo_output/options/finetune_desra.yml \\
-            demo_output/experiments/demo_finetune_desra/models/net_g_latest.pth \\
-        --candidate other_gan OPT.yml WEIGHTS.pth
+        --candidate demo_gan_desra results/demo/options/finetune_desra.yml \\
+            results/demo/experiments/demo_finetune_desra/models/net_g_latest.pth \\
+        --candidate demo_gan_b options/demo_train_gan_b.yml experiments/pretrained_models/demo_gan_b_x4.pth
 
 Every stage is a ``desra`` job: run it again with the same ``--work`` to resume (the timed stages are always run
 again, so their rates come from a fresh start).
@@ -158,8 +162,8 @@ def main(argv: List[str] = None) -> dict:
             if timed_run:
                 seconds['desra_det_heldout'] = t
 
-    # 2. Localiser: train on C1's fine-tune outputs and masks, detect on C1 and C2 held-out outputs.
-    sr_and_detect('finetune', candidates[:1])
+    # 2. Localiser: train on C1's fine-tune outputs and masks, detect on every candidate's held-out outputs.
+    sr_and_detect('finetune', candidates)
     train_settings = localizer_train.LocalizerTrainSettings(
         gan=path('sr', 'finetune', candidates[0]), masks=path('masks', 'finetune', candidates[0]),
         out=path('localizer'), arch=args.arch, iters=args.iters, batch_size=args.batch_size,
@@ -169,7 +173,7 @@ def main(argv: List[str] = None) -> dict:
     localizer_files = dict(localizer_config=record['config'], localizer_checkpoint=record['checkpoint'])
     sr_and_detect('heldout', candidates)
     localizer_scores = {}
-    for label in candidates[:2]:
+    for label in candidates:
         _, t = timed(lambda: checked(detect.run(detect.DetectSettings(
             mse=None, gan=path('sr', 'heldout', label), out=path('localizer_masks', label), method='localizer',
             device=args.device, overwrite=True, **localizer_files))))
@@ -183,8 +187,11 @@ def main(argv: List[str] = None) -> dict:
         'localizer': 60 * n_heldout / seconds['localizer_detect_heldout'],
     }
 
-    # 3. Fusion (DeSRA scores with MSE-SR fallback; localiser scores), quality against HR, DeSRA-det area.
-    heldout_sr = [path('sr', 'heldout', label) for label in candidates]
+    # 3. Fusion (DeSRA scores with MSE-SR fallback; localiser scores), quality against HR, DeSRA-det area. The
+    # preference order among equally clean candidates: their mean PSNR on the fine-tune set, best first.
+    finetune_psnr = {label: image_quality(path('sr', 'finetune', label), args.hr)['psnr'] for label in candidates}
+    order = sorted(candidates, key=lambda label: -finetune_psnr[label])
+    heldout_sr = [path('sr', 'heldout', label) for label in order]
     checked(fuse.run(fuse.FuseSettings(inputs=heldout_sr, mse=path('sr', 'heldout', 'mse'), out=path('fused'))))
     fused = ['fused']
     if args.fuse_with_localizer:
@@ -208,6 +215,7 @@ def main(argv: List[str] = None) -> dict:
                        scores=localizer_scores, trained_on=candidates[0]),
         images_per_minute=per_minute,
         seconds=seconds,
+        fusion_order=dict(order=order, finetune_psnr=finetune_psnr),
         fusion=rows)
     os.makedirs(work, exist_ok=True)
     with open(path('results.json'), 'w', encoding='utf-8') as f:
@@ -229,7 +237,9 @@ def print_results(results: dict, candidates: List[str]) -> None:
     rate = results['images_per_minute']
     print(f'images per minute: localiser {rate["localizer"]:.1f}, DeSRA-det (MSE-SR inference + detection) '
           f'{rate["desra_det"]:.1f}')
-    print(f'\n=== Fusion of {len(candidates)} candidates, held-out photos (mean over images) ===')
+    order = results['fusion_order']['order']
+    print(f'\n=== Fusion of {len(candidates)} candidates (preference order by fine-tune-set PSNR: '
+          f'{", ".join(order)}), held-out photos (mean over images) ===')
     print(format_table(['output', 'PSNR', 'SSIM', 'DeSRA-det area %'], [[
         label, f'{r["psnr"]:.2f}', f'{r["ssim"]:.4f}',
         '-' if r['artifact_area'] is None else f'{r["artifact_area"]:.2f}'

@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from conftest import skimage_photo_bgr
 from desra_basicsr.errors import DesraInputError
-from desra_basicsr.localizer.config import ARCHS, build_train_config
+from desra_basicsr.localizer.config import ARCHS, MAX_ARTIFACT_WEIGHT, balanced_artifact_weight, build_train_config
 from desra_basicsr.localizer.dataset import list_artifact_pairs
 
 
@@ -35,7 +35,8 @@ def make_artifact_data(root: str, size: int = 64, names=('astronaut', 'chelsea',
 
 @pytest.mark.parametrize('arch', sorted(ARCHS))
 def test_config_is_offline_two_class_and_plain_bn(arch, tmp_path):
-    cfg = build_train_config(arch, 'img', 'mask', str(tmp_path / 'work'), iters=10, batch_size=2)
+    cfg = build_train_config(
+        arch, 'img', 'mask', str(tmp_path / 'work'), iters=10, batch_size=2, crop_size=96, artifact_weight=3.5)
     path = str(tmp_path / 'cfg.py')
     cfg.dump(path)
     text = open(path).read()
@@ -45,7 +46,30 @@ def test_config_is_offline_two_class_and_plain_bn(arch, tmp_path):
     assert cfg.model.decode_head.num_classes == 2
     if 'auxiliary_head' in cfg.model:
         assert cfg.model.auxiliary_head.num_classes == 2
+    # Inference windows of the training crop's size: the image-pooling branch / attention sees the context it
+    # learnt from (larger windows made the demo's localiser under-predict).
     assert cfg.model.test_cfg.mode == 'slide'
+    assert tuple(cfg.model.test_cfg.crop_size) == (96, 96) and tuple(cfg.model.test_cfg.stride) == (72, 72)
+    heads = [cfg.model.decode_head] + ([cfg.model.auxiliary_head] if 'auxiliary_head' in cfg.model else [])
+    for head in heads:
+        losses = head.loss_decode if isinstance(head.loss_decode, list) else [head.loss_decode]
+        assert all(loss.class_weight == [1.0, 3.5] for loss in losses)
+
+
+def test_artifact_weight_balances_the_classes_of_the_masks(tmp_path):
+    data = make_artifact_data(str(tmp_path), names=('chelsea', 'coffee'))  # 32x32 artifact squares in 64x64
+    masks = sorted(osp.join(data['mask'], f) for f in os.listdir(data['mask']))
+    assert balanced_artifact_weight(masks) == 1.732  # sqrt((4096 - 1024) / 1024)
+    cfg = build_train_config('segformer-mit-b0', data['img'], data['mask'], str(tmp_path / 'work'), iters=10)
+    assert cfg.model.decode_head.loss_decode.class_weight == [1.0, 1.732]
+    assert cfg.localizer.artifact_weight == 1.732
+    cv2.imwrite(masks[0], np.zeros((64, 64), np.uint8))
+    cv2.imwrite(masks[1], np.zeros((64, 64), np.uint8))
+    assert balanced_artifact_weight(masks) == 1.0  # no artifact: unweighted
+    mask = np.zeros((64, 64), np.uint8)
+    mask[0, 0] = 255
+    cv2.imwrite(masks[0], mask)
+    assert balanced_artifact_weight(masks) == MAX_ARTIFACT_WEIGHT  # sqrt(8191) capped
 
 
 def test_config_rejects_unusable_settings(tmp_path):
@@ -55,6 +79,10 @@ def test_config_rejects_unusable_settings(tmp_path):
         build_train_config('segformer-mit-b0', 'img', 'mask', str(tmp_path), iters=0)
     with pytest.raises(ValueError, match='unknown localiser architecture'):
         build_train_config('unet', 'img', 'mask', str(tmp_path), iters=10)
+    with pytest.raises(ValueError, match='artifact-weight must be > 0'):
+        build_train_config('segformer-mit-b0', 'img', 'mask', str(tmp_path), iters=10, artifact_weight=0)
+    with pytest.raises(DesraInputError, match='not a directory'):  # the default weight reads the masks
+        build_train_config('segformer-mit-b0', str(tmp_path / 'img'), str(tmp_path / 'mask'), str(tmp_path), iters=10)
 
 
 def test_training_pairs_are_checked(tmp_path):

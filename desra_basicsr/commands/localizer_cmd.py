@@ -56,6 +56,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help='mmseg checkpoint initialising the weights of matching names and shapes (default: from scratch)')
     train.add_argument(
+        '--artifact-weight',
+        type=float,
+        default=None,
+        help='cross-entropy weight of the artifact class, the clean class weighing 1 (default: the square root of '
+        'the ratio of clean to artifact pixels in the masks, at most 10)')
+    train.add_argument(
         '--checkpoint-interval',
         type=int,
         default=defaults.checkpoint_interval,
@@ -88,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_workers=args.num_workers,
         init_checkpoint=args.init_checkpoint,
+        artifact_weight=args.artifact_weight,
         checkpoint_interval=args.checkpoint_interval,
         overwrite=args.overwrite)
 

@@ -42,6 +42,8 @@ class LocalizerTrainSettings:
         seed (int): Random seed.
         num_workers (int): Data loading processes.
         init_checkpoint (str | None): mmseg checkpoint initialising the weights of matching names and shapes.
+        artifact_weight (float | None): Cross-entropy weight of the artifact class (clean: 1); None balances the
+            classes (:func:`desra_basicsr.localizer.config.balanced_artifact_weight`).
         checkpoint_interval (int | None): Iterations between resumable checkpoints (default: only at the end).
         overwrite (bool): Train again from scratch even when an earlier run with other settings wrote ``out``.
         progress (bool): Show a progress bar.
@@ -57,6 +59,7 @@ class LocalizerTrainSettings:
     seed: int = 0
     num_workers: int = 2
     init_checkpoint: Optional[str] = None
+    artifact_weight: Optional[float] = None
     checkpoint_interval: Optional[int] = 500
     overwrite: bool = False
     progress: bool = True
@@ -100,6 +103,7 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
             seed=settings.seed,
             num_workers=settings.num_workers,
             init_checkpoint=settings.init_checkpoint,
+            artifact_weight=settings.artifact_weight,
             checkpoint_interval=settings.checkpoint_interval)
         from desra_basicsr.localizer.dataset import list_artifact_pairs
         pairs = list_artifact_pairs(settings.gan, settings.masks)  # every pair complete, sizes, 0/255 masks
@@ -123,6 +127,7 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
         'lr': settings.lr,
         'seed': settings.seed,
         'init_checkpoint': osp.abspath(settings.init_checkpoint) if settings.init_checkpoint else None,
+        'artifact_weight': cfg.localizer.artifact_weight,
     }
     return run_job(
         FolderJob(
