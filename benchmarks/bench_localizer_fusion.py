@@ -75,6 +75,7 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--iters', type=int, default=300, help='localiser training iterations')
     parser.add_argument('--batch-size', type=int, default=4, help='localiser batch size')
     parser.add_argument('--crop-size', type=int, default=192, help='localiser training crop')
+    parser.add_argument('--seed', type=int, default=0, help='localiser training seed')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
     parser.add_argument(
         '--fuse-with-localizer',
@@ -167,7 +168,7 @@ def main(argv: List[str] = None) -> dict:
     train_settings = localizer_train.LocalizerTrainSettings(
         gan=path('sr', 'finetune', candidates[0]), masks=path('masks', 'finetune', candidates[0]),
         out=path('localizer'), arch=args.arch, iters=args.iters, batch_size=args.batch_size,
-        crop_size=args.crop_size, num_workers=0)
+        crop_size=args.crop_size, seed=args.seed, num_workers=0)
     trained, seconds['localizer_train'] = timed(lambda: checked(localizer_train.run(train_settings)))
     record = trained.items[localizer_train.ITEM]
     localizer_files = dict(localizer_config=record['config'], localizer_checkpoint=record['checkpoint'])
@@ -211,7 +212,8 @@ def main(argv: List[str] = None) -> dict:
 
     results = dict(
         images={'finetune': len(list_images(args.finetune_lr)), 'heldout': n_heldout},
-        localizer=dict(arch=args.arch, iters=args.iters, train_seconds=round(seconds['localizer_train'], 1),
+        localizer=dict(arch=args.arch, iters=args.iters, seed=args.seed,
+                       train_seconds=round(seconds['localizer_train'], 1),
                        scores=localizer_scores, trained_on=candidates[0]),
         images_per_minute=per_minute,
         seconds=seconds,
@@ -227,7 +229,8 @@ def main(argv: List[str] = None) -> dict:
 def print_results(results: dict, candidates: List[str]) -> None:
     """Print the localiser and fusion tables."""
     loc = results['localizer']
-    print(f'\n=== Localiser ({loc["arch"]}, {loc["iters"]} iterations, trained in {loc["train_seconds"]} s on '
+    print(f'\n=== Localiser ({loc["arch"]}, {loc["iters"]} iterations, seed {loc["seed"]}, trained in '
+          f'{loc["train_seconds"]} s on '
           f'{results["images"]["finetune"]} fine-tune outputs of {loc["trained_on"]}) vs DeSRA-det, held-out '
           f'({results["images"]["heldout"]} photos) ===')
     print(format_table(['generator', 'IoU', 'precision', 'recall'], [[

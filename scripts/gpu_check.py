@@ -3,7 +3,8 @@
 1. ``tests/gpu/`` under pytest (CUDA only; the CPU test run does not collect them): D map on CUDA against the CPU
    map, batched ``detect_tensors`` on CUDA, ``desra sr --fp16`` against fp32 (RRDBNet and SwinIR), the three tiny
    fine-tune twins with ``num_gpu: 1``, the Real-ESRGAN twin under ``torch.distributed.run`` with nccl on every
-   visible GPU, ``--auto_resume`` on the GPU.
+   visible GPU, ``--auto_resume`` on the GPU, ``desra localizer train`` under ``torch.distributed.run`` with nccl
+   on every visible GPU and ``desra detect --method localizer`` on the GPU.
 2. Timings, each against a baseline run in the same process:
    * D map of a 2048x2048 pair: torch on CUDA against the float64 per-channel ``cv2.filter2D`` CPU baseline
      (target: at least 100x);

@@ -181,3 +181,31 @@ def test_report_refuses_a_fused_folder_not_written_by_fuse(tmp_path, capsys):
     assert main(['report', '--out', str(tmp_path / 'r'), '--lr', folders['mse'], '--mse', folders['mse'], '--gan',
                  folders['a'], '--masks', folders['mse'], '--fused', folders['b']]) == 2
     assert 'not a folder written by desra fuse' in capsys.readouterr().err
+
+
+def test_localizer_train_under_torchrun_trains_on_every_rank(tmp_path):
+    """Two CPU processes over gloo through mmengine's distributed launch (DDP without device ids); rank 0 writes the
+    files and the summary keeps its record."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from conftest import REPO_ROOT, train_env
+    data = make_artifact_data(str(tmp_path / 'data'))
+    out = str(tmp_path / 'loc')
+    cmd = [
+        sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', '-m', 'desra_basicsr',
+        'localizer', 'train', '--gan', data['img'], '--masks', data['mask'], '--out', out, '--arch',
+        'deeplabv3plus-r18', '--iters', '2', '--batch-size', '2', '--crop-size', '48', '--num-workers', '0'
+    ]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=train_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    record = load(out)['items']['localizer']
+    assert record['status'] == 'done' and record['iters'] == 2
+    log = open(next(osp.join(root, f) for root, _, files in os.walk(osp.join(out, 'work_dir')) for f in files
+                    if f.endswith('.log'))).read()
+    assert 'Distributed launcher: pytorch' in log and 'Distributed training: True' in log
+    assert "type='MMDistributedDataParallel'" in log  # the CPU wrapper without device ids
+    state = torch.load(osp.join(out, 'localizer.pth'), map_location='cpu', weights_only=True)['state_dict']
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())

@@ -23,7 +23,9 @@ makes every such job behave the same way:
 * **torchrun.** Under ``python -m torch.distributed.run`` (``RANK`` / ``WORLD_SIZE`` set), each rank processes
   every ``WORLD_SIZE``-th item; rank 0 prepares the folder and writes the summary, and the records are gathered
   over gloo with a :data:`DIST_TIMEOUT` limit, so a rank that dies makes the others stop with :class:`RankError`
-  instead of waiting for days.
+  instead of waiting for days. A *collective* job (``FolderJob.collective``, e.g. a distributed training) has every
+  rank process every item together, and rank 0's record of each item is kept. The core uses the process group
+  that already exists (a job may create it with its own backend first), and creates a gloo one otherwise.
 
 Example (a job that writes one grey copy per image)::
 
@@ -110,6 +112,8 @@ class FolderJob:
         failures (dict[str, str]): Items that could not even be formed (e.g. a missing partner file): name ->
             message; recorded as failed.
         desc (str): Progress bar label (default: ``command``).
+        collective (bool): Under torchrun, every rank processes every item together (a distributed training)
+            instead of its share of the items; the summary keeps rank 0's records.
     """
     command: str
     out_dir: str
@@ -120,6 +124,7 @@ class FolderJob:
     weights: Mapping[str, str] = field(default_factory=dict)
     failures: Mapping[str, str] = field(default_factory=dict)
     desc: str = ''
+    collective: bool = False
 
 
 @dataclass
@@ -538,7 +543,7 @@ def run_job(job: FolderJob, overwrite: bool = False, progress: bool = True) -> J
                 print(f'error: {message}', file=sys.stderr)
         group.barrier()
         result = JobResult(job.out_dir, {}, failed=len(failures) if rank == 0 else 0)
-        mine = shard(job.items, rank, world_size)
+        mine = list(job.items) if job.collective else shard(job.items, rank, world_size)
         result.skipped = sum(1 for item in mine if item.name in kept)
         todo = [item for item in mine if item.name not in kept]
         label = job.desc or job.command
@@ -566,7 +571,8 @@ def run_job(job: FolderJob, overwrite: bool = False, progress: bool = True) -> J
             if handler is not None:
                 signal.signal(signal.SIGTERM, handler)
         merged: Dict[str, dict] = {}
-        for part in group.gather(records):
+        parts = group.gather(records)
+        for part in reversed(parts) if job.collective else parts:  # collective: rank 0's records last, so they win
             merged.update(part)
     finally:
         group.close()

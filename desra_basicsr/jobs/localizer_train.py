@@ -7,6 +7,10 @@ settings or changed inputs are refused unless ``overwrite`` (which also discards
 and ``OUT/summary.json`` records the settings, the training time and the final loss. An interrupted training run
 resumes from its latest checkpoint in ``OUT/work_dir`` (``checkpoint_interval``).
 
+Under ``python -m torch.distributed.run`` the item is collective: every rank trains (mmengine's distributed launch,
+``launcher='pytorch'``: DistributedDataParallel, SyncBN on GPUs, each rank ``batch_size`` images per iteration),
+over nccl on one GPU per rank or over gloo on CPU processes, and rank 0 writes the files.
+
 Example::
 
     from desra_basicsr.jobs.localizer_train import LocalizerTrainSettings, run
@@ -18,8 +22,8 @@ import shutil
 from dataclasses import dataclass
 from typing import Optional
 
-from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, dist_info, pair_inputs, run_job,
-                                     settings_phase)
+from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, dist_info, local_rank, pair_inputs,
+                                     run_job, settings_phase)
 from desra_basicsr.localizer.config import DEFAULT_ARCH
 
 #: Name of the job's single item in ``summary.json``.
@@ -65,6 +69,26 @@ class LocalizerTrainSettings:
     progress: bool = True
 
 
+def init_process_group() -> None:
+    """Create torchrun's default process group for a distributed localiser training, unless one exists.
+
+    nccl with this rank's GPU (``LOCAL_RANK``) when CUDA is available, else gloo (CPU processes). mmengine's
+    ``init_dist`` would select a CUDA device even on a CPU machine, so the group is made here; mmengine's ``Runner``
+    and the job core then use it.
+    """
+    import torch
+    import torch.distributed as dist
+
+    from desra_basicsr.jobs.core import DIST_TIMEOUT
+    if dist.is_initialized():
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank())
+        dist.init_process_group(backend='nccl', timeout=DIST_TIMEOUT)
+    else:
+        dist.init_process_group(backend='gloo', timeout=DIST_TIMEOUT)
+
+
 def run(settings: LocalizerTrainSettings) -> JobResult:
     """Train the localiser (see the module docstring).
 
@@ -81,10 +105,7 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
     from desra_basicsr.errors import DesraSettingsError
     from desra_basicsr.localizer.config import ARCHS, CHECKPOINT_NAME, CONFIG_NAME, build_train_config
 
-    if dist_info()[1] > 1:
-        raise DesraSettingsError('desra localizer train runs in one process (CPU or one GPU); for several GPUs, run '
-                                 "train_localizer(build_train_config(..., launcher='pytorch'), out) of "
-                                 'desra_basicsr.localizer on every rank under torch.distributed.run')
+    distributed = dist_info()[1] > 1
     if settings.arch not in ARCHS:
         raise DesraSettingsError(f'--arch {settings.arch}: unknown; choose from {", ".join(sorted(ARCHS))}')
     inputs = {'gan': settings.gan, 'masks': settings.masks}
@@ -104,10 +125,13 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
             num_workers=settings.num_workers,
             init_checkpoint=settings.init_checkpoint,
             artifact_weight=settings.artifact_weight,
-            checkpoint_interval=settings.checkpoint_interval)
+            checkpoint_interval=settings.checkpoint_interval,
+            launcher='pytorch' if distributed else 'none')
         from desra_basicsr.localizer.dataset import list_artifact_pairs
         pairs = list_artifact_pairs(settings.gan, settings.masks)  # every pair complete, sizes, 0/255 masks
-    if settings.overwrite:
+    if distributed:
+        init_process_group()
+    if settings.overwrite and dist_info()[0] == 0:
         shutil.rmtree(osp.join(settings.out, 'work_dir'), ignore_errors=True)
 
     def process(item: JobItem) -> dict:
@@ -138,6 +162,7 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
             items=[JobItem(ITEM, inputs_files, outputs)],
             process=process,
             weights={'init_checkpoint': settings.init_checkpoint} if settings.init_checkpoint else {},
-            desc='localizer train'),
+            desc='localizer train',
+            collective=True),
         overwrite=settings.overwrite,
         progress=settings.progress)

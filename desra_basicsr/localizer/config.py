@@ -30,9 +30,6 @@ and ResNetV1c are built from ``mmcv.cnn`` modules (pure PyTorch), so all three t
 import os.path as osp
 from typing import Dict, Optional, Sequence
 
-import cv2
-import numpy as np
-
 from desra_basicsr.errors import DesraInputError
 
 #: Labels of the localiser: 0 clean, 1 artifact.
@@ -87,6 +84,8 @@ def balanced_artifact_weight(mask_paths: Sequence[str]) -> float:
     Returns:
         float: The weight, rounded to 3 decimals.
     """
+    import cv2
+    import numpy as np
     artifact = total = 0
     for path in mask_paths:
         mask = cv2.imread(path, cv2.IMREAD_UNCHANGED)
@@ -151,7 +150,9 @@ def build_train_config(arch: str,
             None: :func:`balanced_artifact_weight` of the training masks.
         checkpoint_interval (int | None): Iterations between the checkpoints training resumes from (default
             ``iters``).
-        launcher (str): ``'none'`` or ``'pytorch'`` (one process per GPU under ``torch.distributed.run``).
+        launcher (str): ``'none'`` or ``'pytorch'`` (one process per GPU, or CPU processes over gloo, under
+            ``torch.distributed.run``; the process group must exist, see
+            :func:`desra_basicsr.jobs.localizer_train.init_process_group`).
 
     Returns:
         mmengine.config.Config: The config (``Runner.from_cfg`` trains it).
@@ -227,4 +228,6 @@ def build_train_config(arch: str,
         work_dir=work_dir)
     if launcher == 'pytorch' and cuda:
         cfg['sync_bn'] = 'torch'
+    elif launcher == 'pytorch':  # CPU processes: DistributedDataParallel takes no device ids
+        cfg['model_wrapper_cfg'] = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
     return Config(cfg)
