@@ -52,7 +52,7 @@ sys.path.insert(0, REPO)
 from desra_basicsr.demo import MSE_OPT, PRETRAINED  # noqa: E402
 from desra_basicsr.evaluation.folders import format_table  # noqa: E402
 from desra_basicsr.image_io import list_images, read_image, stem  # noqa: E402
-from desra_basicsr.jobs import detect, evaluate, fuse, localizer_train, sr  # noqa: E402
+from desra_basicsr.jobs import detect, evaluate, fuse, localizer_train, pseudo_gt, sr  # noqa: E402
 
 
 def parse_args(argv: List[str] = None) -> argparse.Namespace:
@@ -76,6 +76,11 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=4, help='localiser batch size')
     parser.add_argument('--crop-size', type=int, default=192, help='localiser training crop')
     parser.add_argument('--seed', type=int, default=0, help='localiser training seed')
+    parser.add_argument(
+        '--clean-negatives',
+        action='store_true',
+        help='also train the localiser on the DeSRA pseudo-GT of its fine-tune outputs as all-clean images '
+        '(desra localizer train --clean)')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
     parser.add_argument(
         '--fuse-with-localizer',
@@ -165,8 +170,14 @@ def main(argv: List[str] = None) -> dict:
 
     # 2. Localiser: train on C1's fine-tune outputs and masks, detect on every candidate's held-out outputs.
     sr_and_detect('finetune', candidates)
+    clean = None
+    if args.clean_negatives:
+        clean = path('pseudo_gt', 'finetune', candidates[0])
+        checked(pseudo_gt.run(pseudo_gt.PseudoGTSettings(
+            mse=path('sr', 'finetune', 'mse'), gan=path('sr', 'finetune', candidates[0]),
+            masks=path('masks', 'finetune', candidates[0]), out=clean)))
     train_settings = localizer_train.LocalizerTrainSettings(
-        gan=path('sr', 'finetune', candidates[0]), masks=path('masks', 'finetune', candidates[0]),
+        gan=path('sr', 'finetune', candidates[0]), masks=path('masks', 'finetune', candidates[0]), clean=clean,
         out=path('localizer'), arch=args.arch, iters=args.iters, batch_size=args.batch_size,
         crop_size=args.crop_size, seed=args.seed, num_workers=0)
     trained, seconds['localizer_train'] = timed(lambda: checked(localizer_train.run(train_settings)))
@@ -212,7 +223,7 @@ def main(argv: List[str] = None) -> dict:
 
     results = dict(
         images={'finetune': len(list_images(args.finetune_lr)), 'heldout': n_heldout},
-        localizer=dict(arch=args.arch, iters=args.iters, seed=args.seed,
+        localizer=dict(arch=args.arch, iters=args.iters, seed=args.seed, clean_negatives=args.clean_negatives,
                        train_seconds=round(seconds['localizer_train'], 1),
                        scores=localizer_scores, trained_on=candidates[0]),
         images_per_minute=per_minute,
@@ -229,10 +240,10 @@ def main(argv: List[str] = None) -> dict:
 def print_results(results: dict, candidates: List[str]) -> None:
     """Print the localiser and fusion tables."""
     loc = results['localizer']
+    clean = ' and their pseudo-GT as clean images' if loc['clean_negatives'] else ''
     print(f'\n=== Localiser ({loc["arch"]}, {loc["iters"]} iterations, seed {loc["seed"]}, trained in '
-          f'{loc["train_seconds"]} s on '
-          f'{results["images"]["finetune"]} fine-tune outputs of {loc["trained_on"]}) vs DeSRA-det, held-out '
-          f'({results["images"]["heldout"]} photos) ===')
+          f'{loc["train_seconds"]} s on {results["images"]["finetune"]} fine-tune outputs of {loc["trained_on"]}'
+          f'{clean}) vs DeSRA-det, held-out ({results["images"]["heldout"]} photos) ===')
     print(format_table(['generator', 'IoU', 'precision', 'recall'], [[
         label + (' (trained on)' if label == loc['trained_on'] else ' (unseen)'), f'{s["iou"]:.1f}',
         f'{s["precision"]:.3f}', f'{s["recall"]:.3f}'

@@ -101,6 +101,34 @@ def test_training_pairs_are_checked(tmp_path):
         list_artifact_pairs(str(tmp_path / 'absent'), data['mask'])
 
 
+def test_clean_images_are_trained_on_as_all_clean(tmp_path):
+    from mmengine.dataset import Compose
+    from mmseg.utils import register_all_modules
+
+    from desra_basicsr.localizer.dataset import DesraArtifactMaskDataset
+    register_all_modules(init_default_scope=True)  # as training does: mmseg's registries by default
+    data = make_artifact_data(str(tmp_path), names=('chelsea', 'coffee'))
+    clean = tmp_path / 'clean'
+    clean.mkdir()
+    for name in ('chelsea', 'coffee'):  # the same photos without the painted noise
+        cv2.imwrite(str(clean / f'{name}.png'), np.ascontiguousarray(skimage_photo_bgr(name)[:64, :64]))
+    cfg = build_train_config('segformer-mit-b0', data['img'], data['mask'], str(tmp_path / 'work'), iters=10,
+                             clean_dir=str(clean))
+    # 2048 artifact pixels among 4 images of 4096: sqrt((16384 - 2048) / 2048)
+    assert cfg.localizer.artifact_weight == round(float(np.sqrt(7)), 3)
+    dataset = DesraArtifactMaskDataset(data['img'], data['mask'], clean_dir=str(clean), lazy_init=False,
+                                       pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadArtifactMask')])
+    assert len(dataset) == 4
+    load = Compose(cfg.train_dataloader.dataset.pipeline[:2])
+    labels = [load(dataset.get_data_info(i))['gt_seg_map'] for i in range(4)]
+    assert [int(label.max()) for label in labels] == [1, 1, 0, 0]  # painted squares are artifacts; clean all 0
+    assert all(label.shape == (64, 64) for label in labels)
+    (clean / 'broken.png').write_bytes(b'not an image')
+    with pytest.raises(DesraInputError, match=r'broken\.png: cannot decode image'):
+        build_train_config('segformer-mit-b0', data['img'], data['mask'], str(tmp_path / 'work'), iters=10,
+                           clean_dir=str(clean))
+
+
 def test_localizer_trains_and_predicts_a_mask_of_the_image_size(tmp_path):
     from desra_basicsr.localizer.predictor import ArtifactLocalizer, LocalizerDetector, localizer_morphology
     from desra_basicsr.localizer.training import train_localizer

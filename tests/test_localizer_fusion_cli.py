@@ -209,3 +209,19 @@ def test_localizer_train_under_torchrun_trains_on_every_rank(tmp_path):
     assert "type='MMDistributedDataParallel'" in log  # the CPU wrapper without device ids
     state = torch.load(osp.join(out, 'localizer.pth'), map_location='cpu', weights_only=True)['state_dict']
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_localizer_train_with_clean_images(trained_localizer, tmp_path):
+    data = trained_localizer['data']
+    clean = tmp_path / 'clean'
+    clean.mkdir()
+    for name in ('chelsea', 'coffee'):
+        cv2.imwrite(str(clean / f'{name}.png'), np.ascontiguousarray(skimage_photo_bgr(name)[:64, :64]))
+    out = str(tmp_path / 'loc')
+    args = ['localizer', 'train', '--gan', data['img'], '--masks', data['mask'], '--clean', str(clean), '--out', out,
+            '--arch', 'segformer-mit-b0', '--iters', '1', '--batch-size', '2', '--crop-size', '48', '--num-workers',
+            '0']
+    assert main(args) == 0
+    summary = load(out)
+    assert summary['meta']['clean'] == str(clean) and summary['items']['localizer']['clean_images'] == 2
+    assert main(args[:7] + [str(tmp_path / 'absent')] + args[8:] + ['--overwrite']) == 2  # --clean missing

@@ -43,6 +43,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument('--gan', required=True, help='folder of GAN-SR images')
     train.add_argument('--masks', required=True, help='folder of DeSRA-det masks (desra detect output, same stems)')
     train.add_argument('--out', required=True, help='output folder (config, checkpoint, work_dir, summary.json)')
+    train.add_argument(
+        '--clean',
+        default=None,
+        help='folder of artifact-free images trained on as all clean, e.g. the DeSRA pseudo-GT of --gan '
+        '(desra pseudo-gt): the same content without the painted texture')
     train.add_argument('--arch', choices=sorted(ARCHS), default=defaults.arch, help=f'model ({defaults.arch})')
     train.add_argument('--iters', type=int, default=defaults.iters, help=f'training iterations ({defaults.iters})')
     train.add_argument('--batch-size', type=int, default=defaults.batch_size, help=f'({defaults.batch_size})')
@@ -86,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         gan=args.gan,
         masks=args.masks,
         out=args.out,
+        clean=args.clean,
         arch=args.arch,
         iters=args.iters,
         batch_size=args.batch_size,

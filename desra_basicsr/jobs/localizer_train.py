@@ -38,6 +38,8 @@ class LocalizerTrainSettings:
         gan (str): Folder of GAN-SR images.
         masks (str): Folder of DeSRA-det masks (``desra detect`` output; same stems and sizes).
         out (str): Output folder.
+        clean (str | None): Folder of artifact-free images trained on as all clean, e.g. the DeSRA pseudo-GT of
+            ``gan`` (``desra pseudo-gt``).
         arch (str): A key of :data:`desra_basicsr.localizer.config.ARCHS`.
         iters (int): Training iterations.
         batch_size (int): Images per iteration.
@@ -55,6 +57,7 @@ class LocalizerTrainSettings:
     gan: str
     masks: str
     out: str
+    clean: Optional[str] = None
     arch: str = DEFAULT_ARCH
     iters: int = 2000
     batch_size: int = 4
@@ -109,8 +112,10 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
     if settings.arch not in ARCHS:
         raise DesraSettingsError(f'--arch {settings.arch}: unknown; choose from {", ".join(sorted(ARCHS))}')
     inputs = {'gan': settings.gan, 'masks': settings.masks}
+    if settings.clean:
+        inputs['clean'] = settings.clean
     check_out_dir(settings.out, inputs)
-    pair_inputs(inputs)  # missing or empty folders
+    pair_inputs({'gan': settings.gan, 'masks': settings.masks})  # missing or empty folders
     with settings_phase():
         cfg = build_train_config(
             settings.arch,
@@ -125,10 +130,12 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
             num_workers=settings.num_workers,
             init_checkpoint=settings.init_checkpoint,
             artifact_weight=settings.artifact_weight,
+            clean_dir=osp.abspath(settings.clean) if settings.clean else None,
             checkpoint_interval=settings.checkpoint_interval,
             launcher='pytorch' if distributed else 'none')
-        from desra_basicsr.localizer.dataset import list_artifact_pairs
+        from desra_basicsr.localizer.dataset import list_artifact_pairs, list_clean_images
         pairs = list_artifact_pairs(settings.gan, settings.masks)  # every pair complete, sizes, 0/255 masks
+        clean = list_clean_images(settings.clean) if settings.clean else []
     if distributed:
         init_process_group()
     if settings.overwrite and dist_info()[0] == 0:
@@ -140,10 +147,11 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
         return {k: osp.abspath(v) if k in ('config', 'checkpoint') else v for k, v in info.items()}
 
     outputs = (osp.join(settings.out, CONFIG_NAME), osp.join(settings.out, CHECKPOINT_NAME))
-    inputs_files = tuple(path for pair in pairs for path in pair)
+    inputs_files = tuple(path for pair in pairs for path in pair) + tuple(clean)
     job_settings = {
         'gan': osp.abspath(settings.gan),
         'masks': osp.abspath(settings.masks),
+        'clean': osp.abspath(settings.clean) if settings.clean else None,
         'arch': settings.arch,
         'iters': settings.iters,
         'batch_size': settings.batch_size,

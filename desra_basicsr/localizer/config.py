@@ -72,7 +72,7 @@ def wheel_config_path(arch: str) -> str:
     return osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', ARCHS[arch])
 
 
-def balanced_artifact_weight(mask_paths: Sequence[str]) -> float:
+def balanced_artifact_weight(mask_paths: Sequence[str], clean_pixels: int = 0) -> float:
     """Cross-entropy weight of the artifact class that softens its imbalance against the clean class.
 
     The square root of the ratio of clean to artifact pixels over all masks, clipped to
@@ -80,13 +80,14 @@ def balanced_artifact_weight(mask_paths: Sequence[str]) -> float:
 
     Args:
         mask_paths (Sequence[str]): Training masks (0 clean, nonzero artifact).
+        clean_pixels (int): Pixels of the training images without a mask (all clean).
 
     Returns:
         float: The weight, rounded to 3 decimals.
     """
     import cv2
     import numpy as np
-    artifact = total = 0
+    artifact, total = 0, clean_pixels
     for path in mask_paths:
         mask = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         artifact += int(np.count_nonzero(mask))
@@ -128,6 +129,7 @@ def build_train_config(arch: str,
                        num_workers: int = 2,
                        init_checkpoint: Optional[str] = None,
                        artifact_weight: Optional[float] = None,
+                       clean_dir: Optional[str] = None,
                        checkpoint_interval: Optional[int] = None,
                        launcher: str = 'none'):
     """mmengine config training a localiser on (GAN-SR image, DeSRA-det mask) pairs.
@@ -147,7 +149,9 @@ def build_train_config(arch: str,
             model (e.g. the architecture's ADE20K or Cityscapes checkpoint from the mmseg model zoo; the class
             layers, of another shape, are skipped). None trains from scratch.
         artifact_weight (float | None): Cross-entropy weight of the artifact class (the clean class weighs 1).
-            None: :func:`balanced_artifact_weight` of the training masks.
+            None: :func:`balanced_artifact_weight` of the training masks (and clean images).
+        clean_dir (str | None): Folder of artifact-free images trained on as all clean (e.g. the DeSRA pseudo-GT
+            of the GAN-SR images; see :mod:`desra_basicsr.localizer.dataset`).
         checkpoint_interval (int | None): Iterations between the checkpoints training resumes from (default
             ``iters``).
         launcher (str): ``'none'`` or ``'pytorch'`` (one process per GPU, or CPU processes over gloo, under
@@ -182,13 +186,19 @@ def build_train_config(arch: str,
     if init_checkpoint and not osp.isfile(init_checkpoint):
         raise DesraInputError(f'{init_checkpoint}: --init-checkpoint not found')
     if artifact_weight is None:
-        from desra_basicsr.localizer.dataset import list_artifact_pairs
-        artifact_weight = balanced_artifact_weight([mask for _, mask in list_artifact_pairs(img_dir, mask_dir)])
+        import cv2
+
+        from desra_basicsr.localizer.dataset import list_artifact_pairs, list_clean_images
+        shapes = [cv2.imread(path, cv2.IMREAD_GRAYSCALE).shape for path in list_clean_images(clean_dir)] \
+            if clean_dir else []
+        clean_pixels = sum(height * width for height, width in shapes)
+        artifact_weight = balanced_artifact_weight([mask for _, mask in list_artifact_pairs(img_dir, mask_dir)],
+                                                   clean_pixels)
     model = _two_class_model(arch, crop_size, artifact_weight)
     model.data_preprocessor.size = (crop_size, crop_size)
     train_pipeline = [
         dict(type='LoadImageFromFile'),
-        dict(type='LoadAnnotations'),
+        dict(type='LoadArtifactMask'),
         dict(type='RandomCrop', crop_size=(crop_size, crop_size)),
         dict(type='RandomFlip', prob=0.5),
         dict(type='PackSegInputs'),
@@ -204,7 +214,12 @@ def build_train_config(arch: str,
             num_workers=num_workers,
             persistent_workers=num_workers > 0,
             sampler=dict(type='InfiniteSampler', shuffle=True),
-            dataset=dict(type='DesraArtifactMaskDataset', img_dir=img_dir, mask_dir=mask_dir, pipeline=train_pipeline)),
+            dataset=dict(
+                type='DesraArtifactMaskDataset',
+                img_dir=img_dir,
+                mask_dir=mask_dir,
+                clean_dir=clean_dir,
+                pipeline=train_pipeline)),
         train_cfg=dict(type='IterBasedTrainLoop', max_iters=iters),
         optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=lr, weight_decay=0.01)),
         param_scheduler=[dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=iters, by_epoch=False)],

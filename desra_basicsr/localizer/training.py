@@ -51,8 +51,8 @@ def train_localizer(cfg, out_dir: str) -> Dict[str, Any]:
         out_dir (str): Output folder of ``localizer_config.py`` and ``localizer.pth``.
 
     Returns:
-        dict: ``config`` and ``checkpoint`` paths, ``images`` (training pairs), ``iters``, ``seconds`` (wall time
-        of this call), ``resumed_from`` (checkpoint or None) and ``final_loss``.
+        dict: ``config`` and ``checkpoint`` paths, ``images`` (training pairs), ``clean_images``, ``iters``,
+        ``seconds`` (wall time of this call), ``resumed_from`` (checkpoint or None) and ``final_loss``.
 
     Raises:
         DesraInputError: Unusable training data (see :func:`desra_basicsr.localizer.dataset.list_artifact_pairs`).
@@ -61,10 +61,11 @@ def train_localizer(cfg, out_dir: str) -> Dict[str, Any]:
     from mmengine.runner import Runner, find_latest_checkpoint
     from mmseg.utils import register_all_modules
 
-    from desra_basicsr.localizer.dataset import list_artifact_pairs
+    from desra_basicsr.localizer.dataset import list_artifact_pairs, list_clean_images
 
     data = cfg.train_dataloader.dataset
     pairs = list_artifact_pairs(data.img_dir, data.mask_dir)
+    clean = list_clean_images(data.clean_dir) if data.get('clean_dir') else []
     cfg = cfg.copy()
     resumed_from = find_latest_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
     if resumed_from:
@@ -85,7 +86,8 @@ def train_localizer(cfg, out_dir: str) -> Dict[str, Any]:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         meta = dict(
             dataset_meta=dict(classes=list(CLASSES), palette=PALETTE),
-            localizer=dict(arch=cfg.localizer.arch, iters=iters, images=len(pairs), init_checkpoint=init_checkpoint))
+            localizer=dict(arch=cfg.localizer.arch, iters=iters, images=len(pairs), clean_images=len(clean),
+                           init_checkpoint=init_checkpoint))
         with atomic_write_path(checkpoint_path) as tmp:
             torch.save(dict(state_dict=state, meta=meta), tmp)
         cfg.resume, cfg.load_from = False, None
@@ -95,6 +97,7 @@ def train_localizer(cfg, out_dir: str) -> Dict[str, Any]:
         config=config_path,
         checkpoint=checkpoint_path,
         images=len(pairs),
+        clean_images=len(clean),
         iters=iters,
         seconds=round(seconds, 2),
         resumed_from=resumed_from,
