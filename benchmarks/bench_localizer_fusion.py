@@ -173,8 +173,8 @@ def main(argv: List[str] = None) -> dict:
         gan=path('sr', 'finetune', candidates[0]), masks=path('masks', 'finetune', candidates[0]), clean=clean,
         out=path('localizer'), arch=args.arch, iters=args.iters, batch_size=args.batch_size,
         crop_size=args.crop_size, seed=args.seed, num_workers=0)
-    trained, seconds['localizer_train'] = timed(lambda: checked(localizer_train.run(train_settings)))
-    record = trained.items[localizer_train.ITEM]
+    record = checked(localizer_train.run(train_settings)).items[localizer_train.ITEM]
+    seconds['localizer_train'] = record['seconds']  # of the run that trained it (a finished training is kept)
     localizer_files = dict(localizer_config=record['config'], localizer_checkpoint=record['checkpoint'])
     sr_and_detect('heldout', candidates)
     # DeSRA-det's rate on the held-out photos: MSE-SR inference plus detection of C1, from a fresh start, written
