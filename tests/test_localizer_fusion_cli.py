@@ -19,6 +19,13 @@ def load(out):
         return json.load(f)
 
 
+def mmengine_log(out: str) -> str:
+    """The text of the mmengine log that ``desra localizer train --out OUT`` wrote under ``OUT/work_dir``."""
+    with open(next(osp.join(root, f) for root, _, files in os.walk(osp.join(out, 'work_dir')) for f in files
+                   if f.endswith('.log'))) as f:
+        return f.read()
+
+
 @pytest.fixture(scope='module')
 def trained_localizer(tmp_path_factory):
     """A localiser trained by the command for two iterations on painted real-photo crops."""
@@ -203,8 +210,7 @@ def test_localizer_train_under_torchrun_trains_on_every_rank(tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     record = load(out)['items']['localizer']
     assert record['status'] == 'done' and record['iters'] == 2
-    log = open(next(osp.join(root, f) for root, _, files in os.walk(osp.join(out, 'work_dir')) for f in files
-                    if f.endswith('.log'))).read()
+    log = mmengine_log(out)
     assert 'Distributed launcher: pytorch' in log and 'Distributed training: True' in log
     assert "type='MMDistributedDataParallel'" in log  # the CPU wrapper without device ids
     state = torch.load(osp.join(out, 'localizer.pth'), map_location='cpu', weights_only=True)['state_dict']

@@ -4,7 +4,6 @@
   launch, SyncBN; world size 1 is fine), then ``desra detect --method localizer`` on the GPU.
 """
 import json
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import torch
 from conftest import REPO_ROOT
 from test_gpu_training import gpu_env
 from test_localizer import make_artifact_data
+from test_localizer_fusion_cli import mmengine_log
 
 
 def test_localizer_trains_under_torchrun_nccl_and_detects_on_gpu(tmp_path):
@@ -27,8 +27,7 @@ def test_localizer_trains_under_torchrun_nccl_and_detects_on_gpu(tmp_path):
     ]
     proc = subprocess.run(train, cwd=REPO_ROOT, env=gpu_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    log = open(next(osp.join(root, f) for root, _, files in os.walk(osp.join(out, 'work_dir')) for f in files
-                    if f.endswith('.log'))).read()
+    log = mmengine_log(out)
     assert 'Distributed training: True' in log and 'nccl' in log and "sync_bn = 'torch'" in log
     detect = [
         sys.executable, '-m', 'desra_basicsr', 'detect', '--method', 'localizer', '--gan', data['img'], '--out', masks,
