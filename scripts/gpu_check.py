@@ -1,11 +1,6 @@
 """Everything GPU-specific in one command (``make gpu-check``), with a markdown report of its figures.
 
-1. ``tests/gpu/`` under pytest (CUDA only; the CPU test run does not collect them): D map on CUDA against the CPU
-   map, batched ``detect_tensors`` on CUDA, ``desra sr --fp16`` against fp32 (RRDBNet and SwinIR), the three tiny
-   fine-tune twins with ``num_gpu: 1``, the Real-ESRGAN twin under ``torch.distributed.run`` with nccl on every
-   visible GPU, ``--auto_resume`` on the GPU, ``desra localizer train`` under ``torch.distributed.run`` with nccl
-   on every visible GPU and ``desra detect --method localizer`` on the GPU.
-2. Timings, each against a baseline run in the same process:
+1. Timings, each against a baseline run in the same process:
    * D map of a 2048x2048 pair: torch on CUDA against the float64 per-channel ``cv2.filter2D`` CPU baseline
      (target: at least 100x);
    * ``desra detect`` images per minute at 1024x1024 with SegFormer mit-b5 ADE20K (random weights; mmseg's
@@ -19,13 +14,23 @@
    * data loading of ``PseudoGTPairedDataset`` at batch 12, HR patch 256 on HR 2048x2048 photos, BasicSR's loader
      with ``--workers`` persistent workers, decoding per sample against ``keep_in_memory``: the time one batch
      takes to produce as a share of the fine-tune iteration above (target: under 5 %).
+2. ``tests/gpu/`` under pytest (CUDA only; the CPU test run does not collect them), with the rest of ``--budget``:
+   D map on CUDA against the CPU map, batched ``detect_tensors`` on CUDA, ``desra sr --fp16`` against fp32
+   (RRDBNet and SwinIR), the three tiny fine-tune twins with ``num_gpu: 1``, the Real-ESRGAN twin under
+   ``torch.distributed.run`` with nccl on every visible GPU, ``--auto_resume`` on the GPU, ``desra localizer
+   train`` under ``torch.distributed.run`` with nccl on every visible GPU and ``desra detect --method localizer``
+   on the GPU.
+
+A failing timing costs its own figure only (its traceback goes into the report), and the report is rewritten after
+each step, so a run stopped from outside still leaves what it measured. The report lists the package versions, as
+an offline machine may run its own torch (``DESRA_WHEELHOUSE``, README "GPU").
 
 Usage::
 
     make gpu-check          # = .venv/bin/python scripts/gpu_check.py (report: results/gpu_check_report.md)
 
 Needs a CUDA GPU: without one it stops at once with a message and writes nothing. Sized for at most 10 minutes
-on one GPU (``--quick`` shrinks the timings for a first look). Nothing is downloaded.
+on one GPU, set-up included (``--quick`` shrinks the timings for a first look). Nothing is downloaded.
 """
 import argparse
 import copy
@@ -34,10 +39,12 @@ import os
 import os.path as osp
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import xml.etree.ElementTree as ElementTree
 from typing import Dict, List, Optional, Sequence
 
@@ -70,19 +77,31 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run_gpu_tests(junit: str, targets: Sequence[str] = (osp.join('tests', 'gpu'), )) -> dict:
+def run_gpu_tests(junit: str, targets: Sequence[str] = (osp.join('tests', 'gpu'), ), timeout: float = 420) -> dict:
     """Run pytest on ``targets`` (default ``tests/gpu/``) in a subprocess and summarise its JUnit report.
 
     Args:
         junit (str): Where pytest writes its JUnit XML.
         targets (Sequence[str]): pytest arguments naming the tests, relative to the repository.
+        timeout (float): Seconds before pytest and everything it started (torchrun, its ranks) are killed, so that
+            a hung collective cannot eat the timings' time; the report then says so.
 
     Returns:
-        dict: ``returncode``, ``seconds``, ``cases`` (name, seconds, outcome, message) and the output's ``tail``.
+        dict: ``returncode`` (None after a timeout), ``seconds``, ``cases`` (name, seconds, outcome, message) and the
+        output's ``tail``.
     """
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', f'--junitxml={junit}',
-                           *targets], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', f'--junitxml={junit}',
+                             *targets], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+        returncode = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        returncode = None
+        output += f'\n[gpu-check: pytest killed after {timeout:.0f} s]'
     cases: List[dict] = []
     if osp.isfile(junit):
         for case in ElementTree.parse(junit).iter('testcase'):
@@ -90,8 +109,8 @@ def run_gpu_tests(junit: str, targets: Sequence[str] = (osp.join('tests', 'gpu')
             cases.append({'name': case.get('name'), 'seconds': float(case.get('time', 0)),
                           'outcome': problem.tag if problem is not None else 'passed',
                           'message': (problem.get('message') or '')[:300] if problem is not None else ''})
-    return {'returncode': proc.returncode, 'seconds': time.perf_counter() - start, 'cases': cases,
-            'tail': proc.stdout[-3000:]}
+    return {'returncode': returncode, 'seconds': time.perf_counter() - start, 'cases': cases,
+            'tail': output[-3000:]}
 
 
 def time_indicator(device: str, size: int = 2048, repeat: int = 3) -> dict:
@@ -207,22 +226,31 @@ def time_sr(device: str, root: str, out_size: int = 1024, count: int = 8,
     return result
 
 
-def time_data(device: str, root: str, s_per_iter: float, workers: int = 4, batches: int = 6,
+def time_data(device: str, root: str, s_per_iter: Optional[float], workers: int = 4, batches: int = 6,
               lr_size: int = 512, batch: int = 12, gt_size: int = 256) -> dict:
-    """Loader samples per second (decoding per sample / in memory) and a batch's time as a share of an iteration."""
+    """Loader samples per second (decoding per sample / in memory) and a batch's time as a share of an iteration.
+
+    ``s_per_iter`` is the fine-tune's seconds per iteration; None (that timing failed) leaves the shares out.
+    """
     folders = make_data(osp.join(root, 'data'), lr_size)
     args = argparse.Namespace(device='cuda' if device.startswith('cuda') else 'cpu', data_batch=batch,
                               data_gt_size=gt_size, data_batches=batches, workers=workers)
     rates = loading_throughput(args, folders)
     return {'hr_size': lr_size * 4, 'batch': batch, 'gt_size': gt_size, 'workers': workers,
             'rates': {name: loader for name, (_alone, loader) in rates.items()},
-            'share': {name: batch / loader / s_per_iter for name, (_alone, loader) in rates.items()}}
+            'share': ({name: batch / loader / s_per_iter for name, (_alone, loader) in rates.items()}
+                      if s_per_iter else {})}
 
 
 def machine_description(device: str) -> Dict[str, str]:
     info = {'date (UTC)': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M'),
             'host': platform.node(), 'python': platform.python_version(), 'torch': torch.__version__,
             'CUDA (torch build)': str(torch.version.cuda), 'CPU threads (torch)': str(torch.get_num_threads())}
+    import basicsr
+    import mmengine
+    import mmseg
+    info['stack'] = (f'basicsr {basicsr.__version__}, mmsegmentation {mmseg.__version__}, mmengine '
+                     f'{mmengine.__version__}, numpy {np.__version__}, OpenCV {cv2.__version__}')
     if device.startswith('cuda'):
         index = torch.device(device).index or 0
         props = torch.cuda.get_device_properties(index)
@@ -234,7 +262,8 @@ def machine_description(device: str) -> Dict[str, str]:
     return info
 
 
-def write_report(path: str, machine: Dict[str, str], tests: Optional[dict], timings: Dict[str, dict]) -> None:
+def write_report(path: str, machine: Dict[str, str], tests: Optional[dict], timings: Dict[str, dict],
+                 errors: Optional[Dict[str, str]] = None) -> None:
     """Write the markdown report atomically (temporary file, then rename).
 
     Args:
@@ -243,6 +272,7 @@ def write_report(path: str, machine: Dict[str, str], tests: Optional[dict], timi
         tests (dict | None): :func:`run_gpu_tests` result (None: not run).
         timings (dict): Results of the ``time_*`` functions by name (``indicator``, ``detect_seg``,
             ``detect_none``, ``finetune``, ``sr``, ``data``); absent ones are left out.
+        errors (dict | None): Timings that failed, by name: the end of their traceback.
     """
     lines = ['# desra-basicsr GPU check', '', '| machine | |', '| --- | --- |']
     lines += [f'| {key} | {value} |' for key, value in machine.items()]
@@ -251,7 +281,8 @@ def write_report(path: str, machine: Dict[str, str], tests: Optional[dict], timi
         for case in tests['cases']:
             counts[case['outcome']] = counts.get(case['outcome'], 0) + 1
         summary = ', '.join(f'{n} {outcome}' for outcome, n in sorted(counts.items())) or 'no test ran'
-        lines += ['', f'## tests/gpu: {summary} (pytest exit {tests["returncode"]}, {tests["seconds"]:.0f} s)', '',
+        ended = 'killed at its time limit' if tests['returncode'] is None else f'pytest exit {tests["returncode"]}'
+        lines += ['', f'## tests/gpu: {summary} ({ended}, {tests["seconds"]:.0f} s)', '',
                   '| test | outcome | s | message |', '| --- | --- | --- | --- |']
         lines += [f'| {c["name"]} | {c["outcome"]} | {c["seconds"]:.1f} | {c["message"].replace("|", "/")} |'
                   for c in tests['cases']]
@@ -286,10 +317,13 @@ def write_report(path: str, machine: Dict[str, str], tests: Optional[dict], timi
         lines.append(text)
     if 'data' in timings:
         t = timings['data']
-        parts = [f'{name} {rate:.1f} samples/s = {t["share"][name] * 100:.1f} % of an iteration'
+        parts = [f'{name} {rate:.1f} samples/s'
+                 + (f' = {t["share"][name] * 100:.1f} % of an iteration' if name in t['share'] else '')
                  for name, rate in t['rates'].items()]
         lines.append(f'- data loading, batch {t["batch"]}, HR patch {t["gt_size"]}, HR {t["hr_size"]}px photos, '
                      f'{t["workers"]} persistent workers: ' + '; '.join(parts) + ' (target: under 5 %)')
+    for name, text in (errors or {}).items():
+        lines += ['', f'### {name}: failed', '', '```', text, '```']
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix='.md.tmp', dir=folder)
@@ -305,20 +339,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--device', default='cuda', help='cuda or cuda:N')
     parser.add_argument('--quick', action='store_true', help='smaller timings (a first look, not the figures)')
     parser.add_argument('--skip-tests', action='store_true', help='timings only')
+    parser.add_argument('--budget', type=float, default=540,
+                        help='seconds for the whole check (default 540): the timings run first, then tests/gpu gets '
+                        'what is left (at least 120 s) and is killed past it')
     args = parser.parse_args(argv)
     message = no_cuda_message()
     if message:
         print(f'error: {message}', file=sys.stderr)
         return 2
+    started = time.perf_counter()
     out = osp.abspath(args.out)
     os.chdir(REPO)  # VGG19 path and experiments/ are relative to the repository
     machine = machine_description(args.device)
     print('\n'.join(f'{k}: {v}' for k, v in machine.items()), flush=True)
     timings: Dict[str, dict] = {}
+    errors: Dict[str, str] = {}
+    tests = None
     with tempfile.TemporaryDirectory() as tmp:
-        tests = None if args.skip_tests else run_gpu_tests(osp.join(tmp, 'junit.xml'))
-        if tests is not None:
-            print(f'tests/gpu: pytest exit {tests["returncode"]} in {tests["seconds"]:.0f} s', flush=True)
         from desra_basicsr.detection.mmseg_segmenter import default_config_path
         steps = [
             ('indicator', lambda: time_indicator(args.device, 1024 if args.quick else 2048)),
@@ -327,16 +364,27 @@ def main(argv: Optional[List[str]] = None) -> int:
             ('detect_none', lambda: time_detect(args.device, tmp, pairs=2 if args.quick else 8)),
             ('finetune', lambda: time_finetune(args.device, tmp, iters=3 if args.quick else 10)),
             ('sr', lambda: time_sr(args.device, tmp, count=2 if args.quick else 8)),
-            ('data', lambda: time_data(args.device, tmp, timings['finetune']['s_per_iter'],
+            ('data', lambda: time_data(args.device, tmp, timings.get('finetune', {}).get('s_per_iter'),
                                        batches=2 if args.quick else 6)),
         ]
-        for name, step in steps:
+        for name, step in steps:  # one failure costs its own figure only; the report is rewritten after each
             start = time.perf_counter()
-            timings[name] = step()
-            print(f'{name}: {timings[name]} ({time.perf_counter() - start:.0f} s)', flush=True)
-    write_report(out, machine, tests, timings)
+            try:
+                timings[name] = step()
+                print(f'{name}: {timings[name]} ({time.perf_counter() - start:.0f} s)', flush=True)
+            except Exception:  # any failure is a finding to report, not a reason to stop
+                errors[name] = traceback.format_exc()[-3000:]
+                print(f'{name}: failed\n{errors[name]}', file=sys.stderr, flush=True)
+            torch.cuda.empty_cache()
+            write_report(out, machine, tests, timings, errors)
+        if not args.skip_tests:
+            timeout = max(120.0, args.budget - (time.perf_counter() - started))
+            tests = run_gpu_tests(osp.join(tmp, 'junit.xml'), timeout=timeout)
+            ended = 'killed at its time limit' if tests['returncode'] is None else f'exit {tests["returncode"]}'
+            print(f'tests/gpu: pytest {ended} in {tests["seconds"]:.0f} s\n{tests["tail"]}', flush=True)
+    write_report(out, machine, tests, timings, errors)
     print(f'report: {out}')
-    return 0 if tests is None or tests['returncode'] == 0 else 1
+    return 0 if not errors and (tests is None or tests['returncode'] == 0) else 1
 
 
 if __name__ == '__main__':

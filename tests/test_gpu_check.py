@@ -58,3 +58,44 @@ def test_timings_and_report_on_cpu_with_tiny_sizes(tmp_path, monkeypatch):
     assert 'segmentation none' in text and 'process RSS' in text
     share = timings['data']['share']['keep_in_memory'] * 100
     assert f'keep_in_memory {timings["data"]["rates"]["keep_in_memory"]:.1f} samples/s = {share:.1f} %' in text
+
+
+def test_a_failing_timing_and_a_hung_test_run_still_leave_a_full_report(tmp_path, monkeypatch):
+    """main() on the CPU with its steps replaced: one raises, the tests hang; everything else is reported."""
+    hung = tmp_path / 'test_hangs.py'
+    hung.write_text('import time\n\n\ndef test_hangs():\n    time.sleep(120)\n')
+    given = {}
+
+    def run_hung_tests(junit, timeout):
+        given['timeout'] = timeout
+        return real_run_gpu_tests(junit, [str(hung)], timeout=3)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError('no kernel image is available for execution on the device')
+
+    def data(device, root, s_per_iter, **kwargs):
+        given['s_per_iter'] = s_per_iter
+        return {'hr_size': 2048, 'batch': 12, 'gt_size': 256, 'workers': 4, 'rates': {'keep_in_memory': 600.0},
+                'share': {'keep_in_memory': 12 / 600.0 / s_per_iter}}
+
+    real_run_gpu_tests = gpu_check.run_gpu_tests
+    monkeypatch.setattr(gpu_check, 'no_cuda_message', lambda: None)
+    monkeypatch.setattr(gpu_check, 'run_gpu_tests', run_hung_tests)
+    monkeypatch.setattr(gpu_check, 'time_indicator', fail)
+    monkeypatch.setattr(gpu_check, 'time_detect', lambda *a, config=None, **k: {
+        'size': 1024, 'pairs': 8, 'segmentation': 'seg' if config else 'none', 'images_per_min': 30.0, 'build_s': 1.0})
+    monkeypatch.setattr(gpu_check, 'time_finetune', lambda *a, **k: {
+        'batch': 12, 'gt_size': 256, 'num_feat': 64, 'num_block': 23, 'iters': 10, 'perceptual': False,
+        's_per_iter': 0.5, 'peak_gib': 20.0, 'peak_kind': 'GPU memory allocated', 'projected_min_1000_4gpu': 8.3})
+    monkeypatch.setattr(gpu_check, 'time_sr', lambda *a, **k: {
+        'out_size': 1024, 'count': 8, 'fp32_images_per_min': 40.0})
+    monkeypatch.setattr(gpu_check, 'time_data', data)
+    report = tmp_path / 'report.md'
+    assert gpu_check.main(['--out', str(report), '--device', 'cpu', '--budget', '0']) == 1
+    assert given == {'timeout': 120.0, 's_per_iter': 0.5}  # the tests get at least 120 s; data uses the fine-tune
+    text = report.read_text()
+    assert '### indicator: failed' in text and 'no kernel image is available' in text
+    assert '**0.500 s/iter**' in text and 'keep_in_memory 600.0 samples/s = 4.0 % of an iteration' in text
+    assert 'segmentation seg' in text and 'segmentation none' in text and 'fp32 40.0 images/min' in text
+    assert 'killed at its time limit' in text and '[gpu-check: pytest killed after 3 s]' in text
+    assert 'basicsr 1.4.2' in text and 'numpy' in text  # the stack that ran, which may differ from the pins
