@@ -65,11 +65,11 @@ def read_requirements(path: str) -> List[Requirement]:
         return [Requirement(line) for line in (line.split('#')[0].strip() for line in f) if line]
 
 
-def installed_version(name: str) -> Optional[str]:
-    """Version of ``name`` (or of a distribution that does its job) in this interpreter, None when absent."""
+def installed_distribution(name: str) -> Optional[metadata.Distribution]:
+    """``name``, or a distribution that does its job, as installed in this interpreter; None when absent."""
     for candidate in (name, *EQUIVALENT.get(canonical(name), ())):
         try:
-            return metadata.version(candidate)
+            return metadata.distribution(candidate)
         except metadata.PackageNotFoundError:
             pass
     return None
@@ -86,11 +86,11 @@ def check_installed(path: str) -> int:
     """
     missing, differ = [], []
     for requirement in read_requirements(path):
-        version = installed_version(requirement.name)
-        if version is None:
+        dist = installed_distribution(requirement.name)
+        if dist is None:
             missing.append(requirement.name)
-        elif version not in requirement.specifier:
-            differ.append(f'{requirement.name} {version} (pinned {requirement.specifier})')
+        elif dist.version not in requirement.specifier:
+            differ.append(f'{dist.metadata["Name"]} {dist.version} (pinned {requirement.name}{requirement.specifier})')
     if differ:
         print("setup: offline, with this machine's " + ', '.join(differ))
     if missing:
@@ -104,8 +104,9 @@ def check_installed(path: str) -> int:
 def closure(roots: Iterable[str], have: Set[str], python_version: str) -> Dict[str, str]:
     """Installed distributions reached from ``roots`` through their requirements, minus those the target has.
 
-    Requirements of a distribution the target has are not followed: that distribution is the target's. Markers
-    are evaluated for the target's Python version; extras are not followed.
+    Requirements of a distribution the target has are not followed: that distribution is the target's. Where this
+    interpreter has an equivalent instead of a required distribution (OpenCV headless), the equivalent is taken.
+    Markers are evaluated for the target's Python version; extras are not followed.
 
     Args:
         roots (Iterable[str]): Distribution names to start from.
@@ -127,11 +128,10 @@ def closure(roots: Iterable[str], have: Set[str], python_version: str) -> Dict[s
         name = todo.pop()
         if name in had or name in needed:
             continue
-        try:
-            dist = metadata.distribution(name)
-        except metadata.PackageNotFoundError as error:
-            raise RuntimeError(f'{name} is needed but not installed in {sys.prefix}: run `make setup` first') from error
-        needed[name] = dist.version
+        dist = installed_distribution(name)
+        if dist is None:
+            raise RuntimeError(f'{name} is needed but not installed in {sys.prefix}: run `make setup` first')
+        needed[canonical(dist.metadata['Name'])] = dist.version
         for text in dist.requires or []:
             requirement = Requirement(text)
             if requirement.marker is None or requirement.marker.evaluate(dict(environment, extra='')):
