@@ -13,6 +13,7 @@ from conftest import REPO_ROOT, train_env
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'scripts'))
 import gpu_check  # noqa: E402
+from desra_basicsr.detection.mmseg_segmenter import default_config_path  # noqa: E402
 
 SCRIPT = osp.join(REPO_ROOT, 'scripts', 'gpu_check.py')
 TINY_RRDB = ['num_in_ch=3', 'num_out_ch=3', 'num_feat=4', 'num_block=1', 'num_grow_ch=2', 'scale=4']
@@ -34,6 +35,7 @@ def test_timings_and_report_on_cpu_with_tiny_sizes(tmp_path, monkeypatch):
     timings = {
         'indicator': gpu_check.time_indicator('cpu', size=64, repeat=1),
         'detect_none': gpu_check.time_detect('cpu', root, size=64, pairs=1),
+        'detect_seg': gpu_check.time_detect('cpu', root, size=64, pairs=1, config=default_config_path()),
         'finetune': gpu_check.time_finetune('cpu', root, batch=1, gt_size=32, iters=1, warmup=1, num_feat=4,
                                             num_block=1),
         'sr': gpu_check.time_sr('cpu', root, out_size=64, count=1, arch_opts=TINY_RRDB),
@@ -56,6 +58,7 @@ def test_timings_and_report_on_cpu_with_tiny_sizes(tmp_path, monkeypatch):
     assert f'**{timings["finetune"]["s_per_iter"]:.3f} s/iter**' in text and 'no perceptual' in text
     assert f'{timings["sr"]["fp32_images_per_min"]:.1f} images/min' in text
     assert 'segmentation none' in text and 'process RSS' in text
+    assert 'segmentation segformer_mit-b5_8xb2-160k_ade20k-640x640.py' in text  # the config in mmseg's wheel
     share = timings['data']['share']['keep_in_memory'] * 100
     assert f'keep_in_memory {timings["data"]["rates"]["keep_in_memory"]:.1f} samples/s = {share:.1f} %' in text
 
