@@ -39,10 +39,11 @@ bench-localizer-fusion: setup
 lint: setup
 	$(PY) -m flake8 desra_basicsr tests benchmarks scripts
 
-# GPU machines only: tests/gpu/ + GPU timings, report in results/gpu_check_report.md (stops at once without CUDA).
+# GPU machines only: GPU timings + tests/gpu/, report in results/gpu_check_report.md (stops at once without CUDA).
+# GPU_CHECK_ARGS passes options, e.g. `make gpu-check GPU_CHECK_ARGS="--budget 480 --quick"`.
 .PHONY: gpu-check bench-real wheelhouse
 gpu-check: setup
-	$(PY) scripts/gpu_check.py
+	$(PY) scripts/gpu_check.py $(GPU_CHECK_ARGS)
 
 # For an offline machine whose Python has its own torch: the rest of the pinned stack as wheels in wheelhouse/
 # (WHEELHOUSE_ARGS="--have FILE --python-version X.Y" for the target); there, DESRA_WHEELHOUSE=wheelhouse make ...
