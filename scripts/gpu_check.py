@@ -242,6 +242,11 @@ def time_data(device: str, root: str, s_per_iter: Optional[float], workers: int 
                       if s_per_iter else {})}
 
 
+def tests_ending(tests: dict) -> str:
+    """How the :func:`run_gpu_tests` run ended: pytest's exit status, or the kill at its time limit."""
+    return 'killed at its time limit' if tests['returncode'] is None else f'pytest exit {tests["returncode"]}'
+
+
 def machine_description(device: str) -> Dict[str, str]:
     info = {'date (UTC)': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M'),
             'host': platform.node(), 'python': platform.python_version(), 'torch': torch.__version__,
@@ -281,8 +286,7 @@ def write_report(path: str, machine: Dict[str, str], tests: Optional[dict], timi
         for case in tests['cases']:
             counts[case['outcome']] = counts.get(case['outcome'], 0) + 1
         summary = ', '.join(f'{n} {outcome}' for outcome, n in sorted(counts.items())) or 'no test ran'
-        ended = 'killed at its time limit' if tests['returncode'] is None else f'pytest exit {tests["returncode"]}'
-        lines += ['', f'## tests/gpu: {summary} ({ended}, {tests["seconds"]:.0f} s)', '',
+        lines += ['', f'## tests/gpu: {summary} ({tests_ending(tests)}, {tests["seconds"]:.0f} s)', '',
                   '| test | outcome | s | message |', '| --- | --- | --- | --- |']
         lines += [f'| {c["name"]} | {c["outcome"]} | {c["seconds"]:.1f} | {c["message"].replace("|", "/")} |'
                   for c in tests['cases']]
@@ -380,8 +384,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.skip_tests:
             timeout = max(120.0, args.budget - (time.perf_counter() - started))
             tests = run_gpu_tests(osp.join(tmp, 'junit.xml'), timeout=timeout)
-            ended = 'killed at its time limit' if tests['returncode'] is None else f'exit {tests["returncode"]}'
-            print(f'tests/gpu: pytest {ended} in {tests["seconds"]:.0f} s\n{tests["tail"]}', flush=True)
+            print(f'tests/gpu: {tests_ending(tests)} in {tests["seconds"]:.0f} s\n{tests["tail"]}', flush=True)
     write_report(out, machine, tests, timings, errors)
     print(f'report: {out}')
     return 0 if not errors and (tests is None or tests['returncode'] == 0) else 1
