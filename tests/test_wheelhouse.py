@@ -73,8 +73,8 @@ def _tiny_wheel(folder: str) -> str:
 def _setup_tree(root: str, extra_requirement: str = '') -> str:
     """A copy of what setup.sh reads (its scripts, requirements, setup.py, README and the package)."""
     repo = osp.join(root, 'repo')
+    os.makedirs(repo)
     for name in ('setup.py', 'README.md'):
-        os.makedirs(repo, exist_ok=True)
         shutil.copy(osp.join(REPO_ROOT, name), repo)
     for name in ('scripts', 'desra_basicsr'):
         shutil.copytree(osp.join(REPO_ROOT, name), osp.join(repo, name),
