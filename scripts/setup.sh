@@ -31,14 +31,14 @@ if [ -n "$WHEELHOUSE" ]; then
 for d in dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib")): print(f"import site; site.addsitedir({d!r})")' \
         > "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/_desra_base_python.pth"
     "${pip[@]}" --no-index --no-deps "$WHEELHOUSE"/*.whl
-    "${pip[@]}" --no-index --no-deps --no-build-isolation -e .
+    "${pip[@]}" --no-index --no-deps --no-build-isolation --use-pep517 -e .
     "$VENV/bin/python" scripts/wheelhouse.py --check
 else
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
     # torch first: basicsr 1.4.2 is an sdist whose setup.py imports torch, so it is built without build isolation.
     "${pip[@]}" $(grep -E '^(torch|torchvision)==' requirements.txt)
     "${pip[@]}" --no-build-isolation -r requirements.txt
-    "${pip[@]}" --no-build-isolation --no-deps -e .
+    "${pip[@]}" --no-build-isolation --use-pep517 --no-deps -e .
 fi
 echo "$want" > "$STAMP"
 echo "setup: done ($("$VENV/bin/python" -c 'import desra_basicsr; print("desra_basicsr", desra_basicsr.__version__)'))"

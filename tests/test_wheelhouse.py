@@ -104,7 +104,8 @@ def test_offline_setup_uses_the_machines_python_and_the_wheels(tmp_path):
     probe = ('import sys, json, desra_basicsr, torch, basicsr, desra_offline_probe; from importlib import metadata; '
              'url = json.loads(metadata.distribution("desra-basicsr").read_text("direct_url.json"))["url"]; '
              'print(sys.prefix, desra_offline_probe.PROBE, torch.__file__, url)')
-    out = subprocess.run([venv_python, '-c', probe], capture_output=True, text=True, timeout=300)
+    # from a neutral folder: a checkout's desra_basicsr.egg-info in the caller's working directory would come first
+    out = subprocess.run([venv_python, '-c', probe], capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
     assert out.returncode == 0, out.stderr
     prefix, value, torch_file, url = out.stdout.split()
     assert prefix == osp.join(repo, '.venv') and value == '42'
