@@ -5,7 +5,7 @@ import os.path as osp
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
-DEV_TOOLS = ('pytest', 'flake8')
+DEV_TOOLS = ('pytest', 'flake8', 'hypothesis', 'mkdocs')
 
 
 def get_version() -> str:

@@ -10,7 +10,8 @@ import textwrap
 
 import pytest
 
-from conftest import REPO_ROOT, train_env
+from helpers.paths import REPO_ROOT
+from helpers.training import train_env
 
 LOAD_COMPAT = textwrap.dedent(f"""
     import importlib.util

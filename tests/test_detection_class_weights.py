@@ -4,8 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from desra_basicsr.detection.class_weights import (ADE20K_CLASSES, DEFAULT_TABLE, apply_class_weights,
-                                                   load_class_weights)
+from desra_basicsr.detection.class_weights import ADE20K_CLASSES, DEFAULT_TABLE, apply_class_weights, load_class_weights
 from desra_basicsr.errors import DesraInputError
 
 

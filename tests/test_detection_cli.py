@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, skimage_photo_bgr
 from desra_basicsr.commands import main
 from desra_basicsr.jobs.core import shard
-from test_detection_e2e import make_pair
-from conftest import random_checkpoint, write_small_config
+from helpers.mmseg import random_checkpoint, write_small_config
+from helpers.paths import REPO_ROOT
+from helpers.photos import make_pair, skimage_photo_bgr
 
 
 def make_folders(root, names=('rocket', 'chelsea')):

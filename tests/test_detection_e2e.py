@@ -4,24 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import skimage_photo_bgr
 from desra_basicsr.detection import DeSRADetector, MorphologyConfig, build_detector
+from helpers.photos import make_pair, skimage_photo_bgr
 
 # (photo, smooth region top, left, height, width): the sky of 'rocket', the plain background right of 'astronaut'
 CASES = [('rocket', 20, 120, 90, 180), ('astronaut', 288, 441, 58, 58)]
-
-
-def make_pair(name, top, left, h, w, seed=0):
-    """Simulated SR pair: MSE-SR = the photo slightly blurred; GAN-SR = the photo plus painted artifact texture."""
-    photo = skimage_photo_bgr(name)
-    mse = cv2.GaussianBlur(photo, (0, 0), 1.0)
-    gan = photo.astype(np.int16)
-    rng = np.random.default_rng(seed)
-    stripes = 25 * np.sin(np.arange(w)[None, :] * 2.2 + np.arange(h)[:, None] * 0.9)
-    gan[top:top + h, left:left + w] += (stripes[:, :, None] + rng.normal(0, 12, (h, w, 3))).astype(np.int16)
-    gt = np.zeros(photo.shape[:2], bool)
-    gt[top:top + h, left:left + w] = True
-    return mse, np.clip(gan, 0, 255).astype(np.uint8), gt
 
 
 def iou(a, b):

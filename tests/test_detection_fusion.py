@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from desra_basicsr.detection.fusion import FusionConfig, choose_sources, desra_scores, feather_blend, fuse
-from conftest import skimage_photo_bgr
+from helpers.photos import paint_noise, skimage_photo_bgr
 
 
 def _photo(size: int = 128) -> np.ndarray:
@@ -12,19 +12,10 @@ def _photo(size: int = 128) -> np.ndarray:
     return np.ascontiguousarray(img[160:160 + size, 320:320 + size])
 
 
-def _paint_noise(img: np.ndarray, top: int, left: int, size: int, seed: int) -> np.ndarray:
-    """Paint a high-frequency noise square (a GAN-like texture artifact) onto a copy of ``img``."""
-    out = img.copy()
-    noise = np.random.default_rng(seed).integers(-60, 61, (size, size, 1))
-    patch = out[top:top + size, left:left + size].astype(np.int64) + noise
-    out[top:top + size, left:left + size] = np.clip(patch, 0, 255).astype(np.uint8)
-    return out
-
-
 def test_painted_artifact_is_taken_from_the_other_candidate():
     clean = _photo()
-    a = _paint_noise(clean, 16, 16, 40, seed=1)  # artifact top-left in candidate 0
-    b = _paint_noise(clean, 72, 72, 40, seed=2)  # artifact bottom-right in candidate 1
+    a = paint_noise(clean, 16, 16, 40, seed=1)  # artifact top-left in candidate 0
+    b = paint_noise(clean, 72, 72, 40, seed=2)  # artifact bottom-right in candidate 1
     result = fuse([a, b], desra_scores([a, b], clean), fallback=clean)
     # Each whole artifact, up to its border, comes from the other candidate: the clean photo.
     np.testing.assert_array_equal(result.image[16:56, 16:56], clean[16:56, 16:56])
@@ -39,7 +30,7 @@ def test_painted_artifact_is_taken_from_the_other_candidate():
 
 def test_localiser_style_scores_choose_the_clean_candidate():
     clean = _photo()
-    a = _paint_noise(clean, 12, 12, 40, seed=3)
+    a = paint_noise(clean, 12, 12, 40, seed=3)
     b = clean.copy()
     b[92:128, 0:60] = 255  # another painted artifact (a flat white blotch) in candidate 1
     score_a = np.zeros(clean.shape[:2], np.float32)
@@ -54,7 +45,7 @@ def test_localiser_style_scores_choose_the_clean_candidate():
 
 def test_untouched_where_all_candidates_agree():
     clean = _photo()
-    a = _paint_noise(clean, 0, 0, 48, seed=4)
+    a = paint_noise(clean, 0, 0, 48, seed=4)
     b = clean.copy()
     result = fuse([a, b, clean.copy()], desra_scores([a, b, clean], clean), fallback=clean)
     # Outside the painted square (plus the smoothing and feathering reach), a, b and the third candidate agree.
@@ -85,8 +76,8 @@ def test_no_visible_seams_at_region_borders():
 
 def test_fallback_is_used_where_every_candidate_has_an_artifact():
     clean = _photo()
-    a = _paint_noise(clean, 30, 30, 60, seed=5)
-    b = _paint_noise(clean, 30, 30, 60, seed=6)
+    a = paint_noise(clean, 30, 30, 60, seed=5)
+    b = paint_noise(clean, 30, 30, 60, seed=6)
     result = fuse([a, b], desra_scores([a, b], clean), fallback=clean)
     assert (result.index_map[30:90, 30:90] == 2).all()
     np.testing.assert_array_equal(result.image[30:90, 30:90], clean[30:90, 30:90])

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import skimage_photo_bgr
 from desra_basicsr.detection.indicator import IndicatorConfig, gaussian_kernel_1d, indicator_numpy, indicator_torch
+from helpers.photos import skimage_photo_bgr
 
 C = (0.03 * 255)**2
 

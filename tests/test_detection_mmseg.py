@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import random_checkpoint, skimage_photo_bgr, write_small_config
 from desra_basicsr.constants import SEGFORMER_CHECKPOINT_NAME
 from desra_basicsr.detection import DeSRADetector, MorphologyConfig, build_segmenter
 from desra_basicsr.detection.mmseg_segmenter import MMSegSegmenter, _resize_argmax, default_config_path
 from desra_basicsr.errors import DesraInputError
+from helpers.mmseg import random_checkpoint, write_small_config
+from helpers.photos import skimage_photo_bgr
 
 
 @pytest.fixture(scope='module')

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from desra_basicsr.commands import main
+from desra_basicsr.errors import DesraInputError
 from desra_basicsr.evaluation.folders import align_to
 from desra_basicsr.evaluation.mask_metrics import (DetectionScores, FinetuneComparison, covered_regions, has_addition,
                                                    iou, region_precision, region_recall, removal_counts)
-from desra_basicsr.errors import DesraInputError
 from desra_basicsr.image_io import write_mask
 
 

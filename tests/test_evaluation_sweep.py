@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import skimage_photo_bgr
 from desra_basicsr.commands import main
 from desra_basicsr.detection.class_weights import ADE20K_CLASSES, load_class_weights
 from desra_basicsr.detection.ldl_baseline import LDLDetector, ldl_artifact_map, ldl_detect
@@ -17,6 +16,7 @@ from desra_basicsr.detection.morphology import MorphologyConfig
 from desra_basicsr.detection.segmenters import Segmenter
 from desra_basicsr.evaluation.sweep import build_entries, run_entries
 from desra_basicsr.image_io import write_image, write_mask
+from helpers.photos import skimage_photo_bgr
 
 SIZE, SQUARE = 256, 96
 
@@ -147,7 +147,7 @@ def test_sweep_segments_each_image_once(tmp_path):
 
 @pytest.mark.slow
 def test_calibrate_and_sweep_with_random_segformer(tmp_path, capsys):
-    from conftest import random_checkpoint, write_small_config
+    from helpers.mmseg import random_checkpoint, write_small_config
     config = write_small_config(str(tmp_path))
     checkpoint = random_checkpoint(config, str(tmp_path / 'b0.pth'))
     names = ('chelsea', 'rocket')

@@ -9,15 +9,15 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
-import desra_basicsr  # noqa: F401  (registers the plugin)
 from basicsr.data import build_dataset
 from basicsr.utils.registry import DATASET_REGISTRY, METRIC_REGISTRY
+
+import desra_basicsr  # noqa: F401  (registers the plugin)
 from desra_basicsr.commands import main
 from desra_basicsr.data.artifact_mask_transform import ArtifactMaskTransform, build_transform
 from desra_basicsr.errors import DesraInputError
 from desra_basicsr.registry import TRANSFORM_REGISTRY
-from finetune_helpers import artifact_box, make_sample, make_split
+from helpers.finetune import artifact_box, make_sample, make_split
 
 
 @pytest.fixture(scope='module')

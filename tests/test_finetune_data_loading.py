@@ -10,14 +10,14 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
-import desra_basicsr  # noqa: F401  (registers the plugin)
 from basicsr.data import build_dataset
 from basicsr.data.transforms import augment, paired_random_crop
 from basicsr.utils import img2tensor
+
+import desra_basicsr  # noqa: F401  (registers the plugin)
 from desra_basicsr.data.artifact_mask_transform import ArtifactMaskTransform
 from desra_basicsr.image_io import read_image, read_mask
-from finetune_helpers import make_split
+from helpers.finetune import make_split
 
 NAMES = ('astronaut', 'chelsea', 'coffee')
 

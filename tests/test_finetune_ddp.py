@@ -10,9 +10,9 @@
 import os.path as osp
 import re
 
-from conftest import REPO_ROOT, latest_state_iter, run_train
-from finetune_helpers import TINY_OPTIONS, load_options, make_tiny_data, save_weights
-from test_finetune_twins import read_logs
+from helpers.finetune import TINY_OPTIONS, load_options, make_tiny_data, save_weights
+from helpers.paths import REPO_ROOT
+from helpers.training import latest_state_iter, read_logs, run_train
 
 EMPTY_MASK_SCRIPT = osp.join(REPO_ROOT, 'tests', 'scripts', 'train_rank1_empty_masks.py')
 

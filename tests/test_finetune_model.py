@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from basicsr.models import build_model
 
 import desra_basicsr  # noqa: F401  (registers the plugin)
-from basicsr.models import build_model
 from desra_basicsr.data.artifact_mask_transform import ArtifactMaskTransform
 from desra_basicsr.errors import DesraInputError
-from conftest import skimage_photo_bgr
-from finetune_helpers import (TINY_OPTIONS, VGG_RELATIVE, in_process_options, install_vgg, load_options, make_sample,
+from helpers.finetune import (TINY_OPTIONS, VGG_RELATIVE, in_process_options, install_vgg, load_options, make_sample,
                               save_weights)
+from helpers.photos import skimage_photo_bgr
 
 
 def tiny_opt(cwd, key='realesrgan', perceptual=False, **train_changes):

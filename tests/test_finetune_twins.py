@@ -11,20 +11,12 @@ import copy
 import glob
 import os
 import os.path as osp
-import re
 
 import pytest
 
-from conftest import experiment_dir, latest_state_iter, run_train
-from finetune_helpers import (FULL_OPTIONS, TINY_OPTIONS, install_vgg, load_options, make_split, make_tiny_data,
-                              save_weights)
-
-
-def prepare(cwd: str, opt: dict, vgg19_file: str) -> None:
-    """Data, weights and VGG19 file the option file names, relative to ``cwd``."""
-    make_tiny_data(cwd)
-    save_weights(opt, cwd)
-    install_vgg(vgg19_file, cwd)
+from helpers.finetune import (FULL_OPTIONS, TINY_OPTIONS, install_vgg, load_options, make_split, make_tiny_data,
+                              prepare, save_weights)
+from helpers.training import experiment_dir, latest_state_iter, read_logs, run_train, validation_values
 
 
 def key_paths(tree, prefix=''):
@@ -35,14 +27,6 @@ def key_paths(tree, prefix=''):
         if isinstance(value, dict):
             paths |= key_paths(value, prefix + key + '.')
     return paths
-
-
-def validation_values(log: str, metric: str):
-    return [float(v) for v in re.findall(rf'# {metric}: ([-0-9.naninf]+)', log)]
-
-
-def read_logs(cwd: str, opt: dict) -> str:
-    return ''.join(open(f).read() for f in sorted(glob.glob(osp.join(experiment_dir(cwd, opt), 'train_*.log'))))
 
 
 @pytest.mark.parametrize('key', sorted(TINY_OPTIONS))

@@ -9,10 +9,12 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT, train_env
+from helpers.paths import REPO_ROOT
+from helpers.training import train_env
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'scripts'))
 import gpu_check  # noqa: E402
+
 from desra_basicsr.detection.mmseg_segmenter import default_config_path  # noqa: E402
 
 SCRIPT = osp.join(REPO_ROOT, 'scripts', 'gpu_check.py')

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO_ROOT, skimage_photo_bgr, train_env
 from desra_basicsr.checkpoints import load_weights, read_checkpoint
 from desra_basicsr.commands import main
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
@@ -23,7 +22,9 @@ from desra_basicsr.image_io import decode_image, load_mask, read_image, read_mas
 from desra_basicsr.inference import cuda_index
 from desra_basicsr.jobs import detect, sr
 from desra_basicsr.jobs.core import RankError, _Group
-from test_detection_e2e import make_pair
+from helpers.paths import REPO_ROOT
+from helpers.photos import make_pair, skimage_photo_bgr
+from helpers.training import train_env
 
 PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'camera')
 VGG_KWARGS = {'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 3, 'upscale': 4, 'act_type': 'prelu'}

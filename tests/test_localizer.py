@@ -7,30 +7,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from conftest import skimage_photo_bgr
 from desra_basicsr.errors import DesraInputError
 from desra_basicsr.localizer.config import ARCHS, MAX_ARTIFACT_WEIGHT, balanced_artifact_weight, build_train_config
 from desra_basicsr.localizer.dataset import list_artifact_pairs
-
-
-def make_artifact_data(root: str, size: int = 64, names=('astronaut', 'chelsea', 'coffee', 'rocket')) -> dict:
-    """Real-photo crops with a painted noise artifact and its 0/255 mask: ``root/{img,mask}/<name>.png``."""
-    folders = {key: osp.join(root, key) for key in ('img', 'mask')}
-    for folder in folders.values():
-        os.makedirs(folder, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i, name in enumerate(names):
-        photo = skimage_photo_bgr(name)
-        img = np.ascontiguousarray(photo[:size, :size]).copy()
-        mask = np.zeros((size, size), np.uint8)
-        top = left = (i * 7) % (size // 2)
-        side = size // 2
-        noise = rng.integers(-70, 71, (side, side, 1))
-        img[top:top + side, left:left + side] = np.clip(img[top:top + side, left:left + side] + noise, 0, 255)
-        mask[top:top + side, left:left + side] = 255
-        cv2.imwrite(osp.join(folders['img'], f'{name}.png'), img)
-        cv2.imwrite(osp.join(folders['mask'], f'{name}.png'), mask)
-    return folders
+from helpers.localizer import make_artifact_data
+from helpers.photos import skimage_photo_bgr
 
 
 @pytest.mark.parametrize('arch', sorted(ARCHS))

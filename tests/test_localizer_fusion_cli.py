@@ -8,22 +8,14 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from conftest import skimage_photo_bgr
 from desra_basicsr.commands import main
-from test_detection_fusion import _paint_noise
-from test_localizer import make_artifact_data
+from helpers.localizer import make_artifact_data, mmengine_log
+from helpers.photos import paint_noise, skimage_photo_bgr
 
 
 def load(out):
     with open(osp.join(out, 'summary.json')) as f:
         return json.load(f)
-
-
-def mmengine_log(out: str) -> str:
-    """The text of the mmengine log that ``desra localizer train --out OUT`` wrote under ``OUT/work_dir``."""
-    with open(next(osp.join(root, f) for root, _, files in os.walk(osp.join(out, 'work_dir')) for f in files
-                   if f.endswith('.log'))) as f:
-        return f.read()
 
 
 @pytest.fixture(scope='module')
@@ -99,8 +91,8 @@ def _candidates(root: str, names=('chelsea', 'coffee')) -> dict:
     for i, name in enumerate(names):
         top, left = crops[name]
         clean = np.ascontiguousarray(skimage_photo_bgr(name)[top:top + 128, left:left + 128])
-        cv2.imwrite(osp.join(folders['a'], f'{name}.png'), _paint_noise(clean, 16, 16, 40, seed=2 * i))
-        cv2.imwrite(osp.join(folders['b'], f'{name}.png'), _paint_noise(clean, 72, 72, 40, seed=2 * i + 1))
+        cv2.imwrite(osp.join(folders['a'], f'{name}.png'), paint_noise(clean, 16, 16, 40, seed=2 * i))
+        cv2.imwrite(osp.join(folders['b'], f'{name}.png'), paint_noise(clean, 72, 72, 40, seed=2 * i + 1))
         cv2.imwrite(osp.join(folders['mse'], f'{name}.png'), clean)
     return folders
 
@@ -198,7 +190,8 @@ def test_localizer_train_under_torchrun_trains_on_every_rank(tmp_path):
 
     import torch
 
-    from conftest import REPO_ROOT, train_env
+    from helpers.paths import REPO_ROOT
+    from helpers.training import train_env
     data = make_artifact_data(str(tmp_path / 'data'))
     out = str(tmp_path / 'loc')
     cmd = [

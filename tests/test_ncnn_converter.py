@@ -13,14 +13,13 @@ from typing import List
 import numpy as np
 import pytest
 import torch
+from basicsr.archs.rrdbnet_arch import RRDBNet
 
 import desra_basicsr  # noqa: F401  (compat fixes before BasicSR is imported)
-from basicsr.archs.rrdbnet_arch import RRDBNet
-from conftest import REPO_ROOT
+from helpers.paths import REPO_ROOT
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'scripts'))
-from ncnn_to_basicsr import (NCNN_MAGIC, TAG_FLOAT16, TAG_FLOAT32, NcnnFormatError, convert,  # noqa: E402
-                             rrdbnet_layout)
+from ncnn_to_basicsr import NCNN_MAGIC, TAG_FLOAT16, TAG_FLOAT32, NcnnFormatError, convert, rrdbnet_layout  # noqa: E402
 
 SCRIPT = osp.join(REPO_ROOT, 'scripts', 'ncnn_to_basicsr.py')
 TINY = dict(num_in_ch=3, num_out_ch=3, num_feat=4, num_block=2, num_grow_ch=2)

@@ -10,10 +10,10 @@ import torch
 import yaml
 from skimage import data as skdata
 
+from desra_basicsr.checkpoints import read_checkpoint, select_state_dict
 from desra_basicsr.commands import main
 from desra_basicsr.errors import DesraInputError
 from desra_basicsr.image_io import read_image
-from desra_basicsr.checkpoints import read_checkpoint, select_state_dict
 from desra_basicsr.inference import SRInferencer, build_generator
 
 VGG_KWARGS = {'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 3, 'upscale': 4, 'act_type': 'prelu'}

@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from conftest import REPO_ROOT
+from helpers.paths import REPO_ROOT
 
 
 def test_flake8_clean():

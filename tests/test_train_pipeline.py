@@ -9,7 +9,8 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO_ROOT, experiment_dir, latest_state_iter, run_train, train_env
+from helpers.paths import REPO_ROOT
+from helpers.training import experiment_dir, latest_state_iter, run_train, train_env
 
 
 def tiny_srgan_options(name: str, data: dict, total_iter: int, model_type: str = 'SRGANModel') -> dict:
@@ -42,8 +43,9 @@ def tiny_srgan_options(name: str, data: dict, total_iter: int, model_type: str =
 
 
 def test_import_registers_plugin_components():
-    import desra_basicsr  # noqa: F401
     from basicsr.utils.registry import DATASET_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
+
+    import desra_basicsr  # noqa: F401
     from desra_basicsr.registry import TRANSFORM_REGISTRY
     assert 'PseudoGTPairedDataset' in DATASET_REGISTRY
     assert 'DeSRAFinetuneModel' in MODEL_REGISTRY
@@ -52,9 +54,10 @@ def test_import_registers_plugin_components():
 
 
 def test_build_dataset_and_model_find_plugin_types(paired_sr_data, tmp_path):
-    import desra_basicsr  # noqa: F401
     from basicsr.data import build_dataset
     from basicsr.models import build_model
+
+    import desra_basicsr  # noqa: F401
     from desra_basicsr.data.pseudo_gt_paired_dataset import PseudoGTPairedDataset
     from desra_basicsr.models.desra_finetune_model import DeSRAFinetuneModel
 

@@ -15,7 +15,7 @@ from importlib import metadata
 import pytest
 import torch
 
-from conftest import REPO_ROOT
+from helpers.paths import REPO_ROOT
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'scripts'))
 import wheelhouse  # noqa: E402

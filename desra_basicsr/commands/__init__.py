@@ -15,6 +15,7 @@ import argparse
 import importlib
 import os
 import os.path as osp
+import signal
 import sys
 from typing import Any, Callable, List, Optional
 
@@ -69,12 +70,16 @@ def add_mask_channel_argument(parser: argparse.ArgumentParser) -> None:
 def run_job_command(job: Callable[[], Any], report: Optional[Callable[[Any], None]] = None) -> int:
     """Run a job of :mod:`desra_basicsr.jobs` for a command and turn its outcome into the exit code.
 
+    Build the job's settings inside ``job`` (e.g. ``lambda: run(settings_from_args(DetectSettings, args))``), so
+    that a refused value exits with 2 like any other unusable setting.
+
     Args:
-        job (Callable): Runs the job and returns its result.
-        report (Callable | None): Prints the result (called on success).
+        job (Callable): Builds the settings, runs the job and returns its result.
+        report (Callable | None): Prints the result (called on success), e.g. :func:`describe_on_rank0`.
 
     Returns:
-        int: 2 for unusable settings, 1 when an input failed, else the result's ``exit_code`` (0 without one).
+        int: 2 for unusable settings, 1 when an input failed, 128 + the signal number when interrupted (Ctrl-C:
+        130, SIGTERM: 143), else the result's ``exit_code`` (0 without one).
     """
     from desra_basicsr.errors import DesraInputError, DesraSettingsError
     from desra_basicsr.jobs.core import RankError
@@ -86,9 +91,24 @@ def run_job_command(job: Callable[[], Any], report: Optional[Callable[[Any], Non
     except (DesraInputError, RankError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
+    except KeyboardInterrupt as err:
+        signum = int(getattr(err, 'signum', signal.SIGINT))
+        print(f'interrupted ({signal.Signals(signum).name}): the outputs finished so far are kept; run the same '
+              'command again to resume', file=sys.stderr)
+        return 128 + signum
     if report is not None:
         report(result)
     return int(getattr(result, 'exit_code', 0))
+
+
+def describe_on_rank0(result: Any) -> None:
+    """The report of a folder job: its one-line description, printed by rank 0 only under torchrun.
+
+    Args:
+        result: The job's result (with a ``describe()`` method).
+    """
+    if os.environ.get('RANK', '0') == '0':
+        print(result.describe())
 
 
 def progress_bar(desc: str, unit: str = 'img') -> Callable:

@@ -78,6 +78,14 @@ TEMP_FILE = re.compile(r'^\..+\.[a-z0-9_]{8}\.tmp(\.[^.]+)?$')
 SHOWN = 5
 
 
+class Interrupted(KeyboardInterrupt):
+    """A job was stopped by a signal (SIGTERM); ``signum`` gives the exit code 128 + signum."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f'signal {signum}')
+        self.signum = signum
+
+
 class RankError(RuntimeError):
     """Another torchrun rank did not answer in time (it died or hangs); finished files are kept."""
 
@@ -584,10 +592,10 @@ def run_job(job: FolderJob, overwrite: bool = False, progress: bool = True) -> J
 
 
 def _raise_on_sigterm() -> Optional[Callable]:
-    """Make SIGTERM raise KeyboardInterrupt (so the summary is written); returns the previous handler."""
+    """Make SIGTERM raise :class:`Interrupted` (so the summary is written); returns the previous handler."""
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt(f'signal {signum}')
+        raise Interrupted(signum)
 
     try:
         return signal.signal(signal.SIGTERM, interrupt)

@@ -17,7 +17,7 @@ from desra_basicsr.commands import main
 from desra_basicsr.detection.detector import DeSRADetector
 from desra_basicsr.detection.indicator import indicator_numpy, indicator_torch
 from desra_basicsr.inference import build_generator
-from conftest import skimage_photo_bgr
+from helpers.photos import skimage_photo_bgr
 
 SWINIR_OPTS = ['upscale=4', 'in_chans=3', 'img_size=16', 'window_size=8', 'img_range=1.0', 'depths=[2, 2]',
                'embed_dim=24', 'num_heads=[2, 2]', 'mlp_ratio=2', 'upsampler=nearest+conv', 'resi_connection=1conv']

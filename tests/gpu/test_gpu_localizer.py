@@ -10,10 +10,9 @@ import sys
 
 import torch
 
-from conftest import REPO_ROOT
-from test_gpu_training import gpu_env
-from test_localizer import make_artifact_data
-from test_localizer_fusion_cli import mmengine_log
+from helpers.localizer import make_artifact_data, mmengine_log
+from helpers.paths import REPO_ROOT
+from helpers.training import gpu_env
 
 
 def test_localizer_trains_under_torchrun_nccl_and_detects_on_gpu(tmp_path):

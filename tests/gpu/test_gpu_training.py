@@ -5,22 +5,12 @@
 * ``--auto_resume`` on the GPU (BasicSR maps the state to ``torch.cuda.current_device()``).
 """
 import copy
-import os
 
 import pytest
 import torch
 
-from conftest import REPO_ROOT, latest_state_iter, run_train
-from finetune_helpers import TINY_OPTIONS, load_options
-from test_finetune_twins import prepare, read_logs, validation_values
-
-
-def gpu_env() -> dict:
-    """Environment for training subprocesses on the GPU(s) this process sees."""
-    env = dict(os.environ)
-    env.update(OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',
-               PYTHONPATH=os.pathsep.join(filter(None, [REPO_ROOT, env.get('PYTHONPATH')])))
-    return env
+from helpers.finetune import TINY_OPTIONS, load_options, prepare
+from helpers.training import gpu_env, latest_state_iter, read_logs, run_train, validation_values
 
 
 def on_gpu(opt: dict, num_gpu) -> dict:

@@ -15,7 +15,8 @@ import torch
 import yaml
 
 import desra_basicsr  # noqa: F401  (compat fixes before BasicSR is imported; registers the plugin)
-from conftest import REPO_ROOT, skimage_photo_bgr
+from helpers.paths import REPO_ROOT
+from helpers.photos import skimage_photo_bgr
 
 PHOTOS = ('astronaut', 'chelsea', 'coffee')
 TINY_OPTIONS = {
@@ -143,3 +144,10 @@ def in_process_options(opt: dict, cwd: str, is_train: bool = True, name: Optiona
     for phase, dataset in opt.get('datasets', {}).items():
         dataset.update(phase=phase.split('_')[0], scale=opt['scale'])
     return opt
+
+
+def prepare(cwd: str, opt: dict, vgg19_file: str) -> None:
+    """Data, weights and VGG19 file the option file names, relative to ``cwd``."""
+    make_tiny_data(cwd)
+    save_weights(opt, cwd)
+    install_vgg(vgg19_file, cwd)
