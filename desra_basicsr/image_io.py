@@ -8,26 +8,47 @@ Conversion rule applied by :func:`read_image`:
     * 16-bit images are scaled to 8 bit with ``round(x / 257)`` (65535 -> 255);
     * any other dtype or channel count is rejected.
 
-Masks (:func:`read_mask`): a single channel, or a colour file whose colour channels all agree (grey or white
-drawn in colour, alpha fully opaque); pixel values > 127 (> 127 * 257 for 16 bits) are artifact (True). A colour
-mask whose channels differ (a red mask) is an error unless the channel is named (``mask_channel``, RGBA order:
-0 red, 1 green, 2 blue, 3 alpha), because reading one channel of it silently gives a wrong mask.
+Masks (:func:`decode_mask`, one rule for every command that reads masks): a single channel, or a colour file whose
+colour channels all agree (grey or white drawn in colour, alpha fully opaque). Its values decide what is artifact:
+
+    * only 0 and the maximum (255; 65535 for 16 bits): binary, the maximum is artifact;
+    * only 0 and 1 (the labelme / numpy export): binary, 1 is artifact (an all-1 mask is all artifact);
+    * anything else (anti-aliased edges, JPEG masks): values > 127 (> 127 * 257 for 16 bits) are artifact, and the
+      mask is reported as not binary: :func:`read_mask` prints a notice naming the file (once per file), and
+      :func:`load_mask` returns the flag for callers that summarise (``desra pseudo-gt``, fine-tuning data).
+
+A colour mask whose channels differ (a red mask) is an error unless the channel is named (``mask_channel``, RGBA
+order: 0 red, 1 green, 2 blue, 3 alpha), because reading one channel of it silently gives a wrong mask.
 
 Files are decoded from their bytes, and a file that stops before the end its format requires is an error: JPEG
 without the end-of-image marker after its last scan, PNG without its ``IEND`` chunk, WebP or BMP shorter than
 their headers say. (libjpeg only warns and fills the missing part with grey; TIFF truncation makes libtiff fail.)
+
+Size limit: before decoding, the width and height a PNG, JPEG, BMP, TIFF or WebP header declares are read
+(:func:`image_dimensions`), and an image of more than :data:`MAX_IMAGE_PIXELS` pixels (2**28, e.g. 16384 x 16384),
+or with a side that is not positive, is refused naming the file and its size, so that a crafted header cannot make
+a reader allocate gigabytes. The environment variable ``DESRA_MAX_IMAGE_PIXELS`` sets another limit. (OpenCV's own
+limit, ``OPENCV_IO_MAX_IMAGE_PIXELS``, 2**30 by default, still applies above it.)
 """
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+import struct
+import sys
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import cv2
 import numpy as np
 
-from desra_basicsr.errors import DesraInputError
+from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.utils import atomic_write_path
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+#: Most pixels (width x height) an image or mask may have; ``DESRA_MAX_IMAGE_PIXELS`` overrides it.
+MAX_IMAGE_PIXELS = 2**28
+#: Environment variable that overrides :data:`MAX_IMAGE_PIXELS` (a positive whole number of pixels).
+MAX_IMAGE_PIXELS_ENV = 'DESRA_MAX_IMAGE_PIXELS'
+#: Start code of a JPEG frame header (SOF0 .. SOF15 without DHT, JPG and DAC, which share the range).
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 def list_images(folder: str) -> List[str]:
@@ -145,14 +166,135 @@ def _truncation(content: bytes) -> Optional[str]:
     return None
 
 
+def _jpeg_dimensions(content: bytes) -> Optional[Tuple[int, int]]:
+    """Width and height of a JPEG's frame header: the markers before it are walked by their lengths."""
+    i = 2
+    while i + 9 <= len(content):
+        if content[i] != 0xFF:
+            return None
+        marker = content[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+        elif marker in _JPEG_FRAMES:
+            height, width = struct.unpack('>HH', content[i + 5:i + 9])
+            return width, height
+        elif marker == 0xDA:  # a scan before any frame header
+            return None
+        else:
+            i += 2 + int.from_bytes(content[i + 2:i + 4], 'big')
+    return None
+
+
+def _tiff_dimensions(content: bytes) -> Optional[Tuple[int, int]]:
+    """Width and height (tags 256 and 257) of the first directory of a classic TIFF file."""
+    order = '<' if content[:2] == b'II' else '>'
+    (first, ) = struct.unpack_from(order + 'I', content, 4)
+    if first + 2 > len(content):
+        return None
+    (count, ) = struct.unpack_from(order + 'H', content, first)
+    sizes = {}
+    for start in range(first + 2, min(first + 2 + 12 * count, len(content) - 11), 12):
+        tag, kind = struct.unpack_from(order + 'HH', content, start)
+        if tag in (256, 257) and kind in (3, 4):  # SHORT or LONG
+            sizes[tag] = struct.unpack_from(order + ('H' if kind == 3 else 'I'), content, start + 8)[0]
+    return (sizes[256], sizes[257]) if len(sizes) == 2 else None
+
+
+def _webp_dimensions(content: bytes) -> Optional[Tuple[int, int]]:
+    """Width and height of a WebP's first chunk (lossy ``VP8``, lossless ``VP8L`` or extended ``VP8X``)."""
+    chunk = content[12:16]
+    if chunk == b'VP8 ' and len(content) >= 30 and content[23:26] == b'\x9d\x01\x2a':
+        width, height = struct.unpack('<HH', content[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b'VP8L' and len(content) >= 25 and content[20] == 0x2F:
+        bits = int.from_bytes(content[21:25], 'little')
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b'VP8X' and len(content) >= 30:
+        return int.from_bytes(content[24:27], 'little') + 1, int.from_bytes(content[27:30], 'little') + 1
+    return None
+
+
+def image_dimensions(content: bytes) -> Optional[Tuple[int, int]]:
+    """The width and height an encoded image's header declares, read without decoding the pixels.
+
+    Args:
+        content (bytes): Encoded PNG, JPEG, BMP, TIFF or WebP image (at least its header).
+
+    Returns:
+        tuple[int, int] | None: ``(width, height)`` as declared (may be 0 or negative in a broken file), or None
+        when the format is another or its header is too short or not understood.
+    """
+    if content[:8] == b'\x89PNG\r\n\x1a\n' and content[12:16] == b'IHDR' and len(content) >= 24:
+        return struct.unpack('>II', content[16:24])
+    if content[:2] == b'\xff\xd8':
+        return _jpeg_dimensions(content)
+    if content[:2] == b'BM' and len(content) >= 26:
+        if int.from_bytes(content[14:18], 'little') == 12:  # OS/2 core header: unsigned 16-bit sides
+            return struct.unpack('<HH', content[18:22])
+        width, height = struct.unpack('<ii', content[18:26])
+        return width, abs(height)  # a negative height stores the rows top-down
+    if content[:4] in (b'II*\x00', b'MM\x00*') and len(content) >= 8:
+        return _tiff_dimensions(content)
+    if content[:4] == b'RIFF' and content[8:12] == b'WEBP':
+        return _webp_dimensions(content)
+    return None
+
+
+def max_image_pixels() -> int:
+    """The pixel limit in force: ``DESRA_MAX_IMAGE_PIXELS`` when set, else :data:`MAX_IMAGE_PIXELS`.
+
+    Returns:
+        int: Most pixels an image may have.
+
+    Raises:
+        DesraSettingsError: If the environment variable is set to something else than a positive whole number.
+    """
+    raw = os.environ.get(MAX_IMAGE_PIXELS_ENV, '').strip()
+    if not raw:
+        return MAX_IMAGE_PIXELS
+    if not raw.isdigit() or int(raw) == 0:
+        raise DesraSettingsError(f'{MAX_IMAGE_PIXELS_ENV}={raw}: must be a positive whole number of pixels')
+    return int(raw)
+
+
+def check_image_size(path: str, width: int, height: int) -> None:
+    """Refuse an image whose declared size has a side that is not positive, or more pixels than the limit.
+
+    Args:
+        path (str): File named in the error.
+        width (int): Declared width.
+        height (int): Declared height.
+
+    Raises:
+        DesraInputError: If a side is not positive or ``width * height`` exceeds :func:`max_image_pixels`.
+    """
+    if width <= 0 or height <= 0:
+        raise DesraInputError(f'{path}: declares a {width}x{height} image (a side is not positive)')
+    limit = max_image_pixels()
+    if width * height > limit:
+        raise DesraInputError(f'{path}: {width}x{height} image ({width * height} pixels) exceeds the limit of {limit} '
+                              f'pixels; set {MAX_IMAGE_PIXELS_ENV} to allow larger images')
+
+
 def _decode(content: bytes, path: str, what: str) -> np.ndarray:
-    """Decode bytes with OpenCV (``IMREAD_UNCHANGED``) after checking the data is complete."""
+    """Decode bytes with OpenCV (``IMREAD_UNCHANGED``) after checking the data is complete and its size allowed."""
     if not content:
         raise DesraInputError(f'{path}: empty file')
     reason = _truncation(content)
     if reason:
         raise DesraInputError(f'{path}: {reason}')
-    img = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
+    size = image_dimensions(content)
+    if size is not None:
+        check_image_size(path, *size)
+    try:
+        img = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as err:  # e.g. OpenCV's own size limit for a format whose header is not read above
+        reason = str(err).strip().split('error: ', 1)[-1]
+        raise DesraInputError(f'{path}: cannot decode {what} (OpenCV: {reason})') from err
+    except MemoryError as err:
+        raise DesraInputError(f'{path}: not enough memory to decode this {what}') from err
     if img is None or img.size == 0:
         raise DesraInputError(f'{path}: cannot decode {what} (unreadable or corrupt file)')
     return img
@@ -179,7 +321,7 @@ def decode_image(content: bytes, path: str) -> np.ndarray:
         np.ndarray: The image.
 
     Raises:
-        DesraInputError: If the data is empty, truncated, corrupt or of an unsupported kind.
+        DesraInputError: If the data is empty, truncated, corrupt, too large or of an unsupported kind.
     """
     return to_bgr_uint8(_decode(content, path, 'image'), path)
 
@@ -194,7 +336,8 @@ def read_image(path: str) -> np.ndarray:
         np.ndarray: The image.
 
     Raises:
-        DesraInputError: If the file is missing, unreadable, truncated or corrupt, or of an unsupported kind.
+        DesraInputError: If the file is missing, unreadable, truncated, corrupt or too large (see
+            :func:`check_image_size`), or of an unsupported kind.
     """
     return decode_image(_read_bytes(path), path)
 
@@ -225,7 +368,8 @@ def _mask_plane(raw: np.ndarray, path: str, channel: Optional[int]) -> np.ndarra
 
 
 def decode_mask(content: bytes, path: str, channel: Optional[int] = None) -> Tuple[np.ndarray, bool]:
-    """Decode mask bytes: > 127 is artifact (> 127 * 257 for 16-bit files).
+    """Decode mask bytes with the module's one mask rule: 0/255 (0/65535) and 0/1 masks are binary, any other mask
+    is thresholded at 127 (127 * 257 for 16-bit files) and reported as not binary.
 
     Args:
         content (bytes): Encoded mask image.
@@ -234,17 +378,21 @@ def decode_mask(content: bytes, path: str, channel: Optional[int] = None) -> Tup
             single-channel files and colour files whose colour channels agree.
 
     Returns:
-        tuple: ``(mask, binary)``: ``HxW`` bool mask, and whether the plane held only 0 and the maximum value.
+        tuple: ``(mask, binary)``: ``HxW`` bool mask, and whether the plane held only 0 and 1, or 0 and the
+        maximum value.
 
     Raises:
-        DesraInputError: If the data is empty, truncated or corrupt, or a colour mask is ambiguous.
+        DesraInputError: If the data is empty, truncated, corrupt or too large, or a colour mask is ambiguous.
     """
     plane = _mask_plane(_decode(content, path, 'mask'), path, channel)
     if plane.dtype not in (np.uint8, np.uint16):
         raise DesraInputError(f'{path}: unsupported mask pixel type {plane.dtype} (expected 8- or 16-bit)')
     top = np.iinfo(plane.dtype).max
-    binary = bool(np.isin(plane, (0, top)).all())
-    return plane > (127 * 257 if plane.dtype == np.uint16 else 127), binary
+    if plane.max() <= 1:
+        return plane == 1, True
+    if ((plane == 0) | (plane == top)).all():
+        return plane == top, True
+    return plane > (127 * 257 if plane.dtype == np.uint16 else 127), False
 
 
 def load_mask(path: str, channel: Optional[int] = None) -> Tuple[np.ndarray, bool]:
@@ -258,13 +406,18 @@ def load_mask(path: str, channel: Optional[int] = None) -> Tuple[np.ndarray, boo
         tuple: ``(mask, binary)``.
 
     Raises:
-        DesraInputError: If the file is missing, unreadable, truncated or corrupt, or an ambiguous colour mask.
+        DesraInputError: If the file is missing, unreadable, truncated, corrupt or too large, or an ambiguous colour
+            mask.
     """
     return decode_mask(_read_bytes(path), path, channel)
 
 
+_THRESHOLDED: Set[str] = set()
+
+
 def read_mask(path: str, channel: Optional[int] = None) -> np.ndarray:
-    """Read a binary mask (see :func:`decode_mask`).
+    """Read a mask with the one mask rule (see :func:`decode_mask`); a mask that is not binary is thresholded and
+    named in a notice on stderr, once per file and process (by rank 0 only under torchrun).
 
     Args:
         path (str): Mask image file.
@@ -274,9 +427,16 @@ def read_mask(path: str, channel: Optional[int] = None) -> np.ndarray:
         np.ndarray: ``HxW`` bool array.
 
     Raises:
-        DesraInputError: If the file is missing, unreadable, truncated or corrupt, or an ambiguous colour mask.
+        DesraInputError: If the file is missing, unreadable, truncated, corrupt or too large, or an ambiguous colour
+            mask.
     """
-    return load_mask(path, channel)[0]
+    mask, binary = load_mask(path, channel)
+    if not binary and path not in _THRESHOLDED:
+        _THRESHOLDED.add(path)
+        if os.environ.get('RANK', '0') == '0':
+            print(f'notice: {path}: mask is not binary (values other than 0/255 or 0/1); thresholded at 127 '
+                  '(brighter is artifact)', file=sys.stderr)
+    return mask
 
 
 def write_image(path: str, img: np.ndarray) -> None:

@@ -16,55 +16,8 @@ import torch
 import yaml
 
 from desra_basicsr.checkpoints import STATE_DICT_KEYS, load_weights
+from desra_basicsr.devices import resolve_device
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
-
-
-def resolve_device(device: str = 'auto', local_rank: int = 0) -> torch.device:
-    """Turn ``'auto'`` / ``'cpu'`` / ``'cuda'`` / ``'cuda:N'`` into this process's device, checking CUDA is there.
-
-    Under torchrun each rank takes its own GPU: ``'auto'`` and ``'cuda'`` give ``cuda:<local_rank % GPUs>``, and
-    ``'cuda:N'`` gives ``cuda:<(N + local_rank) % GPUs>`` (``N`` is the first GPU of this machine's ranks).
-
-    Args:
-        device (str): Device name; ``'auto'`` picks CUDA when available.
-        local_rank (int): This process's rank on its machine (torchrun's ``LOCAL_RANK``; 0 outside torchrun).
-
-    Returns:
-        torch.device: The device.
-
-    Raises:
-        DesraSettingsError: If the name is not a device, or CUDA is asked for and not available.
-    """
-    if device == 'auto':
-        device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise DesraSettingsError(f'--device {device}: not a device name (cpu, cuda, cuda:N)') from err
-    if dev.type != 'cuda':
-        return dev
-    if not torch.cuda.is_available():
-        raise DesraSettingsError(f'--device {device}: CUDA is not available on this machine')
-    return torch.device('cuda', cuda_index(dev.index, local_rank, torch.cuda.device_count()))
-
-
-def cuda_index(first: Optional[int], local_rank: int, count: int) -> int:
-    """The GPU of a rank: ``(first + local_rank) % count`` (``first`` None counts as 0).
-
-    Args:
-        first (int | None): GPU named by the user (``cuda:N``), or None for plain ``cuda``.
-        local_rank (int): The rank on this machine.
-        count (int): GPUs visible to the process.
-
-    Returns:
-        int: The GPU index.
-
-    Raises:
-        DesraSettingsError: If ``first`` is not a visible GPU.
-    """
-    if first is not None and not 0 <= first < count:
-        raise DesraSettingsError(f'--device cuda:{first}: this machine has {count} GPU(s) (cuda:0 .. cuda:{count - 1})')
-    return ((first or 0) + local_rank) % count
 
 
 def build_generator(arch: str,
@@ -192,14 +145,16 @@ class SRInferencer:
 
     Args:
         net (torch.nn.Module): The generator (moved to ``device``; eval mode).
-        device (str): ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'`` (see :func:`resolve_device`).
+        device (str): ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'`` (see :func:`desra_basicsr.devices.resolve_device`).
         tile (int): Tile size in LR pixels; 0 runs whole images.
         tile_pad (int): LR pixels of context around each tile (should cover the receptive-field radius).
         fp16 (bool): Half precision (CUDA only) through ``torch.autocast``: the weights stay float32 and each
             operation runs in the precision autocast chooses, so buffers a network builds in float32 (SwinIR's
             attention mask for inputs of another size than ``img_size``) keep working.
         size_multiple (int): Inputs are reflect-padded to a multiple of this (see :func:`size_multiple`).
-        local_rank (int): Rank on this machine under torchrun (picks the GPU, see :func:`resolve_device`).
+        local_rank (int): Rank on this machine under torchrun (picks the GPU, see
+            :func:`desra_basicsr.devices.resolve_device`).
+        weights (str | None): The generator's weights file, named when its output is not finite.
     """
 
     def __init__(self,
@@ -209,7 +164,8 @@ class SRInferencer:
                  tile_pad: int = 10,
                  fp16: bool = False,
                  size_multiple: int = 1,
-                 local_rank: int = 0) -> None:
+                 local_rank: int = 0,
+                 weights: Optional[str] = None) -> None:
         if tile < 0 or tile_pad < 0:
             raise DesraSettingsError(f'--tile {tile} --tile-pad {tile_pad}: sizes must be >= 0')
         self.device = resolve_device(device, local_rank)
@@ -217,6 +173,7 @@ class SRInferencer:
             raise DesraSettingsError(f'--fp16: half precision needs a CUDA device, got {self.device}')
         self.tile, self.tile_pad, self.fp16 = tile, tile_pad, fp16
         self.multiple = max(1, int(size_multiple))
+        self.weights = weights
         self.net = net.to(self.device).eval()
 
     @torch.no_grad()
@@ -229,14 +186,19 @@ class SRInferencer:
         scale = out.shape[-2] // padded.shape[-2]
         return out[..., :h * scale, :w * scale]
 
-    def enhance(self, img: np.ndarray) -> np.ndarray:
+    def enhance(self, img: np.ndarray, name: str = '<array>') -> np.ndarray:
         """Super-resolve one image.
 
         Args:
             img (np.ndarray): HxWx3 uint8 BGR image.
+            name (str): The image's file, named in errors.
 
         Returns:
             np.ndarray: (sH)x(sW)x3 uint8 BGR image, ``s`` the generator's scale.
+
+        Raises:
+            DesraInputError: If the generator's output holds NaN or infinite values (which would otherwise be
+                written as a black or white image).
         """
         x = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1))).unsqueeze(0)
         x = x.to(self.device, torch.float32) / 255.
@@ -245,6 +207,10 @@ class SRInferencer:
             out = self._run(x)
         else:
             out = self._run_tiled(x)
+        if not bool(torch.isfinite(out).all()):
+            hint = ' (or float16 overflowed: try without --fp16)' if self.fp16 else ''
+            raise DesraInputError(f'{name}: the generator produced NaN/inf values; the weights '
+                                  f'{self.weights or "(not named)"} may be corrupt{hint}')
         out = (out.clamp_(0, 1) * 255.).round_().to(torch.uint8)
         return np.ascontiguousarray(out[0].cpu().numpy().transpose(1, 2, 0)[:, :, ::-1])
 

@@ -17,9 +17,9 @@ import torch
 
 from desra_basicsr.checkpoints import load_weights, read_checkpoint
 from desra_basicsr.commands import main
+from desra_basicsr.devices import cuda_index
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.image_io import decode_image, load_mask, read_image, read_mask, write_image, write_mask
-from desra_basicsr.inference import cuda_index
 from desra_basicsr.jobs import detect, sr
 from desra_basicsr.jobs.core import RankError, _Group
 from helpers.paths import REPO_ROOT

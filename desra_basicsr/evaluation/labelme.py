@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from desra_basicsr.errors import DesraInputError
+from desra_basicsr.image_io import check_image_size
 
 AREA_SHAPES = ('polygon', 'rectangle', 'circle')
 
@@ -47,7 +48,9 @@ def labelme_to_mask(path: str, labels: Optional[Iterable[str]] = None) -> np.nda
 
     Raises:
         DesraInputError: If the file is missing or not valid JSON, lacks a positive ``imageHeight`` /
-            ``imageWidth``, or holds a malformed or unsupported shape (the message names the file and shape).
+            ``imageWidth``, declares an image over the pixel limit (see
+            :func:`desra_basicsr.image_io.check_image_size`; checked before the mask is allocated), or holds a
+            malformed or unsupported shape (the message names the file and shape).
     """
     try:
         with open(path, 'r', encoding='utf-8') as f:
@@ -59,8 +62,9 @@ def labelme_to_mask(path: str, labels: Optional[Iterable[str]] = None) -> np.nda
     if not isinstance(data, dict):
         raise DesraInputError(f'{path}: not a labelme annotation (top level is not an object)')
     height, width = data.get('imageHeight'), data.get('imageWidth')
-    if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
+    if not all(isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in (height, width)):
         raise DesraInputError(f'{path}: needs positive integer imageHeight and imageWidth, got {height!r}, {width!r}')
+    check_image_size(path, width, height)
     shapes = data.get('shapes', [])
     if not isinstance(shapes, list):
         raise DesraInputError(f'{path}: "shapes" must be a list')

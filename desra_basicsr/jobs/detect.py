@@ -143,9 +143,9 @@ def run(settings: DetectSettings) -> JobResult:
     from desra_basicsr.detection.methods import METHODS, build_detector
     from desra_basicsr.detection.morphology import MorphologyConfig
     from desra_basicsr.detection.segmenters import build_segmenter
+    from desra_basicsr.devices import resolve_device
     from desra_basicsr.errors import DesraInputError
     from desra_basicsr.image_io import read_image, stem, write_image, write_mask
-    from desra_basicsr.inference import resolve_device
     from desra_basicsr.utils import atomic_write_path
 
     backend = settings.semantic or ('mmseg' if settings.seg_checkpoint else 'none')

@@ -115,9 +115,9 @@ def run(settings: FuseSettings) -> JobResult:
 
     from desra_basicsr.detection.fusion import (DESRA_ARTIFACT_SCORE, PROBABILITY_ARTIFACT_SCORE, FusionConfig,
                                                 check_candidates, desra_scores, fuse)
+    from desra_basicsr.devices import resolve_device
     from desra_basicsr.errors import DesraInputError
     from desra_basicsr.image_io import read_image, stem, write_image
-    from desra_basicsr.inference import resolve_device
 
     threshold = settings.artifact_threshold
     if threshold is None:

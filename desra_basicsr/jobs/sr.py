@@ -94,11 +94,12 @@ def run(settings: SRSettings) -> JobResult:
             tile_pad=settings.tile_pad,
             fp16=settings.fp16,
             size_multiple=multiple,
-            local_rank=local_rank())
+            local_rank=local_rank(),
+            weights=weights)
 
     def process(item: JobItem) -> Dict[str, Any]:
         img = read_image(item.inputs[0])
-        out = inferencer.enhance(img)
+        out = inferencer.enhance(img, item.inputs[0])
         write_image(item.outputs[0], out)
         return {'lr_size': [int(img.shape[1]), int(img.shape[0])], 'sr_size': [int(out.shape[1]), int(out.shape[0])]}
 

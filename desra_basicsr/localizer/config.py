@@ -79,17 +79,18 @@ def balanced_artifact_weight(mask_paths: Sequence[str], clean_pixels: int = 0) -
     ``[1, MAX_ARTIFACT_WEIGHT]`` (1 when the masks hold no artifact or more artifact than clean pixels).
 
     Args:
-        mask_paths (Sequence[str]): Training masks (0 clean, nonzero artifact).
+        mask_paths (Sequence[str]): Training masks (read with :func:`desra_basicsr.image_io.read_mask`).
         clean_pixels (int): Pixels of the training images without a mask (all clean).
 
     Returns:
         float: The weight, rounded to 3 decimals.
     """
-    import cv2
     import numpy as np
+
+    from desra_basicsr.image_io import read_mask
     artifact, total = 0, clean_pixels
     for path in mask_paths:
-        mask = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        mask = read_mask(path)
         artifact += int(np.count_nonzero(mask))
         total += mask.size
     if artifact == 0:
@@ -186,11 +187,9 @@ def build_train_config(arch: str,
     if init_checkpoint and not osp.isfile(init_checkpoint):
         raise DesraInputError(f'{init_checkpoint}: --init-checkpoint not found')
     if artifact_weight is None:
-        import cv2
-
+        from desra_basicsr.image_io import read_image
         from desra_basicsr.localizer.dataset import list_artifact_pairs, list_clean_images
-        shapes = [cv2.imread(path, cv2.IMREAD_GRAYSCALE).shape for path in list_clean_images(clean_dir)] \
-            if clean_dir else []
+        shapes = [read_image(path).shape[:2] for path in list_clean_images(clean_dir)] if clean_dir else []
         clean_pixels = sum(height * width for height, width in shapes)
         artifact_weight = balanced_artifact_weight([mask for _, mask in list_artifact_pairs(img_dir, mask_dir)],
                                                    clean_pixels)

@@ -1,10 +1,11 @@
 """The localiser's training data: (GAN-SR image, DeSRA-det mask) pairs as an mmseg dataset.
 
 Images and masks are paired by file stem (:func:`desra_basicsr.image_io.pair_by_stem`; extensions may differ).
-Masks are those ``desra detect`` writes: single-channel 0/255 (255 = artifact); 0/1 masks are accepted too. Every
-pair is checked before training starts (missing partners, sizes, mask values), with an error naming the file.
-Mask value 255 is mapped to label 1 through mmseg's per-sample ``label_map`` (applied by ``LoadAnnotations``
-before any padding, so mmseg's ignore value 255 only ever marks padding).
+Masks are those ``desra detect`` writes (0/255, 255 = artifact), read with the one mask rule of
+:func:`desra_basicsr.image_io.read_mask` (0/1 masks are binary too; others are thresholded with a notice) by
+:class:`LoadArtifactMask`, which gives mmseg labels 0 and 1, so mmseg's ignore value 255 only ever marks padding.
+Every pair is checked before training starts (missing partners, sizes, unreadable files), with an error naming the
+file.
 
 Optional *clean* images (``clean_dir``: images known to hold no artifact, such as the DeSRA pseudo-GT of the same
 GAN-SR outputs, where the artifact regions hold MSE-SR pixels) are added with an all-clean label map
@@ -14,18 +15,14 @@ and without the painted texture, so that it learns the texture rather than where
 import os.path as osp
 from typing import List, Optional, Tuple
 
-import cv2
 import numpy as np
 from mmseg.datasets import BaseSegDataset
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import DATASETS, TRANSFORMS
 
 from desra_basicsr.errors import DesraInputError
-from desra_basicsr.image_io import list_images, pair_by_stem
+from desra_basicsr.image_io import list_images, pair_by_stem, read_image, read_mask
 from desra_basicsr.localizer.config import CLASSES, PALETTE
-
-_MASK_VALUES = (0, 1, 255)
-
 
 def list_artifact_pairs(img_dir: str, mask_dir: str) -> List[Tuple[str, str]]:
     """Validated (image, mask) pairs of two folders.
@@ -38,8 +35,8 @@ def list_artifact_pairs(img_dir: str, mask_dir: str) -> List[Tuple[str, str]]:
         list[tuple[str, str]]: ``(image path, mask path)`` per stem, sorted.
 
     Raises:
-        DesraInputError: A folder is missing or empty, a file has no partner, cannot be read, or a mask differs in
-            size from its image or holds values other than 0, 1 and 255.
+        DesraInputError: A folder is missing or empty, a file has no partner or cannot be read, or a mask differs
+            in size from its image.
     """
     pairs, missing = pair_by_stem([img_dir, mask_dir])
     if missing:
@@ -49,20 +46,10 @@ def list_artifact_pairs(img_dir: str, mask_dir: str) -> List[Tuple[str, str]]:
     if not pairs:
         raise DesraInputError(f'{img_dir}: no images to train on (with masks in {mask_dir})')
     for img_path, mask_path in pairs:
-        img = cv2.imread(img_path, cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise DesraInputError(f'{img_path}: cannot decode image (unreadable or corrupt file)')
-        mask = cv2.imread(mask_path, cv2.IMREAD_UNCHANGED)
-        if mask is None:
-            raise DesraInputError(f'{mask_path}: cannot decode mask (unreadable or corrupt file)')
-        if mask.ndim != 2:
-            raise DesraInputError(f'{mask_path}: a mask must have one channel, got shape {mask.shape}')
+        img, mask = read_image(img_path), read_mask(mask_path)
         if mask.shape != img.shape[:2]:
             raise DesraInputError(f'{mask_path}: size {mask.shape[1]}x{mask.shape[0]} differs from its image '
                                   f'{img_path} ({img.shape[1]}x{img.shape[0]})')
-        values = np.unique(mask)
-        if not np.isin(values, _MASK_VALUES).all():
-            raise DesraInputError(f'{mask_path}: not a binary 0/255 mask (values {values[:8].tolist()}...)')
     return pairs
 
 
@@ -84,21 +71,20 @@ def list_clean_images(clean_dir: str) -> List[str]:
     if not paths:
         raise DesraInputError(f'{clean_dir}: no images in the --clean folder')
     for path in paths:
-        if cv2.imread(path, cv2.IMREAD_UNCHANGED) is None:
-            raise DesraInputError(f'{path}: cannot decode image (unreadable or corrupt file)')
+        read_image(path)
     return paths
 
 
 @TRANSFORMS.register_module()
 class LoadArtifactMask(LoadAnnotations):
-    """mmseg's ``LoadAnnotations``, giving an all-clean label map (zeros of the image size) to samples without a
-    mask file (``seg_map_path`` None: the clean images). Must follow ``LoadImageFromFile``."""
+    """mmseg's ``LoadAnnotations`` for artifact masks: labels 0 / 1 from :func:`desra_basicsr.image_io.read_mask`,
+    and an all-clean label map (zeros of the image size) for samples without a mask file (``seg_map_path`` None:
+    the clean images). Must follow ``LoadImageFromFile``."""
 
     def _load_seg_map(self, results: dict) -> None:
-        if results.get('seg_map_path') is not None:
-            super()._load_seg_map(results)
-            return
-        results['gt_seg_map'] = np.zeros(results['img_shape'][:2], np.uint8)
+        path = results.get('seg_map_path')
+        results['gt_seg_map'] = (np.zeros(results['img_shape'][:2], np.uint8)
+                                 if path is None else read_mask(path).astype(np.uint8))
         results['seg_fields'].append('gt_seg_map')
 
 
@@ -108,7 +94,7 @@ class DesraArtifactMaskDataset(BaseSegDataset):
 
     Args:
         img_dir (str): Folder of GAN-SR images.
-        mask_dir (str): Folder of 0/255 masks with the same stems.
+        mask_dir (str): Folder of masks (0/255 or 0/1) with the same stems.
         clean_dir (str | None): Folder of artifact-free images (all clean; load them with :class:`LoadArtifactMask`).
         **kwargs: Other :class:`mmseg.datasets.BaseSegDataset` arguments (``pipeline``, ``test_mode``, ...).
     """
@@ -131,7 +117,7 @@ class DesraArtifactMaskDataset(BaseSegDataset):
             dict(
                 img_path=osp.abspath(img_path),
                 seg_map_path=None if mask_path is None else osp.abspath(mask_path),
-                label_map={255: 1},
+                label_map=None,
                 reduce_zero_label=False,
                 seg_fields=[]) for img_path, mask_path in pairs
         ]
