@@ -145,7 +145,8 @@ class SRInferencer:
 
     Args:
         net (torch.nn.Module): The generator (moved to ``device``; eval mode).
-        device (str): ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'`` (see :func:`desra_basicsr.devices.resolve_device`).
+        device (str): ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'`` (see
+            :func:`desra_basicsr.devices.resolve_device`).
         tile (int): Tile size in LR pixels; 0 runs whole images.
         tile_pad (int): LR pixels of context around each tile (should cover the receptive-field radius).
         fp16 (bool): Half precision (CUDA only) through ``torch.autocast``: the weights stay float32 and each

@@ -24,6 +24,7 @@ from desra_basicsr.errors import DesraInputError
 from desra_basicsr.image_io import list_images, pair_by_stem, read_image, read_mask
 from desra_basicsr.localizer.config import CLASSES, PALETTE
 
+
 def list_artifact_pairs(img_dir: str, mask_dir: str) -> List[Tuple[str, str]]:
     """Validated (image, mask) pairs of two folders.
 
