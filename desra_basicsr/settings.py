@@ -33,8 +33,9 @@ S = TypeVar('S', bound='Settings')
 
 #: Field kinds of :func:`setting`.
 KINDS = ('number', 'path', 'device')
-#: What ``kind='device'`` accepts (whether the device exists is checked by the job, which may import torch).
-DEVICE_PATTERN = re.compile(r'^(cpu|cuda(:\d+)?)$')
+#: What ``kind='device'`` accepts: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:N``. Whether the device
+#: exists is checked by the job (:func:`desra_basicsr.devices.resolve_device`), which imports torch.
+DEVICE_PATTERN = re.compile(r'^(auto|cpu|cuda(:\d+)?)$')
 
 
 def setting(default: Any = dataclasses.MISSING,
@@ -55,7 +56,7 @@ def setting(default: Any = dataclasses.MISSING,
         hi_open (bool): ``hi`` itself is not allowed.
         kind (str): ``'number'`` (finite, within the bounds), ``'path'`` (a non-empty path, made absolute with
             ``~`` expanded, so that a folder typed as ``./a``, ``a`` or ``$PWD/a`` is the same setting) or
-            ``'device'`` (``cpu``, ``cuda`` or ``cuda:N``).
+            ``'device'`` (``auto``, ``cpu``, ``cuda`` or ``cuda:N``).
         flag (str | None): The command-line option named in messages (default: ``--`` + the field name with
             dashes).
 
@@ -165,7 +166,7 @@ class Settings:
             elif spec['kind'] == 'path':
                 object.__setattr__(self, f.name, _check_path(name, value))
             elif not DEVICE_PATTERN.match(str(value)):
-                raise DesraSettingsError(f'{name} {value}: use cpu, cuda or cuda:N')
+                raise DesraSettingsError(f'{name} {value}: use cpu, cuda or cuda:N (or auto)')
         self.check()
 
     def check(self) -> None:
