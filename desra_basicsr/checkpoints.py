@@ -14,6 +14,8 @@ Example::
 import os
 import os.path as osp
 import pickle
+import re
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -45,28 +47,34 @@ def read_checkpoint(path: str) -> dict:
     if os.path.getsize(path) == 0:
         raise DesraInputError(f'{path}: checkpoint file is empty')
     try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses anyway
+            warnings.simplefilter('ignore')
+            ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as err:
-        raise DesraInputError(f'{path}: not a checkpoint of plain tensors and containers ({_unpickler_reason(err)})'
-                              ) from err
+        raise DesraInputError(f'{path}: {_unpickler_reason(err)}') from err
     except Exception as err:  # noqa: B902  (torch raises many types for corrupt or foreign files)
-        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else 'no detail'
-        raise DesraInputError(f'{path}: not a readable torch checkpoint ({type(err).__name__}: {detail})') from err
+        detail = str(err).strip().split('. ')[0].splitlines()[0][:200] if str(err).strip() else 'no detail'
+        raise DesraInputError(f'{path}: not a readable torch checkpoint, or truncated or corrupt '
+                              f'({type(err).__name__}: {detail})') from err
     if not isinstance(ckpt, dict):
         raise DesraInputError(f'{path}: holds a {type(ckpt).__name__}, not a state dict or checkpoint dict')
     return ckpt
 
 
 def _unpickler_reason(err: Exception) -> str:
-    """The reason inside torch's weights-only error, without its advice on unsafe loading."""
+    """What torch's weights-only unpickler refused, without its advice on unsafe loading."""
     text = str(err)
+    blocked = re.search(r'(?:unsupported GLOBAL|Unsupported global: GLOBAL) ([\w.]+)', text)
+    if blocked:
+        return (f'refused: it loads {blocked.group(1)}, which is not a tensor or plain container (a crafted file, or '
+                'one that pickled objects); save a plain state dict')
     marker = 'WeightsUnpickler error:'
     if marker in text:
         reason = text.split(marker, 1)[1].strip().split('\n')[0].strip()
-        if reason.startswith('Unsupported operand'):
-            return 'corrupt, or not written by torch.save'
-        return reason.split('. Please use')[0][:200]
-    return 'not a torch checkpoint'
+        if reason.startswith('Unsupported operand') or not reason:
+            return 'not a checkpoint of plain tensors and containers (corrupt, or not written by torch.save)'
+        return f'not a checkpoint of plain tensors and containers ({reason.split(". Please use")[0][:200]})'
+    return 'not a checkpoint of plain tensors and containers (not a torch checkpoint)'
 
 
 def _is_state_dict(obj: object) -> bool:

@@ -1,15 +1,17 @@
 """Artifact localiser: offline two-class configs, training data checks, a few training iterations and prediction."""
 import os
 import os.path as osp
+import typing
 
 import cv2
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from desra_basicsr.errors import DesraInputError
-from desra_basicsr.localizer.config import ARCHS, MAX_ARTIFACT_WEIGHT, balanced_artifact_weight, build_train_config
-from desra_basicsr.localizer.dataset import list_artifact_pairs
+from desra_basicsr.errors import DesraInputError, DesraSettingsError
+from desra_basicsr.localizer.config import ARCHS, build_train_config
+from desra_basicsr.localizer.dataset import (MAX_BALANCED_ARTIFACT_WEIGHT, balanced_artifact_weight,
+                                             list_artifact_pairs, list_clean_images)
 from helpers.localizer import make_artifact_data
 from helpers.photos import skimage_photo_bgr
 
@@ -41,7 +43,8 @@ def test_artifact_weight_balances_the_classes_of_the_masks(tmp_path):
     data = make_artifact_data(str(tmp_path), names=('chelsea', 'coffee'))  # 32x32 artifact squares in 64x64
     masks = sorted(osp.join(data['mask'], f) for f in os.listdir(data['mask']))
     assert balanced_artifact_weight(masks) == 1.732  # sqrt((4096 - 1024) / 1024)
-    cfg = build_train_config('segformer-mit-b0', data['img'], data['mask'], str(tmp_path / 'work'), iters=10)
+    cfg = build_train_config('segformer-mit-b0', data['img'], data['mask'], str(tmp_path / 'work'), iters=10,
+                             artifact_weight=1.732)
     assert cfg.model.decode_head.loss_decode.class_weight == [1.0, 1.732]
     assert cfg.localizer.artifact_weight == 1.732
     cv2.imwrite(masks[0], np.zeros((64, 64), np.uint8))
@@ -50,20 +53,28 @@ def test_artifact_weight_balances_the_classes_of_the_masks(tmp_path):
     mask = np.zeros((64, 64), np.uint8)
     mask[0, 0] = 255
     cv2.imwrite(masks[0], mask)
-    assert balanced_artifact_weight(masks) == MAX_ARTIFACT_WEIGHT  # sqrt(8191) capped
+    assert balanced_artifact_weight(masks) == MAX_BALANCED_ARTIFACT_WEIGHT  # sqrt(8191) capped
 
 
-def test_config_rejects_unusable_settings(tmp_path):
-    with pytest.raises(ValueError, match='batch-size must be >= 2 for deeplabv3plus-r18'):
-        build_train_config('deeplabv3plus-r18', 'img', 'mask', str(tmp_path), iters=10, batch_size=1)
-    with pytest.raises(ValueError, match='iters must be >= 1'):
-        build_train_config('segformer-mit-b0', 'img', 'mask', str(tmp_path), iters=0)
+def test_settings_refuse_unusable_values(tmp_path):
+    from desra_basicsr.jobs.localizer_train import LocalizerTrainSettings
+    from desra_basicsr.localizer.config import Arch
+    assert typing.get_args(Arch) == tuple(ARCHS)  # the settings' type lists every architecture
+    paths = dict(gan='img', masks='mask', out=str(tmp_path))
+    with pytest.raises(DesraSettingsError, match='--batch-size 1: must be >= 2 for deeplabv3plus-r18'):
+        LocalizerTrainSettings(**paths, batch_size=1)
+    assert LocalizerTrainSettings(**paths, arch='segformer-mit-b0', batch_size=1).batch_size == 1
+    with pytest.raises(DesraSettingsError, match='--arch unet: choose from'):
+        LocalizerTrainSettings(**paths, arch='unet')
+    for name, value in (('iters', 0), ('lr', float('nan')), ('lr', 0.0), ('num_workers', -1), ('crop_size', 10000),
+                        ('crop_size', 16), ('artifact_weight', 0.0), ('seed', -1), ('checkpoint_interval', 0)):
+        with pytest.raises(DesraSettingsError, match=f'--{name.replace("_", "-")} '):
+            LocalizerTrainSettings(**paths, **{name: value})
+    with pytest.raises(DesraSettingsError, match='--gan'):
+        LocalizerTrainSettings(gan='', masks='mask', out='out')
+    assert LocalizerTrainSettings(**paths).gan == osp.abspath('img')
     with pytest.raises(ValueError, match='unknown localiser architecture'):
-        build_train_config('unet', 'img', 'mask', str(tmp_path), iters=10)
-    with pytest.raises(ValueError, match='artifact-weight must be > 0'):
-        build_train_config('segformer-mit-b0', 'img', 'mask', str(tmp_path), iters=10, artifact_weight=0)
-    with pytest.raises(DesraInputError, match='not a directory'):  # the default weight reads the masks
-        build_train_config('segformer-mit-b0', str(tmp_path / 'img'), str(tmp_path / 'mask'), str(tmp_path), iters=10)
+        build_train_config('unet', 'img', 'mask', str(tmp_path), iters=10, artifact_weight=1.0)
 
 
 def test_training_pairs_are_checked(tmp_path, capsys):
@@ -78,6 +89,11 @@ def test_training_pairs_are_checked(tmp_path, capsys):
     cv2.imwrite(osp.join(data['mask'], 'coffee.png'), np.full((64, 64), 128, np.uint8))
     assert len(list_artifact_pairs(data['img'], data['mask'])) == 2  # thresholded, as every command reads masks
     assert 'coffee.png: mask is not binary' in capsys.readouterr().err
+    red = np.zeros((64, 64, 3), np.uint8)
+    red[..., 2] = 255
+    cv2.imwrite(osp.join(data['mask'], 'coffee.png'), red)  # the package's mask rule: an ambiguous colour mask
+    with pytest.raises(DesraInputError, match=r'coffee\.png: colour mask whose red, green and blue channels differ'):
+        list_artifact_pairs(data['img'], data['mask'])
     with pytest.raises(DesraInputError, match='not a directory'):
         list_artifact_pairs(str(tmp_path / 'absent'), data['mask'])
 
@@ -94,9 +110,10 @@ def test_clean_images_are_trained_on_as_all_clean(tmp_path):
     for name in ('chelsea', 'coffee'):  # the same photos without the painted noise
         cv2.imwrite(str(clean / f'{name}.png'), np.ascontiguousarray(skimage_photo_bgr(name)[:64, :64]))
     cfg = build_train_config('segformer-mit-b0', data['img'], data['mask'], str(tmp_path / 'work'), iters=10,
-                             clean_dir=str(clean))
+                             artifact_weight=1.0, clean_dir=str(clean))
     # 2048 artifact pixels among 4 images of 4096: sqrt((16384 - 2048) / 2048)
-    assert cfg.localizer.artifact_weight == round(float(np.sqrt(7)), 3)
+    masks = [mask for _, mask in list_artifact_pairs(data['img'], data['mask'])]
+    assert balanced_artifact_weight(masks, list_clean_images(str(clean))) == round(float(np.sqrt(7)), 3)
     dataset = DesraArtifactMaskDataset(data['img'], data['mask'], clean_dir=str(clean), lazy_init=False,
                                        pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadArtifactMask')])
     assert len(dataset) == 4
@@ -106,8 +123,7 @@ def test_clean_images_are_trained_on_as_all_clean(tmp_path):
     assert all(label.shape == (64, 64) for label in labels)
     (clean / 'broken.png').write_bytes(b'not an image')
     with pytest.raises(DesraInputError, match=r'broken\.png: cannot decode image'):
-        build_train_config('segformer-mit-b0', data['img'], data['mask'], str(tmp_path / 'work'), iters=10,
-                           clean_dir=str(clean))
+        list_clean_images(str(clean))
 
 
 def test_localizer_trains_and_predicts_a_mask_of_the_image_size(tmp_path):
@@ -117,7 +133,7 @@ def test_localizer_trains_and_predicts_a_mask_of_the_image_size(tmp_path):
     out = str(tmp_path / 'loc')
     train = lambda iters: train_localizer(  # noqa: E731
         build_train_config('segformer-mit-b0', data['img'], data['mask'], osp.join(out, 'work_dir'), iters=iters,
-                           batch_size=2, crop_size=48, num_workers=0), out)
+                           artifact_weight=2.0, batch_size=2, crop_size=48, num_workers=0), out)
     info = train(3)
     assert osp.isfile(info['config']) and osp.isfile(info['checkpoint'])
     assert info['images'] == 4 and info['resumed_from'] is None and np.isfinite(info['final_loss'])
@@ -139,7 +155,8 @@ def test_localizer_trains_and_predicts_a_mask_of_the_image_size(tmp_path):
     init_out = str(tmp_path / 'init')
     init = train_localizer(
         build_train_config('segformer-mit-b0', data['img'], data['mask'], osp.join(init_out, 'work_dir'), iters=1,
-                           batch_size=2, crop_size=48, num_workers=0, lr=1e-12, init_checkpoint=again['checkpoint']),
+                           artifact_weight=2.0, batch_size=2, crop_size=48, num_workers=0, lr=1e-12,
+                           init_checkpoint=again['checkpoint']),
         init_out)
     tuned = torch.load(init['checkpoint'], weights_only=True)
     assert tuned['meta']['localizer']['init_checkpoint'] == again['checkpoint']
@@ -153,7 +170,7 @@ def test_deeplabv3plus_trains_without_compiled_mmcv_ops(tmp_path):
     from desra_basicsr.localizer.training import train_localizer
     data = make_artifact_data(str(tmp_path / 'data'), names=('chelsea', 'coffee'))
     cfg = build_train_config('deeplabv3plus-r18', data['img'], data['mask'], str(tmp_path / 'work'), iters=1,
-                             batch_size=2, crop_size=48, num_workers=0)
+                             artifact_weight=2.0, batch_size=2, crop_size=48, num_workers=0)
     info = train_localizer(cfg, str(tmp_path / 'loc'))
     prob = ArtifactLocalizer(info['config'], info['checkpoint']).probability(skimage_photo_bgr('chelsea')[:40, :56])
     assert prob.shape == (40, 56)

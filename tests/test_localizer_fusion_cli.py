@@ -56,7 +56,7 @@ def test_localizer_train_bad_inputs(trained_localizer, tmp_path, capsys):
     assert 'no partner file' in capsys.readouterr().err
     assert main(base + ['--gan', data['img'], '--masks', data['mask'], '--arch', 'deeplabv3plus-r18', '--batch-size',
                         '1']) == 2
-    assert 'batch-size must be >= 2' in capsys.readouterr().err
+    assert '--batch-size 1: must be >= 2' in capsys.readouterr().err
 
 
 def test_detect_with_the_localizer_needs_no_mse(trained_localizer, tmp_path, capsys):

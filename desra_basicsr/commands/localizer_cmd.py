@@ -14,8 +14,9 @@ from scratch (nothing is downloaded) or from ``--init-checkpoint``. Example::
 Writes ``OUT/localizer_config.py`` and ``OUT/localizer.pth`` (what ``desra detect --method localizer`` and
 ``desra fuse`` load), ``OUT/work_dir/`` (mmengine logs, the latest checkpoint) and ``OUT/summary.json`` (settings,
 training time, final loss). Run the same command again to resume an interrupted training from its latest
-checkpoint (``--checkpoint-interval``); other settings are refused unless ``--overwrite``. Exit code: 0, 1 when
-training failed, 2 for unusable arguments. Python API: :mod:`desra_basicsr.jobs.localizer_train`.
+checkpoint (``--checkpoint-interval``); other settings are refused unless ``--overwrite``. Every option, the
+training data and ``--init-checkpoint`` are checked before training starts. Exit code: 0, 1 when training failed,
+2 for unusable arguments. Python API: :mod:`desra_basicsr.jobs.localizer_train`.
 """
 import argparse
 
@@ -28,9 +29,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     Args:
         subparsers (argparse._SubParsersAction): The ``desra`` sub-parsers.
     """
-    from desra_basicsr.jobs.localizer_train import LocalizerTrainSettings
+    from desra_basicsr.jobs.localizer_train import MAX_CROP_SIZE, MIN_CROP_SIZE, LocalizerTrainSettings
     from desra_basicsr.localizer.config import ARCHS
-    defaults = LocalizerTrainSettings(gan='', masks='', out='')
+    from desra_basicsr.settings import default_of
+
+    def default(name: str):
+        return default_of(LocalizerTrainSettings, name)
+
     parser = subparsers.add_parser(
         'localizer',
         help='train the artifact localiser (finds GAN-SR artifacts without the MSE-SR twin)',
@@ -48,14 +53,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help='folder of artifact-free images trained on as all clean, e.g. the DeSRA pseudo-GT of --gan '
         '(desra pseudo-gt): the same content without the painted texture')
-    train.add_argument('--arch', choices=sorted(ARCHS), default=defaults.arch, help=f'model ({defaults.arch})')
-    train.add_argument('--iters', type=int, default=defaults.iters, help=f'training iterations ({defaults.iters})')
-    train.add_argument('--batch-size', type=int, default=defaults.batch_size, help=f'({defaults.batch_size})')
+    train.add_argument('--arch', choices=sorted(ARCHS), default=default('arch'), help=f'model ({default("arch")})')
+    train.add_argument('--iters', type=int, default=default('iters'), help=f'training iterations ({default("iters")})')
     train.add_argument(
-        '--crop-size', type=int, default=defaults.crop_size, help=f'random crop side ({defaults.crop_size})')
-    train.add_argument('--lr', type=float, default=defaults.lr, help=f'AdamW learning rate ({defaults.lr})')
-    train.add_argument('--seed', type=int, default=defaults.seed, help=f'random seed ({defaults.seed})')
-    train.add_argument('--num-workers', type=int, default=defaults.num_workers, help='data loading processes')
+        '--batch-size', type=int, default=default('batch_size'), help=f'images per iteration ({default("batch_size")})')
+    train.add_argument(
+        '--crop-size',
+        type=int,
+        default=default('crop_size'),
+        help=f'side of the random crops and of the inference windows, {MIN_CROP_SIZE}-{MAX_CROP_SIZE} '
+        f'({default("crop_size")})')
+    train.add_argument('--lr', type=float, default=default('lr'), help=f'AdamW learning rate ({default("lr")})')
+    train.add_argument('--seed', type=int, default=default('seed'), help=f'random seed ({default("seed")})')
+    train.add_argument(
+        '--num-workers',
+        type=int,
+        default=default('num_workers'),
+        help=f'data loading processes, 0 loads in the main process ({default("num_workers")})')
     train.add_argument(
         '--init-checkpoint',
         default=None,
@@ -69,8 +83,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         '--checkpoint-interval',
         type=int,
-        default=defaults.checkpoint_interval,
-        help=f'iterations between the checkpoints an interrupted run resumes from ({defaults.checkpoint_interval})')
+        default=default('checkpoint_interval'),
+        help=f'iterations between the checkpoints an interrupted run resumes from ({default("checkpoint_interval")})')
     add_overwrite_argument(train)
     train.set_defaults(func=run)
 
@@ -86,23 +100,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from desra_basicsr.jobs.localizer_train import ITEM, LocalizerTrainSettings
     from desra_basicsr.jobs.localizer_train import run as train
-
-    settings = LocalizerTrainSettings(
-        gan=args.gan,
-        masks=args.masks,
-        out=args.out,
-        clean=args.clean,
-        arch=args.arch,
-        iters=args.iters,
-        batch_size=args.batch_size,
-        crop_size=args.crop_size,
-        lr=args.lr,
-        seed=args.seed,
-        num_workers=args.num_workers,
-        init_checkpoint=args.init_checkpoint,
-        artifact_weight=args.artifact_weight,
-        checkpoint_interval=args.checkpoint_interval,
-        overwrite=args.overwrite)
+    from desra_basicsr.settings import settings_from_args
 
     def report(result) -> None:
         print(result.describe())
@@ -111,4 +109,4 @@ def run(args: argparse.Namespace) -> int:
             print(f'localizer: {record["images"]} images, {record["iters"]} iterations in {record["seconds"]} s; '
                   f'config {record["config"]}, checkpoint {record["checkpoint"]}')
 
-    return run_job_command(lambda: train(settings), report)
+    return run_job_command(lambda: train(settings_from_args(LocalizerTrainSettings, args)), report)

@@ -5,7 +5,8 @@ and ``OUT/localizer.pth`` (:mod:`desra_basicsr.localizer.training`), so the job 
 (:mod:`desra_basicsr.jobs.core`) gives training what it gives the folder jobs: a finished run is kept, other
 settings or changed inputs are refused unless ``overwrite`` (which also discards the intermediate checkpoints),
 and ``OUT/summary.json`` records the settings, the training time and the final loss. An interrupted training run
-resumes from its latest checkpoint in ``OUT/work_dir`` (``checkpoint_interval``).
+resumes from its latest checkpoint in ``OUT/work_dir`` (``checkpoint_interval``). Every setting, the training data
+and the init checkpoint are checked before mmengine starts.
 
 Under ``python -m torch.distributed.run`` the item is collective: every rank trains (mmengine's distributed launch,
 ``launcher='pytorch'``: DistributedDataParallel, SyncBN on GPUs, each rank ``batch_size`` images per iteration),
@@ -20,18 +21,41 @@ Example::
 import os.path as osp
 import shutil
 from dataclasses import dataclass
-from typing import Optional
+from typing import Dict, List, Optional, Tuple
 
+from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, dist_info, local_rank, pair_inputs,
                                      run_job, settings_phase)
-from desra_basicsr.localizer.config import DEFAULT_ARCH
+from desra_basicsr.localizer.config import DEFAULT_ARCH, Arch
+from desra_basicsr.settings import Settings, setting
 
 #: Name of the job's single item in ``summary.json``.
 ITEM = 'localizer'
 
+#: Smallest crop side: DeepLabV3+ and SegFormer downsample by 32 before their heads.
+MIN_CROP_SIZE = 32
+#: Largest crop side: that of the mmseg configs the architectures come from (Cityscapes 512x1024). Memory grows
+#: fast with the crop: SegFormer's first-stage attention holds ``(side/4)^2 * (side/32)^2`` floats per image and
+#: head (268 MB at 1024, 4.3 GB at 2048, 2.4 TB at 10000).
+MAX_CROP_SIZE = 1024
+#: Largest batch per process: far above the 2-16 images per GPU of mmseg's configs, so that a mistyped value is
+#: refused before mmengine allocates it.
+MAX_BATCH_SIZE = 256
+#: Largest iteration count (and checkpoint interval): six times the longest schedule of mmseg's configs (160k).
+MAX_ITERS = 1_000_000
+#: Most data-loading processes per training process.
+MAX_NUM_WORKERS = 64
+#: Largest explicit artifact-class weight: the square root of the clean-to-artifact ratio of masks with one
+#: artifact pixel in 10^4.
+MAX_ARTIFACT_WEIGHT = 100.0
+#: Largest seed (numpy's seeds, which mmengine's ``set_random_seed`` passes on, are 32-bit).
+MAX_SEED = 2**32 - 1
+#: Top-level modules of an mmseg segmentor (``EncoderDecoder``): an init checkpoint holds weights under them.
+SEGMENTOR_PARTS = ('backbone', 'neck', 'decode_head', 'auxiliary_head')
 
-@dataclass
-class LocalizerTrainSettings:
+
+@dataclass(frozen=True)
+class LocalizerTrainSettings(Settings):
     """Settings of :func:`run`.
 
     Attributes:
@@ -41,35 +65,59 @@ class LocalizerTrainSettings:
         clean (str | None): Folder of artifact-free images trained on as all clean, e.g. the DeSRA pseudo-GT of
             ``gan`` (``desra pseudo-gt``).
         arch (str): A key of :data:`desra_basicsr.localizer.config.ARCHS`.
-        iters (int): Training iterations.
-        batch_size (int): Images per iteration.
-        crop_size (int): Side of the random training crops.
-        lr (float): AdamW learning rate.
-        seed (int): Random seed.
-        num_workers (int): Data loading processes.
+        iters (int): Training iterations, in [1, :data:`MAX_ITERS`].
+        batch_size (int): Images per iteration (per process), in [1, :data:`MAX_BATCH_SIZE`]; DeepLabV3+ needs 2
+            (the BatchNorm of its image-pooling branch).
+        crop_size (int): Side of the random training crops and of the inference windows, in
+            [:data:`MIN_CROP_SIZE`, :data:`MAX_CROP_SIZE`].
+        lr (float): AdamW learning rate, in (0, 1].
+        seed (int): Random seed, in [0, 2^32 - 1].
+        num_workers (int): Data loading processes (0: the main process), at most :data:`MAX_NUM_WORKERS`.
         init_checkpoint (str | None): mmseg checkpoint initialising the weights of matching names and shapes.
-        artifact_weight (float | None): Cross-entropy weight of the artifact class (clean: 1); None balances the
-            classes (:func:`desra_basicsr.localizer.config.balanced_artifact_weight`).
-        checkpoint_interval (int | None): Iterations between resumable checkpoints (default: only at the end).
+        artifact_weight (float | None): Cross-entropy weight of the artifact class (clean: 1), in
+            (0, :data:`MAX_ARTIFACT_WEIGHT`]; None balances the classes
+            (:func:`desra_basicsr.localizer.dataset.balanced_artifact_weight`).
+        checkpoint_interval (int | None): Iterations between resumable checkpoints (None: only at the end).
         overwrite (bool): Train again from scratch even when an earlier run with other settings wrote ``out``.
         progress (bool): Show a progress bar.
     """
-    gan: str
-    masks: str
-    out: str
-    clean: Optional[str] = None
-    arch: str = DEFAULT_ARCH
-    iters: int = 2000
-    batch_size: int = 4
-    crop_size: int = 256
-    lr: float = 1e-3
-    seed: int = 0
-    num_workers: int = 2
-    init_checkpoint: Optional[str] = None
-    artifact_weight: Optional[float] = None
-    checkpoint_interval: Optional[int] = 500
+    gan: str = setting(kind='path')
+    masks: str = setting(kind='path')
+    out: str = setting(kind='path')
+    clean: Optional[str] = setting(None, kind='path')
+    arch: Arch = DEFAULT_ARCH
+    iters: int = setting(2000, lo=1, hi=MAX_ITERS)
+    batch_size: int = setting(4, lo=1, hi=MAX_BATCH_SIZE)
+    crop_size: int = setting(256, lo=MIN_CROP_SIZE, hi=MAX_CROP_SIZE)
+    lr: float = setting(1e-3, lo=0, lo_open=True, hi=1)
+    seed: int = setting(0, lo=0, hi=MAX_SEED)
+    num_workers: int = setting(2, lo=0, hi=MAX_NUM_WORKERS)
+    init_checkpoint: Optional[str] = setting(None, kind='path')
+    artifact_weight: Optional[float] = setting(None, lo=0, lo_open=True, hi=MAX_ARTIFACT_WEIGHT)
+    checkpoint_interval: Optional[int] = setting(500, lo=1, hi=MAX_ITERS)
     overwrite: bool = False
     progress: bool = True
+
+    def check(self) -> None:
+        """DeepLabV3+ needs two images per batch.
+
+        Raises:
+            DesraSettingsError: If ``batch_size`` is 1 for a DeepLabV3+ architecture.
+        """
+        if self.arch.startswith('deeplabv3plus') and self.batch_size < 2:
+            raise DesraSettingsError(f'--batch-size {self.batch_size}: must be >= 2 for {self.arch} (the BatchNorm '
+                                     'of its image-pooling branch needs two samples)')
+
+    def input_dirs(self) -> Dict[str, str]:
+        """The input folders by role (``clean`` only when given).
+
+        Returns:
+            dict[str, str]: ``gan``, ``masks`` and perhaps ``clean``.
+        """
+        inputs = {'gan': self.gan, 'masks': self.masks}
+        if self.clean:
+            inputs['clean'] = self.clean
+        return inputs
 
 
 def init_process_group() -> None:
@@ -92,6 +140,67 @@ def init_process_group() -> None:
         dist.init_process_group(backend='gloo', timeout=DIST_TIMEOUT)
 
 
+def check_init_checkpoint(path: str) -> None:
+    """Refuse an init checkpoint that is not an mmseg segmentation model, reading it safely (``weights_only``).
+
+    Args:
+        path (str): The checkpoint file.
+
+    Raises:
+        DesraSettingsError: If the file is missing, empty, corrupt or truncated, crafted (objects other than tensors
+            and plain containers), or holds no weights under the modules of an mmseg segmentor.
+    """
+    from desra_basicsr import compat
+    from desra_basicsr.checkpoints import KEYS_SHOWN, read_checkpoint, select_state_dict
+    compat.apply('torch_load_numpy_globals')  # numpy metadata of OpenMMLab checkpoints, as mmengine loads them
+    try:
+        state, _ = select_state_dict(read_checkpoint(path), path, 'state_dict')
+        if not any(key.split('.', 1)[0] in SEGMENTOR_PARTS for key in state):
+            keys = ', '.join(list(state)[:KEYS_SHOWN])
+            raise DesraInputError(f'{path}: not an mmseg segmentation checkpoint (no weights under '
+                                  f'{", ".join(SEGMENTOR_PARTS)}; its keys: {keys}, ...)')
+    except DesraInputError as err:
+        raise DesraSettingsError(f'--init-checkpoint {err}') from err
+
+
+def _training_data(settings: LocalizerTrainSettings) -> Tuple[List[Tuple[str, str]], List[str], float]:
+    """The checked training pairs, clean images and the artifact weight (the settings' or the balanced one)."""
+    from desra_basicsr.localizer.dataset import balanced_artifact_weight, list_artifact_pairs, list_clean_images
+    pairs = list_artifact_pairs(settings.gan, settings.masks)
+    clean = list_clean_images(settings.clean) if settings.clean else []
+    weight = settings.artifact_weight
+    if weight is None:
+        weight = balanced_artifact_weight([mask for _, mask in pairs], clean)
+    return pairs, clean, weight
+
+
+def _train_config(settings: LocalizerTrainSettings, artifact_weight: float, distributed: bool):
+    """The mmengine config of :func:`desra_basicsr.localizer.config.build_train_config` for the settings."""
+    from desra_basicsr.localizer.config import build_train_config
+    return build_train_config(
+        settings.arch,
+        settings.gan,
+        settings.masks,
+        osp.join(settings.out, 'work_dir'),
+        settings.iters,
+        artifact_weight=artifact_weight,
+        batch_size=settings.batch_size,
+        crop_size=settings.crop_size,
+        lr=settings.lr,
+        seed=settings.seed,
+        num_workers=settings.num_workers,
+        init_checkpoint=settings.init_checkpoint,
+        clean_dir=settings.clean,
+        checkpoint_interval=settings.checkpoint_interval,
+        launcher='pytorch' if distributed else 'none')
+
+
+def _job_settings(settings: LocalizerTrainSettings, artifact_weight: float) -> dict:
+    """The settings recorded in ``summary.json`` (a later run with others is refused unless ``overwrite``)."""
+    recorded = ('gan', 'masks', 'clean', 'arch', 'iters', 'batch_size', 'crop_size', 'lr', 'seed', 'init_checkpoint')
+    return dict({name: getattr(settings, name) for name in recorded}, artifact_weight=artifact_weight)
+
+
 def run(settings: LocalizerTrainSettings) -> JobResult:
     """Train the localiser (see the module docstring).
 
@@ -99,43 +208,22 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
         settings (LocalizerTrainSettings): Data, model and schedule.
 
     Returns:
-        JobResult: ``items['localizer']`` holds ``config``, ``checkpoint``, ``images``, ``iters``, ``seconds``,
-        ``resumed_from`` and ``final_loss``.
+        JobResult: ``items['localizer']`` holds ``config``, ``checkpoint``, ``images``, ``clean_images``, ``iters``,
+        ``seconds``, ``resumed_from`` and ``final_loss``.
 
     Raises:
-        DesraSettingsError: Unusable settings or training data, before training starts.
+        DesraSettingsError: Unusable settings, training data or init checkpoint, before training starts.
     """
-    from desra_basicsr.errors import DesraSettingsError
-    from desra_basicsr.localizer.config import ARCHS, CHECKPOINT_NAME, CONFIG_NAME, build_train_config
+    from desra_basicsr.localizer.config import CHECKPOINT_NAME, CONFIG_NAME
 
     distributed = dist_info()[1] > 1
-    if settings.arch not in ARCHS:
-        raise DesraSettingsError(f'--arch {settings.arch}: unknown; choose from {", ".join(sorted(ARCHS))}')
-    inputs = {'gan': settings.gan, 'masks': settings.masks}
-    if settings.clean:
-        inputs['clean'] = settings.clean
-    check_out_dir(settings.out, inputs)
+    check_out_dir(settings.out, settings.input_dirs())
     pair_inputs({'gan': settings.gan, 'masks': settings.masks})  # missing or empty folders
+    if settings.init_checkpoint:
+        check_init_checkpoint(settings.init_checkpoint)
     with settings_phase():
-        cfg = build_train_config(
-            settings.arch,
-            osp.abspath(settings.gan),
-            osp.abspath(settings.masks),
-            osp.join(settings.out, 'work_dir'),
-            settings.iters,
-            batch_size=settings.batch_size,
-            crop_size=settings.crop_size,
-            lr=settings.lr,
-            seed=settings.seed,
-            num_workers=settings.num_workers,
-            init_checkpoint=settings.init_checkpoint,
-            artifact_weight=settings.artifact_weight,
-            clean_dir=osp.abspath(settings.clean) if settings.clean else None,
-            checkpoint_interval=settings.checkpoint_interval,
-            launcher='pytorch' if distributed else 'none')
-        from desra_basicsr.localizer.dataset import list_artifact_pairs, list_clean_images
-        pairs = list_artifact_pairs(settings.gan, settings.masks)  # every pair complete, sizes, 0/255 masks
-        clean = list_clean_images(settings.clean) if settings.clean else []
+        pairs, clean, artifact_weight = _training_data(settings)
+        cfg = _train_config(settings, artifact_weight, distributed)
     if distributed:
         init_process_group()
     if settings.overwrite and dist_info()[0] == 0:
@@ -146,28 +234,15 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
         info = train_localizer(cfg, settings.out)
         return {k: osp.abspath(v) if k in ('config', 'checkpoint') else v for k, v in info.items()}
 
+    inputs = tuple(path for pair in pairs for path in pair) + tuple(clean)
     outputs = (osp.join(settings.out, CONFIG_NAME), osp.join(settings.out, CHECKPOINT_NAME))
-    inputs_files = tuple(path for pair in pairs for path in pair) + tuple(clean)
-    job_settings = {
-        'gan': osp.abspath(settings.gan),
-        'masks': osp.abspath(settings.masks),
-        'clean': osp.abspath(settings.clean) if settings.clean else None,
-        'arch': settings.arch,
-        'iters': settings.iters,
-        'batch_size': settings.batch_size,
-        'crop_size': settings.crop_size,
-        'lr': settings.lr,
-        'seed': settings.seed,
-        'init_checkpoint': osp.abspath(settings.init_checkpoint) if settings.init_checkpoint else None,
-        'artifact_weight': cfg.localizer.artifact_weight,
-    }
     return run_job(
         FolderJob(
             command='localizer-train',
             out_dir=settings.out,
-            input_dirs=inputs,
-            settings=job_settings,
-            items=[JobItem(ITEM, inputs_files, outputs)],
+            input_dirs=settings.input_dirs(),
+            settings=_job_settings(settings, artifact_weight),
+            items=[JobItem(ITEM, inputs, outputs)],
             process=process,
             weights={'init_checkpoint': settings.init_checkpoint} if settings.init_checkpoint else {},
             desc='localizer train',

@@ -1,11 +1,10 @@
 """The localiser's training data: (GAN-SR image, DeSRA-det mask) pairs as an mmseg dataset.
 
 Images and masks are paired by file stem (:func:`desra_basicsr.image_io.pair_by_stem`; extensions may differ).
-Masks are those ``desra detect`` writes (0/255, 255 = artifact), read with the one mask rule of
-:func:`desra_basicsr.image_io.read_mask` (0/1 masks are binary too; others are thresholded with a notice) by
-:class:`LoadArtifactMask`, which gives mmseg labels 0 and 1, so mmseg's ignore value 255 only ever marks padding.
-Every pair is checked before training starts (missing partners, sizes, unreadable files), with an error naming the
-file.
+Masks follow the package's one mask rule (:func:`desra_basicsr.image_io.read_mask`: single-channel, or colour with
+equal channels; 0/255 and 0/1 masks are binary, others are thresholded at 127 with a notice): the label map is 1
+where the mask is artifact, else 0, so mmseg's ignore value 255 only ever marks padding. Every pair is checked
+before training starts (missing partners, sizes, unreadable files), with an error naming the file.
 
 Optional *clean* images (``clean_dir``: images known to hold no artifact, such as the DeSRA pseudo-GT of the same
 GAN-SR outputs, where the artifact regions hold MSE-SR pixels) are added with an all-clean label map
@@ -13,16 +12,34 @@ GAN-SR outputs, where the artifact regions hold MSE-SR pixels) are added with an
 and without the painted texture, so that it learns the texture rather than where a generator tends to paint it.
 """
 import os.path as osp
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+from mmcv.transforms import BaseTransform
 from mmseg.datasets import BaseSegDataset
-from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import DATASETS, TRANSFORMS
 
 from desra_basicsr.errors import DesraInputError
 from desra_basicsr.image_io import list_images, pair_by_stem, read_image, read_mask
-from desra_basicsr.localizer.config import CLASSES, PALETTE
+from desra_basicsr.localizer.classes import CLASSES, PALETTE
+
+#: Upper bound of the default artifact-class weight (:func:`balanced_artifact_weight`).
+MAX_BALANCED_ARTIFACT_WEIGHT = 10.0
+
+
+def read_label_map(path: str) -> np.ndarray:
+    """A training mask as a label map (see the module docstring).
+
+    Args:
+        path (str): Mask file.
+
+    Returns:
+        np.ndarray: ``HxW`` uint8, 1 artifact, 0 clean.
+
+    Raises:
+        DesraInputError: If the file cannot be read or breaks the mask rule.
+    """
+    return read_mask(path).astype(np.uint8)
 
 
 def list_artifact_pairs(img_dir: str, mask_dir: str) -> List[Tuple[str, str]]:
@@ -36,8 +53,8 @@ def list_artifact_pairs(img_dir: str, mask_dir: str) -> List[Tuple[str, str]]:
         list[tuple[str, str]]: ``(image path, mask path)`` per stem, sorted.
 
     Raises:
-        DesraInputError: A folder is missing or empty, a file has no partner or cannot be read, or a mask differs
-            in size from its image.
+        DesraInputError: A folder is missing or empty, a file has no partner, cannot be read, or a mask breaks the
+            mask rule or differs in size from its image.
     """
     pairs, missing = pair_by_stem([img_dir, mask_dir])
     if missing:
@@ -47,9 +64,9 @@ def list_artifact_pairs(img_dir: str, mask_dir: str) -> List[Tuple[str, str]]:
     if not pairs:
         raise DesraInputError(f'{img_dir}: no images to train on (with masks in {mask_dir})')
     for img_path, mask_path in pairs:
-        img, mask = read_image(img_path), read_mask(mask_path)
-        if mask.shape != img.shape[:2]:
-            raise DesraInputError(f'{mask_path}: size {mask.shape[1]}x{mask.shape[0]} differs from its image '
+        img, labels = read_image(img_path), read_label_map(mask_path)
+        if labels.shape != img.shape[:2]:
+            raise DesraInputError(f'{mask_path}: size {labels.shape[1]}x{labels.shape[0]} differs from its image '
                                   f'{img_path} ({img.shape[1]}x{img.shape[0]})')
     return pairs
 
@@ -76,17 +93,53 @@ def list_clean_images(clean_dir: str) -> List[str]:
     return paths
 
 
-@TRANSFORMS.register_module()
-class LoadArtifactMask(LoadAnnotations):
-    """mmseg's ``LoadAnnotations`` for artifact masks: labels 0 / 1 from :func:`desra_basicsr.image_io.read_mask`,
-    and an all-clean label map (zeros of the image size) for samples without a mask file (``seg_map_path`` None:
-    the clean images). Must follow ``LoadImageFromFile``."""
+def balanced_artifact_weight(mask_paths: Sequence[str], clean_paths: Sequence[str] = ()) -> float:
+    """Cross-entropy weight of the artifact class that softens its imbalance against the clean class.
 
-    def _load_seg_map(self, results: dict) -> None:
+    The square root of the ratio of clean to artifact pixels over all masks, clipped to
+    ``[1, MAX_BALANCED_ARTIFACT_WEIGHT]`` (1 when the masks hold no artifact or more artifact than clean pixels);
+    README, "Artifact localiser and fusion", compares it with the full ratio.
+
+    Args:
+        mask_paths (Sequence[str]): Training masks.
+        clean_paths (Sequence[str]): Training images without a mask (all their pixels are clean).
+
+    Returns:
+        float: The weight, rounded to 3 decimals.
+
+    Raises:
+        DesraInputError: If a file cannot be read or a mask breaks the mask rule.
+    """
+    artifact, total = 0, 0
+    for path in mask_paths:
+        labels = read_label_map(path)
+        artifact += int(np.count_nonzero(labels))
+        total += labels.size
+    total += sum(int(np.prod(read_image(path).shape[:2])) for path in clean_paths)
+    if artifact == 0:
+        return 1.0
+    return round(float(np.clip(np.sqrt((total - artifact) / artifact), 1.0, MAX_BALANCED_ARTIFACT_WEIGHT)), 3)
+
+
+@TRANSFORMS.register_module()
+class LoadArtifactMask(BaseTransform):
+    """The label map of a sample (:func:`read_label_map` of ``seg_map_path``), or an all-clean one (zeros of the
+    image size) for a sample without a mask file (the clean images). Must follow ``LoadImageFromFile``."""
+
+    def transform(self, results: dict) -> dict:
+        """Add ``gt_seg_map`` and list it in ``seg_fields``.
+
+        Args:
+            results (dict): The sample, with ``img_shape`` and ``seg_map_path``.
+
+        Returns:
+            dict: The sample.
+        """
         path = results.get('seg_map_path')
-        results['gt_seg_map'] = (np.zeros(results['img_shape'][:2], np.uint8)
-                                 if path is None else read_mask(path).astype(np.uint8))
-        results['seg_fields'].append('gt_seg_map')
+        labels = np.zeros(results['img_shape'][:2], np.uint8) if path is None else read_label_map(path)
+        results['gt_seg_map'] = labels
+        results.setdefault('seg_fields', []).append('gt_seg_map')
+        return results
 
 
 @DATASETS.register_module()
@@ -118,7 +171,6 @@ class DesraArtifactMaskDataset(BaseSegDataset):
             dict(
                 img_path=osp.abspath(img_path),
                 seg_map_path=None if mask_path is None else osp.abspath(mask_path),
-                label_map=None,
                 reduce_zero_label=False,
                 seg_fields=[]) for img_path, mask_path in pairs
         ]

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from desra_basicsr.detection.detector import DetectionResult
 from desra_basicsr.detection.morphology import MorphologyConfig, clean_mask
 from desra_basicsr.errors import DesraInputError
-from desra_basicsr.localizer.config import CLASSES
+from desra_basicsr.localizer.classes import CLASSES
 
 #: Probability at or above which a pixel is an artifact.
 DEFAULT_PROB_THRESHOLD = 0.5

@@ -17,7 +17,8 @@ from typing import Any, Dict
 import torch
 from mmengine.hooks import Hook
 
-from desra_basicsr.localizer.config import CHECKPOINT_NAME, CLASSES, CONFIG_NAME, PALETTE
+from desra_basicsr.localizer.classes import CLASSES, PALETTE
+from desra_basicsr.localizer.config import CHECKPOINT_NAME, CONFIG_NAME
 from desra_basicsr.utils import atomic_write_path
 
 
