@@ -11,14 +11,12 @@ The model comes from the wheel's config (``mmseg/.mim/configs/...``) with:
   change), in sliding windows of the training crop's size (stride 3/4 of it). The window must match the crop:
   DeepLabV3+'s image-pooling branch and SegFormer's attention see the whole window, so a model trained on 192-pixel
   crops and run on 512-pixel windows sees other context statistics than it learnt from and under-predicts
-  artifacts (on the demo corpus its mean artifact probability inside DeSRA-det's masks fell from 0.73-0.91 to
-  0.14-0.41; README, "Artifact localiser and fusion").
+  artifacts (measured in docs/benchmarks/localizer-fusion.md).
 * a class-weighted cross-entropy: artifacts cover a minority of the pixels (about 16 % on the demo corpus), and an
   unweighted loss learns to under-predict them. By default the artifact class weighs the square root of the ratio
   of clean to artifact pixels in the training masks (:func:`balanced_artifact_weight`). The full ratio shifts the
-  probabilities so far that clean textures pass the 0.5 threshold: on a two-fold split of the demo's fine-tune set
-  the square root gave a held-out-fold IoU of 55 against 40 for the full ratio (README, "Artifact localiser and
-  fusion").
+  probabilities so far that clean textures pass the 0.5 threshold (measured in
+  docs/benchmarks/localizer-fusion.md).
 
 The schedule, data and hooks are the localiser's own: AdamW with a poly learning-rate decay over ``iters``
 iterations, random crops and horizontal flips of (GAN-SR image, DeSRA-det mask) pairs, one checkpoint kept.
