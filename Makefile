@@ -1,7 +1,7 @@
 # The README's commands. `make setup` is implied by the others.
 PY := .venv/bin/python
 
-.PHONY: setup test test-fast demo bench bench-quality bench-localizer-fusion lint
+.PHONY: setup test test-fast demo docs bench bench-quality bench-localizer-fusion lint
 
 setup:
 	@bash scripts/setup.sh
@@ -14,6 +14,10 @@ test-fast: setup
 
 demo: setup
 	$(PY) -m desra_basicsr demo
+
+# The documentation site (docs/, mkdocs.yml) into site/; --strict: a broken link or a missing API page fails.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict -d site
 
 # The quick benchmarks (speed ratios against a baseline run in the same process); the long ones have own targets.
 bench: setup

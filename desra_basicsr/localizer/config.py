@@ -6,8 +6,8 @@ head and a class-weighted cross-entropy, nothing to download (``pretrained`` and
 test-time inference at the image's own resolution in sliding windows of the training crop's size (the window must
 match the crop: DeepLabV3+'s image-pooling branch and SegFormer's attention see the whole window). Training is
 AdamW with a poly learning-rate decay, random crops and horizontal flips of (GAN-SR image, DeSRA-det mask) pairs,
-one checkpoint kept. None of the architectures needs compiled mmcv ops. README, "Artifact localiser and fusion",
-gives the reasons and measurements behind these choices.
+one checkpoint kept. None of the architectures needs compiled mmcv ops. The docs (``docs/localizer-fusion.md`` and
+``docs/benchmarks/localizer-fusion.md``) give the reasons and measurements behind these choices.
 
 This module imports only the standard library at import time; the values it receives are checked by
 :class:`desra_basicsr.jobs.localizer_train.LocalizerTrainSettings`.
