@@ -27,7 +27,7 @@ an offline machine may run its own torch (``DESRA_WHEELHOUSE``, README "GPU").
 
 Usage::
 
-    make gpu-check          # = .venv/bin/python scripts/gpu_check.py (report: results/gpu_check_report.md)
+    make gpu-check          # = .venv/bin/python -m benchmarks.gpu_check (report: results/gpu_check_report.md)
 
 Needs a CUDA GPU: without one it stops at once with a message and writes nothing. Sized for at most 10 minutes
 on one GPU, set-up included (``--quick`` shrinks the timings for a first look). Nothing is downloaded.
@@ -52,11 +52,11 @@ import cv2
 import numpy as np
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path[:0] = [REPO, osp.join(REPO, 'benchmarks')]
-import desra_basicsr  # noqa: F401,E402  (compat fixes before BasicSR / mmseg)
-from bench_detect import baseline_d, photo_pair, random_checkpoint, write_pairs  # noqa: E402
-from bench_finetune import loading_throughput, make_data, model_options  # noqa: E402
+from benchmarks.bench_detect import baseline_d
+from benchmarks.bench_finetune import loading_throughput, make_data, model_options
+from benchmarks.common import REPO, photo_pair, write_pairs
+from desra_basicsr.tools.mmseg_weights import random_checkpoint
+from desra_basicsr.utils import atomic_write_path
 
 VGG_FILE = osp.join('experiments', 'pretrained_models', 'vgg19-dcbb9e9d.pth')
 RRDB_ARCH_OPTS = ['num_in_ch=3', 'num_out_ch=3', 'num_feat=64', 'num_block=23', 'num_grow_ch=32', 'scale=4']
@@ -328,12 +328,8 @@ def write_report(path: str, machine: Dict[str, str], tests: Optional[dict], timi
                      f'{t["workers"]} persistent workers: ' + '; '.join(parts) + ' (target: under 5 %)')
     for name, text in (errors or {}).items():
         lines += ['', f'### {name}: failed', '', '```', text, '```']
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.md.tmp', dir=folder)
-    with os.fdopen(fd, 'w') as f:
+    with atomic_write_path(path) as tmp, open(tmp, 'w') as f:
         f.write('\n'.join(lines) + '\n')
-    os.replace(tmp, path)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
