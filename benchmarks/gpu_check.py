@@ -52,7 +52,7 @@ import cv2
 import numpy as np
 import torch
 
-from benchmarks.bench_detect import baseline_d
+from benchmarks.bench_detect import baseline_d, detect_seconds
 from benchmarks.bench_finetune import loading_throughput, make_data, model_options
 from benchmarks.common import REPO, photo_pair, write_pairs
 from desra_basicsr.tools.mmseg_weights import random_checkpoint
@@ -137,24 +137,12 @@ def time_indicator(device: str, size: int = 2048, repeat: int = 3) -> dict:
 
 def time_detect(device: str, root: str, size: int = 1024, pairs: int = 8, config: Optional[str] = None) -> dict:
     """Images per minute of ``desra detect`` on ``pairs`` photo pairs; with ``config``: mmseg, random weights."""
-    from desra_basicsr.commands import main
-    from desra_basicsr.detection.segmenters import build_segmenter
     folder = osp.join(root, f'detect_{size}_{"seg" if config else "none"}')
     mse_dir, gan_dir = write_pairs(folder, size, pairs)
-    args = ['detect', '--mse', mse_dir, '--gan', gan_dir, '--out', osp.join(folder, 'out'), '--device', device]
-    build_s = 0.0
-    if config:
-        checkpoint = random_checkpoint(config, osp.join(folder, 'seg.pth'))
-        start = time.perf_counter()
-        build_segmenter('mmseg', config=config, checkpoint=checkpoint, device=device)
-        build_s = time.perf_counter() - start
-        args += ['--seg-config', config, '--seg-checkpoint', checkpoint]
-    start = time.perf_counter()
-    if main(args) != 0:
-        raise RuntimeError(f'desra {" ".join(args)} failed')
-    per_image = max(time.perf_counter() - start - build_s, 1e-9) / pairs
+    checkpoint = random_checkpoint(config, osp.join(folder, 'seg.pth')) if config else None
+    seconds, build_s = detect_seconds(mse_dir, gan_dir, osp.join(folder, 'out'), config, checkpoint, device)
     return {'size': size, 'pairs': pairs, 'segmentation': osp.basename(config) if config else 'none',
-            'images_per_min': 60 / per_image, 'build_s': build_s}
+            'images_per_min': 60 * pairs / seconds, 'build_s': build_s}
 
 
 def time_finetune(device: str, root: str, batch: int = 12, gt_size: int = 256, iters: int = 10, warmup: int = 3,
