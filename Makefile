@@ -21,12 +21,11 @@ docs: setup
 
 # The quick benchmarks (speed ratios against a baseline run in the same process); the long ones have own targets.
 bench: setup
-	for b in benchmarks/bench_detect.py benchmarks/bench_evaluate.py benchmarks/bench_finetune.py; do \
-	    $(PY) $$b || exit 1; done
+	for b in bench_detect bench_evaluate bench_finetune; do $(PY) -m benchmarks.$$b || exit 1; done
 
 # The DeSRA fine-tune on unseen photos over seeds and recipes (about 35 minutes on 2 CPU cores).
 bench-quality: setup
-	$(PY) benchmarks/bench_quality.py
+	$(PY) -m benchmarks.bench_quality
 
 # Artifact localiser and multi-model fusion on the demo corpus (about 45 minutes on 2 CPU cores): the demo's DeSRA
 # fine-tune (resumed if results/demo exists), then the benchmark with three candidates: the demo GAN-SR model (the
@@ -34,7 +33,7 @@ bench-quality: setup
 bench-localizer-fusion: setup
 	test -d datasets/demo/hr || $(PY) scripts/prepare_demo_data.py
 	$(PY) -m desra_basicsr demo --out results/demo
-	$(PY) benchmarks/bench_localizer_fusion.py --work results/bench_localizer_fusion --iters 1000 $(BENCH_LF_ARGS) \
+	$(PY) -m benchmarks.bench_localizer_fusion --work results/bench_localizer_fusion --iters 1000 $(BENCH_LF_ARGS) \
 	    --candidate demo_gan options/demo_train_gan.yml experiments/pretrained_models/demo_gan_x4.pth \
 	    --candidate demo_gan_desra results/demo/options/finetune_desra.yml \
 	        results/demo/experiments/demo_finetune_desra/models/net_g_latest.pth \
@@ -47,7 +46,7 @@ lint: setup
 # GPU_CHECK_ARGS passes options, e.g. `make gpu-check GPU_CHECK_ARGS="--budget 480 --quick"`.
 .PHONY: gpu-check bench-real wheelhouse
 gpu-check: setup
-	$(PY) scripts/gpu_check.py $(GPU_CHECK_ARGS)
+	$(PY) -m benchmarks.gpu_check $(GPU_CHECK_ARGS)
 
 # For an offline machine whose Python has its own torch: the rest of the pinned stack as wheels in wheelhouse/
 # (WHEELHOUSE_ARGS="--have FILE --python-version X.Y" for the target); there, DESRA_WHEELHOUSE=wheelhouse make ...
@@ -63,4 +62,4 @@ bench-real: setup
 	    { echo 'bench-real: the ncnn runtime needs the system libraries libvulkan1 and libomp5'; \
 	      if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get install -y -qq libvulkan1 libomp5; \
 	      else echo 'bench-real: install them with: sudo apt-get install libvulkan1 libomp5'; exit 1; fi; }
-	$(PY) benchmarks/bench_real_model.py $(BENCH_REAL_ARGS)
+	$(PY) -m benchmarks.bench_real_model $(BENCH_REAL_ARGS)

@@ -1,6 +1,6 @@
 """Throughput and peak memory of ``desra evaluate`` and ``desra calibrate`` on 1024x1024 inputs.
 
-Run: ``.venv/bin/python benchmarks/bench_evaluate.py [--count 500] [--calibrate-count 500]``.
+Run (from the repository root): ``.venv/bin/python -m benchmarks.bench_evaluate [--count 500] [--calibrate-count 500]``.
 
 * ``desra evaluate`` scores ``--count`` pairs of 1024x1024 masks (detections with several regions against
   shifted, partly overlapping GT masks, every pair different).
@@ -9,8 +9,9 @@ Run: ``.venv/bin/python benchmarks/bench_evaluate.py [--count 500] [--calibrate-
   folder small, 20 distinct pairs are written and the rest of the file names are hard links to them (each file
   is still read and processed).
 
-Each command runs in its own subprocess, which reports its peak RSS and the time of the command itself (after
-the interpreter has imported torch / BasicSR, about 10 s on a loaded machine), so the figures are the command's own.
+Each command runs in its own subprocess (:func:`benchmarks.common.run_measured`), which reports its peak RSS
+(``VmHWM``), its growth over the bare interpreter's RSS and the time of the command (imports included), so the
+figures are the command's own.
 Memory flatness is shown by running each command on a tenth of the images as well. Baselines, timed in this
 process on a few images: the authors' released metric scripts' per-region loop (one full-size mask per region)
 for evaluate, and collecting every D value and calling ``np.percentile`` for calibrate.
@@ -18,40 +19,26 @@ for evaluate, and collecting every D value and calling ``np.percentile`` for cal
 import argparse
 import os
 import os.path as osp
-import subprocess
-import sys
 import tempfile
 import time
 
 import cv2
 import numpy as np
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
+from benchmarks.common import ratio, run_desra_measured
 
 SIZE = 1024
-RUNNER = (
-    'import os, resource, sys, time; from desra_basicsr.commands import main; '
-    'print("START_RSS_KB", int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024); '
-    't = time.perf_counter(); rc = main(sys.argv[1:]); print("RUN_S", time.perf_counter() - t); '
-    'print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)')
 
 
 def run_command(args):
     """Run ``desra <args>`` in a subprocess.
 
     Returns:
-        tuple: seconds of the command itself (after imports), peak RSS (MiB), and the peak's growth over the RSS
-        right after the imports (MiB): what the command itself allocated.
+        tuple: seconds of the command, peak RSS (MiB), and the peak's growth over the RSS of the bare interpreter
+        (MiB): what the command itself imported and allocated.
     """
-    proc = subprocess.run(
-        [sys.executable, '-c', RUNNER] + args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f'desra {" ".join(args)} failed:\n{proc.stderr[-2000:]}')
-    found = dict(line.split() for line in proc.stdout.splitlines()
-                 if line.startswith(('RUN_S', 'PEAK_RSS_KB', 'START_RSS_KB')))
-    peak = int(found['PEAK_RSS_KB']) / 1024
-    return float(found['RUN_S']), peak, peak - int(found['START_RSS_KB']) / 1024
+    run = run_desra_measured(args)
+    return run.seconds, run.peak_mib, run.peak_mib - run.start_mib
 
 
 def random_mask(rng, shift=0):
@@ -152,10 +139,10 @@ def main():
         released_loop_scores(pred_dir, gt_dir, base_names)
         base_rate = len(base_names) / (time.perf_counter() - start)
         rate = args.count / sec
-        print(f'desra evaluate: {args.count} masks in {sec:.1f} s = {rate:.1f} img/s (after imports); peak RSS '
-              f'{rss:.0f} MiB, {grow:.0f} MiB above the RSS after imports ({n_small} masks: {rss_small:.0f} MiB, '
+        print(f'desra evaluate: {args.count} masks in {sec:.1f} s = {rate:.1f} img/s (imports included); peak RSS '
+              f'{rss:.0f} MiB, {grow:.0f} MiB above the bare interpreter ({n_small} masks: {rss_small:.0f} MiB, '
               f'+{grow_small:.0f} MiB)')
-        print(f'  released-script loop baseline: {base_rate:.1f} img/s; ratio {rate / base_rate:.1f}x')
+        print(f'  released-script loop baseline: {base_rate:.1f} img/s; ratio {ratio(rate, base_rate, 1)}')
 
         mse_dir, gan_dir = make_pairs(osp.join(root, 'pairs'), args.calibrate_count)
         n_small = max(1, args.calibrate_count // 10)
@@ -175,7 +162,7 @@ def main():
              osp.join(root, 'w.yml')])
         rate = args.calibrate_count / sec
         print(f'desra calibrate (no segmenter): {args.calibrate_count} pairs in {sec:.1f} s = {rate:.2f} img/s '
-              f'(after imports); peak RSS {rss:.0f} MiB, {grow:.0f} MiB above the RSS after imports '
+              f'(imports included); peak RSS {rss:.0f} MiB, {grow:.0f} MiB above the bare interpreter '
               f'({n_small} pairs: {rss_small:.0f} MiB, +{grow_small:.0f} MiB)')
         import resource
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -184,7 +171,7 @@ def main():
         percentile_baseline(mse_dir, gan_dir, pair_names, 85)
         base_rate = len(pair_names) / (time.perf_counter() - start)
         grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
-        print(f'  collect-all + np.percentile baseline: {base_rate:.2f} img/s; ratio {rate / base_rate:.2f}x; '
+        print(f'  collect-all + np.percentile baseline: {base_rate:.2f} img/s; ratio {ratio(rate, base_rate)}; '
               f'its memory grows ~{grown / len(pair_names):.0f} MiB per image (this process grew {grown:.0f} MiB '
               f'over {len(pair_names)} images)')
 

@@ -1,7 +1,8 @@
 """Benchmark of DeSRA fine-tuning: model overhead and data-loading share.
 
 1. Iteration time of ``DeSRAFinetuneModel`` against BasicSR's ``SRGANModel`` on identical networks, batch and
-   losses (L1 + vanilla GAN, EMA), timed in the same process in interleaved rounds; reported as a ratio (target
+   losses (the training section of ``options/finetune_realesrgan_desra.yml``: L1 + vanilla GAN, EMA; no perceptual
+   loss), timed in the same process in interleaved rounds; reported as a ratio (target
    <= 1.05), then with LDL's artifact loss on (which adds an EMA forward and the artifact map).
 2. Data-loading share: ``PseudoGTPairedDataset`` merging MSE-SR / GAN-SR / mask on the fly, BasicSR's data loader
    with 2 workers and its CPU prefetcher, feeding ``DeSRAFinetuneModel``; share = time waiting for the next batch /
@@ -13,9 +14,9 @@
    in the same process. Compare the loader's batches per second with the iteration rate ``make gpu-check``
    reports: at the paper's settings data must take under 5 % of an iteration.
 
-Usage::
+Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/bench_finetune.py [--device cpu|cuda] [--iters 10] [--rounds 4]
+    .venv/bin/python -m benchmarks.bench_finetune [--device cpu|cuda] [--iters 10] [--rounds 4]
 
 Defaults are sized for a shared 2-core CPU (one torch thread; RRDBNet 16 features / 2 blocks, batch 4, HR patch
 64; real-world-sized images for the data part: LR 128x128, SR 512x512). On a GPU use e.g. ``--device cuda
@@ -26,7 +27,6 @@ import copy
 import os
 import os.path as osp
 import statistics
-import sys
 import tempfile
 import time
 
@@ -34,114 +34,51 @@ import cv2
 import numpy as np
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import desra_basicsr  # noqa: F401,E402  (compat fixes, plugin registration)
-from basicsr.data import build_dataloader, build_dataset  # noqa: E402
-from basicsr.data.data_sampler import EnlargedSampler  # noqa: E402
-from basicsr.data.prefetch_dataloader import CPUPrefetcher  # noqa: E402
-from basicsr.models import build_model  # noqa: E402
+import desra_basicsr  # noqa: F401  (compat fixes, plugin registration)
+from basicsr.data import build_dataloader, build_dataset
+from basicsr.data.data_sampler import EnlargedSampler
+from basicsr.data.prefetch_dataloader import CPUPrefetcher
+from basicsr.models import build_model
+from benchmarks.common import ratio, realesrgan_finetune_options
 
 PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'camera', 'brick', 'grass', 'gravel')
 
 
 def model_options(args: argparse.Namespace, model_type: str, root: str, ldl: bool = False,
                   perceptual: bool = False) -> dict:
-    """Options of a GAN fine-tune as BasicSR's ``parse_options`` would produce them (single process).
+    """``options/finetune_realesrgan_desra.yml`` as BasicSR's ``parse_options`` gives it to one process, changed.
+
+    The networks get ``args``' size; data, validation, weights and USM-sharpened targets are left out.
+
+    ``SRGANModel`` has no USM-sharpened targets, so they are off for every model type: the comparison runs
+    identical losses.
 
     Args:
         args (argparse.Namespace): ``device``, ``num_feat``, ``num_block``.
         model_type (str): ``SRGANModel`` or ``DeSRAFinetuneModel``.
         root (str): Folder for BasicSR's paths.
         ldl (bool): Add LDL's artifact loss.
-        perceptual (bool): Add Real-ESRGAN's perceptual loss (needs ``experiments/pretrained_models/
+        perceptual (bool): Keep Real-ESRGAN's perceptual loss (needs ``experiments/pretrained_models/
             vgg19-dcbb9e9d.pth`` relative to the working directory).
 
     Returns:
         dict: The options.
     """
-    train = {
-        'ema_decay': 0.999,
-        'optim_g': {
-            'type': 'Adam',
-            'lr': 1e-4,
-            'weight_decay': 0,
-            'betas': [0.9, 0.99]
-        },
-        'optim_d': {
-            'type': 'Adam',
-            'lr': 1e-4,
-            'weight_decay': 0,
-            'betas': [0.9, 0.99]
-        },
-        'scheduler': {
-            'type': 'MultiStepLR',
-            'milestones': [400000],
-            'gamma': 0.5
-        },
-        'total_iter': 1000,
-        'warmup_iter': -1,
-        'pixel_opt': {
-            'type': 'L1Loss',
-            'loss_weight': 1.0,
-            'reduction': 'mean'
-        },
-        'gan_opt': {
-            'type': 'GANLoss',
-            'gan_type': 'vanilla',
-            'real_label_val': 1.0,
-            'fake_label_val': 0.0,
-            'loss_weight': 0.1
-        },
-        'net_d_iters': 1,
-        'net_d_init_iters': 0
-    }
+    opt = realesrgan_finetune_options()
+    for key in ('datasets', 'val', 'dist_params', 'manual_seed', 'l1_gt_usm', 'percep_gt_usm', 'gan_gt_usm'):
+        opt.pop(key)
+    opt.update(name=f'bench_{model_type}', model_type=model_type, is_train=True, dist=False, rank=0, world_size=1,
+               num_gpu=1 if args.device == 'cuda' else 0, logger={'print_freq': 100})
+    opt['network_g'].update(num_feat=args.num_feat, num_block=args.num_block, num_grow_ch=args.num_feat // 2)
+    opt['network_d']['num_feat'] = args.num_feat
+    opt['path'] = {key: None for key in ('pretrain_network_g', 'pretrain_network_d', 'resume_state')}
+    opt['path'].update({key: root for key in ('experiments_root', 'models', 'training_states', 'log', 'visualization')})
+    train = opt['train']
+    if not perceptual:
+        train.pop('perceptual_opt')
     if ldl:
         train['artifacts_opt'] = {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}
-    if perceptual:  # Real-ESRGAN's perceptual loss
-        train['perceptual_opt'] = {
-            'type': 'PerceptualLoss',
-            'layer_weights': {'conv1_2': 0.1, 'conv2_2': 0.1, 'conv3_4': 1, 'conv4_4': 1, 'conv5_4': 1},
-            'vgg_type': 'vgg19', 'use_input_norm': True, 'perceptual_weight': 1.0, 'style_weight': 0,
-            'range_norm': False, 'criterion': 'l1'
-        }
-    return {
-        'name': f'bench_{model_type}',
-        'model_type': model_type,
-        'scale': 4,
-        'is_train': True,
-        'dist': False,
-        'rank': 0,
-        'world_size': 1,
-        'num_gpu': 1 if args.device == 'cuda' else 0,
-        'network_g': {
-            'type': 'RRDBNet',
-            'num_in_ch': 3,
-            'num_out_ch': 3,
-            'num_feat': args.num_feat,
-            'num_block': args.num_block,
-            'num_grow_ch': args.num_feat // 2
-        },
-        'network_d': {
-            'type': 'UNetDiscriminatorSN',
-            'num_in_ch': 3,
-            'num_feat': args.num_feat,
-            'skip_connection': True
-        },
-        'path': {
-            'pretrain_network_g': None,
-            'pretrain_network_d': None,
-            'resume_state': None,
-            'experiments_root': root,
-            'models': root,
-            'training_states': root,
-            'log': root,
-            'visualization': root
-        },
-        'train': train,
-        'logger': {
-            'print_freq': 100
-        }
-    }
+    return opt
 
 
 def build(args: argparse.Namespace, model_type: str, root: str, ldl: bool = False):
@@ -318,7 +255,7 @@ def main() -> None:
         base = times['SRGANModel']
         print('\n1. iteration time (median of rounds, same process)')
         for name, seconds in times.items():
-            print(f'   {name:<24} {seconds * 1000:9.1f} ms/iter   ratio vs SRGANModel {seconds / base:.3f}')
+            print(f'   {name:<24} {seconds * 1000:9.1f} ms/iter   ratio vs SRGANModel {ratio(seconds, base, 3)}')
         share, per_iter = data_loading_share(args, root)
         print(f'\n2. data loading (PseudoGTPairedDataset on the fly, dilate 2 + feather 4, LR {args.lr_size}px, '
               f'2 workers)')
@@ -330,8 +267,8 @@ def main() -> None:
               f'{"your data" if args.data else f"HR {args.full_lr_size * 4}px photos"} (samples/s)')
         base = rates['decode per sample']
         for name, (alone, loader) in rates.items():
-            print(f'   {name:<18} dataset alone {alone:7.1f} (x{alone / base[0]:.2f})   loader, {args.workers} '
-                  f'workers {loader:7.1f} (x{loader / base[1]:.2f}) = {loader / args.data_batch:.2f} batches/s')
+            print(f'   {name:<18} dataset alone {alone:7.1f} ({ratio(alone, base[0])})   loader, {args.workers} '
+                  f'workers {loader:7.1f} ({ratio(loader, base[1])}) = {loader / args.data_batch:.2f} batches/s')
 
 
 if __name__ == '__main__':

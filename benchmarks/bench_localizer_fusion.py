@@ -26,7 +26,7 @@ printed whichever way they fall, and written to ``WORK/results.json``.
 
 Usage (the demo's models: ``make bench-localizer-fusion`` runs the DeSRA fine-tune of the demo, then this)::
 
-    .venv/bin/python benchmarks/bench_localizer_fusion.py --work results/bench_localizer_fusion \\
+    .venv/bin/python -m benchmarks.bench_localizer_fusion --work results/bench_localizer_fusion \\
         --candidate demo_gan options/demo_train_gan.yml experiments/pretrained_models/demo_gan_x4.pth \\
         --candidate demo_gan_desra results/demo/options/finetune_desra.yml \\
             results/demo/experiments/demo_finetune_desra/models/net_g_latest.pth \\
@@ -39,20 +39,17 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 import time
 from typing import Dict, List
 
 import cv2
 import numpy as np
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-from desra_basicsr.demo import MSE_OPT, PRETRAINED  # noqa: E402
-from desra_basicsr.evaluation.folders import format_table  # noqa: E402
-from desra_basicsr.image_io import list_images, read_image, stem  # noqa: E402
-from desra_basicsr.jobs import detect, evaluate, fuse, localizer_train, pseudo_gt, sr  # noqa: E402
+from benchmarks.common import REPO
+from desra_basicsr.demo import MSE_OPT, PRETRAINED
+from desra_basicsr.evaluation.folders import format_table
+from desra_basicsr.image_io import list_images, read_image, stem
+from desra_basicsr.jobs import detect, evaluate, fuse, localizer_train, pseudo_gt, sr
 
 
 def parse_args(argv: List[str] = None) -> argparse.Namespace:

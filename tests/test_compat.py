@@ -133,6 +133,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('fixed', [False, True])
 def test_basicsr_init_dist_on_cpu(fixed):
     code = CPU_DIST_ENV.format(port=_free_port()) + """
@@ -149,6 +150,7 @@ def test_basicsr_init_dist_on_cpu(fixed):
         assert 'ZeroDivisionError' in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('fixed', [False, True])
 def test_basicsr_ddp_wrapping_on_cpu(fixed):
     code = CPU_DIST_ENV.format(port=_free_port()) + """

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from desra_basicsr.commands import main
 from desra_basicsr.detection.class_weights import ADE20K_CLASSES, load_class_weights
-from desra_basicsr.detection.ldl_baseline import LDLDetector, ldl_artifact_map, ldl_detect
+from desra_basicsr.detection.ldl_baseline import LDLDetector, ldl_artifact_map
 from desra_basicsr.detection.methods import METHODS, build_detector
 from desra_basicsr.detection.morphology import MorphologyConfig
 from desra_basicsr.detection.segmenters import Segmenter
@@ -39,7 +39,7 @@ def test_ldl_map_matches_ldl_code():
     ours = ldl_artifact_map(y_mse, y_gan)
     assert ours.shape == (21, 30) and ours.dtype == np.float32
     np.testing.assert_allclose(ours, ldl_reference(y_mse, y_gan), rtol=1e-5, atol=1e-7)
-    assert not ldl_detect(y_mse, y_mse, 0.001).any()  # identical outputs: zero map
+    assert not LDLDetector(0.001).detect(y_mse, y_mse).mask.any()  # identical outputs: zero map
     result = LDLDetector(0.005).detect(y_mse, y_gan)
     np.testing.assert_array_equal(result.mask, ours > 0.005)
     with pytest.raises(ValueError, match='shapes differ'):

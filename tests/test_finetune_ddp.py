@@ -10,9 +10,13 @@
 import os.path as osp
 import re
 
+import pytest
+
 from helpers.finetune import TINY_OPTIONS, load_options, make_tiny_data, save_weights
 from helpers.paths import REPO_ROOT
 from helpers.training import latest_state_iter, read_logs, run_train
+
+pytestmark = pytest.mark.slow  # two torchrun ranks training: about 30 s each on 2 CPU cores
 
 EMPTY_MASK_SCRIPT = osp.join(REPO_ROOT, 'tests', 'scripts', 'train_rank1_empty_masks.py')
 

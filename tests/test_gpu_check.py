@@ -1,30 +1,25 @@
-"""scripts/gpu_check.py on a machine without CUDA: a clear stop, and its timing and report code on tiny CPU runs.
+"""``benchmarks/gpu_check.py`` on a machine without CUDA: a clear stop, and its timing and report code on tiny CPU runs.
 
 The GPU figures themselves come from ``make gpu-check`` on a GPU machine; here every timing function runs for real
 on the CPU with tiny sizes and the report is written from those results.
 """
-import os.path as osp
 import subprocess
 import sys
 
 import pytest
 
+from benchmarks import gpu_check
+from desra_basicsr.detection.mmseg_segmenter import default_config_path
 from helpers.paths import REPO_ROOT
 from helpers.training import train_env
 
-sys.path.insert(0, osp.join(REPO_ROOT, 'scripts'))
-import gpu_check  # noqa: E402
-
-from desra_basicsr.detection.mmseg_segmenter import default_config_path  # noqa: E402
-
-SCRIPT = osp.join(REPO_ROOT, 'scripts', 'gpu_check.py')
 TINY_RRDB = ['num_in_ch=3', 'num_out_ch=3', 'num_feat=4', 'num_block=1', 'num_grow_ch=2', 'scale=4']
 
 
 def test_cpu_only_machine_stops_with_a_message_and_writes_nothing(tmp_path):
     report = tmp_path / 'report.md'
-    proc = subprocess.run([sys.executable, SCRIPT, '--out', str(report)], env=train_env(), capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, '-m', 'benchmarks.gpu_check', '--out', str(report)], cwd=REPO_ROOT,
+                          env=train_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert 'gpu-check needs a CUDA GPU' in proc.stderr and 'Nothing was run' in proc.stderr
     assert not report.exists() and not list(tmp_path.iterdir())

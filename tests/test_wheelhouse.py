@@ -4,6 +4,7 @@ The closure is computed on this interpreter's real installed stack (what ``make 
 set-up runs the real ``scripts/setup.sh`` in a copy of the repository's set-up files, with this venv's Python as
 the machine's own Python (as on a GPU machine whose ``python3`` is a venv holding torch) and no package index.
 """
+import importlib.util
 import os
 import os.path as osp
 import shutil
@@ -17,8 +18,9 @@ import torch
 
 from helpers.paths import REPO_ROOT
 
-sys.path.insert(0, osp.join(REPO_ROOT, 'scripts'))
-import wheelhouse  # noqa: E402
+SPEC = importlib.util.spec_from_file_location('wheelhouse', osp.join(REPO_ROOT, 'scripts', 'wheelhouse.py'))
+wheelhouse = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(wheelhouse)
 
 ROOTS = [requirement.name for requirement in wheelhouse.read_requirements(osp.join(REPO_ROOT, 'requirements.txt'))]
 

@@ -64,17 +64,6 @@ class ClassWeights:
         """Number of classes in the table."""
         return len(self.names)
 
-    def weight_of(self, name: str) -> float:
-        """Weight of a class by name.
-
-        Args:
-            name (str): Class name.
-
-        Returns:
-            float: Its weight.
-        """
-        return float(self.weights[self.names.index(name)])
-
 
 def _parse_release_text(path: str) -> Dict[str, float]:
     """Parse ``name--idx`` lines into ``name -> weight``."""

@@ -58,24 +58,6 @@ def ldl_artifact_map(y_mse: np.ndarray, y_gan: np.ndarray, ksize: int = LDL_KSIZ
     return (patch_weight * local_var).astype(np.float32)
 
 
-def ldl_detect(y_mse: np.ndarray,
-               y_gan: np.ndarray,
-               threshold: float = LDL_THRESHOLDS[0],
-               ksize: int = LDL_KSIZE) -> np.ndarray:
-    """Binary artifact mask of the LDL baseline: map value greater than ``threshold``.
-
-    Args:
-        y_mse (np.ndarray): ``HxWxC`` uint8 MSE-SR output.
-        y_gan (np.ndarray): ``HxWxC`` uint8 GAN-SR output.
-        threshold (float): Map threshold (paper: 0.01, 0.005, 0.001).
-        ksize (int): Local window size.
-
-    Returns:
-        np.ndarray: ``HxW`` bool mask.
-    """
-    return ldl_artifact_map(y_mse, y_gan, ksize) > threshold
-
-
 class LDLDetector:
     """The LDL baseline as a detector (``detect(y_mse, y_gan) -> DetectionResult``).
 

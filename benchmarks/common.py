@@ -1,0 +1,166 @@
+"""What the benchmarks share: the repository path, speed ratios, synthetic SR pairs, the fine-tune options and the
+one way to measure a child process's peak memory.
+
+The benchmarks are modules of this package; run them from the repository root (``make bench`` and the other
+``bench-*`` targets do), e.g. ``.venv/bin/python -m benchmarks.bench_detect``.
+"""
+import os
+import os.path as osp
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import List, Mapping, Optional, Tuple
+
+import cv2
+import numpy as np
+import yaml
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: The DeSRA fine-tune of Real-ESRGAN x4plus, whose training section the fine-tune benchmarks run.
+REALESRGAN_OPTIONS = osp.join(REPO, 'options', 'finetune_realesrgan_desra.yml')
+#: Photos of scikit-image the synthetic pairs are made from.
+PAIR_PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket')
+
+# Runs `desra ARGS` (argv[1] == 'desra') or the script argv[1] with the arguments after it, and prints at exit the
+# seconds since the start, the RSS at the start, the peak RSS and the peak CUDA memory. The peak RSS is VmHWM of
+# /proc/self/status: getrusage's ru_maxrss survives fork + exec on Linux, so a child would report its parent's peak.
+PEAK_RUNNER = '''
+import atexit, runpy, sys, time
+def rss_kb(field):
+    return int([line.split()[1] for line in open('/proc/self/status') if line.startswith(field)][0])
+start_kb, start = rss_kb('VmRSS:'), time.perf_counter()
+def report():
+    torch = sys.modules.get('torch')
+    cuda = torch.cuda.max_memory_allocated() if torch is not None and torch.cuda.is_initialized() else 0
+    print('PEAK_RUNNER', time.perf_counter() - start, start_kb, rss_kb('VmHWM:'), cuda, flush=True)
+atexit.register(report)
+sys.argv = sys.argv[1:]
+if sys.argv[0] == 'desra':
+    from desra_basicsr.commands import main
+    sys.exit(main(sys.argv[1:]))
+runpy.run_path(sys.argv[0], run_name='__main__')
+'''
+
+
+@dataclass
+class Measured:
+    """A child process run by :func:`run_measured`.
+
+    Attributes:
+        returncode (int): Its exit code.
+        output (str): Its stdout and stderr together.
+        seconds (float | None): Seconds from the start of the command to its exit (None: it died before the end).
+        start_mib (float | None): RSS at the start, before the command imported anything.
+        peak_mib (float | None): Peak RSS (``VmHWM``).
+        peak_cuda_gib (float | None): Peak CUDA memory allocated by torch (0 without CUDA).
+    """
+    returncode: int
+    output: str
+    seconds: Optional[float] = None
+    start_mib: Optional[float] = None
+    peak_mib: Optional[float] = None
+    peak_cuda_gib: Optional[float] = None
+
+
+def run_measured(argv: List[str], cwd: str = REPO, env: Optional[Mapping[str, str]] = None) -> Measured:
+    """Run ``desra ARGS`` (``argv[0] == 'desra'``) or a Python script in a child process and measure its memory.
+
+    Args:
+        argv (list[str]): ``['desra', ...]`` or ``[script, ...]``.
+        cwd (str): Working directory of the child.
+        env (Mapping | None): Its environment (default: this process's).
+
+    Returns:
+        Measured: Exit code, output and figures.
+    """
+    proc = subprocess.run([sys.executable, '-c', PEAK_RUNNER, *argv], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    measured = Measured(proc.returncode, proc.stdout)
+    lines = [line.split() for line in proc.stdout.splitlines() if line.startswith('PEAK_RUNNER ')]
+    if lines:
+        seconds, start_kb, peak_kb, cuda = lines[-1][1:]
+        measured.seconds, measured.start_mib = float(seconds), int(start_kb) / 1024
+        measured.peak_mib, measured.peak_cuda_gib = int(peak_kb) / 1024, int(cuda) / 2**30
+    return measured
+
+
+def run_desra_measured(args: List[str]) -> Measured:
+    """:func:`run_measured` of ``desra ARGS``, from the repository.
+
+    Args:
+        args (list[str]): The command's arguments.
+
+    Returns:
+        Measured: Its figures.
+
+    Raises:
+        RuntimeError: If the command failed (with the end of its output).
+    """
+    measured = run_measured(['desra', *args])
+    if measured.returncode != 0:
+        raise RuntimeError(f'desra {" ".join(args)} failed:\n{measured.output[-2000:]}')
+    return measured
+
+
+def ratio(value: float, baseline: float, digits: int = 2) -> str:
+    """``value / baseline`` as ``'1.23x'``.
+
+    Args:
+        value (float): The measured figure.
+        baseline (float): The baseline's figure, measured in the same process.
+        digits (int): Decimals.
+
+    Returns:
+        str: The ratio.
+    """
+    return f'{value / baseline:.{digits}f}x'
+
+
+def photo_pair(size: int, name: str = 'astronaut', seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """A realistic-looking SR pair: MSE-SR = smooth upscale of a photo, GAN-SR = sharpened upscale + fine noise.
+
+    Args:
+        size (int): Side of the square images.
+        name (str): scikit-image photo.
+        seed (int): Noise seed.
+
+    Returns:
+        tuple: ``(mse, gan)``, ``size x size x 3`` uint8 BGR.
+    """
+    from skimage import data
+    photo = np.ascontiguousarray(getattr(data, name)()[:, :, :3][:, :, ::-1])
+    mse = cv2.resize(photo, (size, size), interpolation=cv2.INTER_CUBIC)
+    sharp = cv2.addWeighted(mse, 1.8, cv2.GaussianBlur(mse, (0, 0), 2), -0.8, 0)
+    noise = np.random.default_rng(seed).normal(0, 6, mse.shape)
+    return mse, np.clip(sharp + noise, 0, 255).astype(np.uint8)
+
+
+def write_pairs(root: str, size: int, count: int) -> Tuple[str, str]:
+    """Write ``count`` :func:`photo_pair` pairs as ``root/mse/NNN.png`` and ``root/gan/NNN.png``.
+
+    Args:
+        root (str): Folder (created).
+        size (int): Image side.
+        count (int): Number of pairs (the photos repeat with other noise).
+
+    Returns:
+        tuple: The MSE-SR and GAN-SR folders.
+    """
+    mse_dir, gan_dir = osp.join(root, 'mse'), osp.join(root, 'gan')
+    os.makedirs(mse_dir)
+    os.makedirs(gan_dir)
+    for i in range(count):
+        mse, gan = photo_pair(size, PAIR_PHOTOS[i % len(PAIR_PHOTOS)], seed=i)
+        cv2.imwrite(osp.join(mse_dir, f'{i:03d}.png'), mse)
+        cv2.imwrite(osp.join(gan_dir, f'{i:03d}.png'), gan)
+    return mse_dir, gan_dir
+
+
+def realesrgan_finetune_options() -> dict:
+    """``options/finetune_realesrgan_desra.yml`` as a dict (the benchmarks change sizes, data and schedule).
+
+    Returns:
+        dict: The options.
+    """
+    with open(REALESRGAN_OPTIONS, 'r') as f:
+        return yaml.safe_load(f)
