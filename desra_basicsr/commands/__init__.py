@@ -111,24 +111,6 @@ def describe_on_rank0(result: Any) -> None:
         print(result.describe())
 
 
-def progress_bar(desc: str, unit: str = 'img') -> Callable:
-    """A tqdm wrapper for the ``progress`` argument of the jobs that read all their files in one pass.
-
-    Args:
-        desc (str): Bar label.
-        unit (str): Unit name.
-
-    Returns:
-        Callable: Iterable -> tqdm iterable on stderr.
-    """
-
-    def wrap(iterable):
-        from tqdm import tqdm
-        return tqdm(iterable, desc=desc, unit=unit, file=sys.stderr)
-
-    return wrap
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``desra`` console script.
 
