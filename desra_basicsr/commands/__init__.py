@@ -17,7 +17,7 @@ import os
 import os.path as osp
 import signal
 import sys
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from desra_basicsr.version import __version__
 
@@ -65,6 +65,21 @@ def add_mask_channel_argument(parser: argparse.ArgumentParser) -> None:
         choices=(0, 1, 2, 3),
         help='channel of colour masks that holds the mask: 0 red, 1 green, 2 blue, 3 alpha (default: masks must be '
         'single-channel, or colour with equal channels)')
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser, cls: type, helps: Dict[str, str]) -> None:
+    """Add one option per settings field, typed and defaulted by the field (``--min-area`` for ``min_area``).
+
+    Args:
+        parser (argparse.ArgumentParser): The sub-command's parser.
+        cls (type): The job's settings class (:class:`desra_basicsr.settings.Settings`).
+        helps (dict[str, str]): Field name -> help text (the default is appended).
+    """
+    from desra_basicsr.settings import default_of
+    for name, text in helps.items():
+        default = default_of(cls, name)
+        parser.add_argument(
+            '--' + name.replace('_', '-'), type=type(default), default=default, help=f'{text} (default: {default})')
 
 
 def run_job_command(job: Callable[[], Any], report: Optional[Callable[[Any], None]] = None) -> int:

@@ -11,6 +11,7 @@ experiments/pretrained_models/). See :mod:`desra_basicsr.demo`.
 """
 import argparse
 
+from desra_basicsr.commands import add_setting_arguments
 from desra_basicsr.settings import default_of
 
 
@@ -27,19 +28,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='demo_output', help='output folder (default: demo_output)')
-    helps = {
-        'iters': 'DeSRA fine-tune iterations',
-        'seed': 'manual_seed of the fine-tune',
-        'finetune_input': 'LR photos the fine-tune uses',
-        'heldout_input': 'LR photos it is judged on',
-        'finetune_options': 'fine-tune option template',
-        'mse_weights': 'MSE-SR generator weights',
-        'gan_weights': 'GAN-SR generator weights',
-        'netd_weights': 'GAN-SR discriminator weights',
-    }
-    for name, text in helps.items():
-        default = default_of(DemoSettings, name)
-        parser.add_argument('--' + name.replace('_', '-'), type=type(default), default=default, help=text)
+    add_setting_arguments(
+        parser, DemoSettings, {
+            'iters': 'DeSRA fine-tune iterations',
+            'seed': 'manual_seed of the fine-tune',
+            'finetune_input': 'LR photos the fine-tune uses',
+            'heldout_input': 'LR photos it is judged on',
+            'finetune_options': 'fine-tune option template',
+            'mse_weights': 'MSE-SR generator weights',
+            'gan_weights': 'GAN-SR generator weights',
+            'netd_weights': 'GAN-SR discriminator weights',
+        })
     parser.add_argument('--seg-checkpoint', help='SegFormer ADE20K checkpoint: turns semantics on (default: off)')
     parser.add_argument('--seg-config', help='mmseg config of --seg-checkpoint (default: mit-b5 ADE20K 640x640)')
     parser.add_argument('--device', default=default_of(DemoSettings, 'device'), help='cpu, cuda or cuda:N')

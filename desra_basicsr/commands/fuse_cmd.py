@@ -18,7 +18,7 @@ failed (a stem missing from a folder, different sizes), 2 for unusable arguments
 """
 import argparse
 
-from desra_basicsr.commands import add_overwrite_argument, run_job_command
+from desra_basicsr.commands import add_overwrite_argument, add_setting_arguments, run_job_command
 from desra_basicsr.jobs.fuse import FuseSettings
 from desra_basicsr.settings import default_of
 
@@ -39,16 +39,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--mse', help='folder of MSE-SR outputs: DeSRA scores and the fallback source')
     parser.add_argument('--localizer-config', help='localizer_config.py (scores without --mse)')
     parser.add_argument('--localizer-checkpoint', help='localizer.pth (scores without --mse)')
-    helps = {
-        'region_sigma': 'smoothing of the scores, pixels',
-        'margin': 'growth of each candidate\'s artifacts before the choice, pixels',
-        'feather_sigma': 'blending width at region borders, pixels',
-        'tie_margin': 'scores this close count as equal',
-    }
-    for name, text in helps.items():
-        default = default_of(FuseSettings, name)
-        parser.add_argument(
-            '--' + name.replace('_', '-'), type=type(default), default=default, help=f'{text} ({default})')
+    add_setting_arguments(
+        parser, FuseSettings, {
+            'region_sigma': 'smoothing of the scores, pixels',
+            'margin': 'growth of each candidate\'s artifacts before the choice, pixels',
+            'feather_sigma': 'blending width at region borders, pixels',
+            'tie_margin': 'scores this close count as equal',
+        })
     parser.add_argument(
         '--artifact-threshold',
         type=float,
