@@ -20,3 +20,6 @@ SEGFORMER_CONFIG_NAME = 'segformer/segformer_mit-b5_8xb2-160k_ade20k-640x640.py'
 
 #: The matching checkpoint of mmsegmentation's model zoo (URL in ``configs/segformer/metafile.yaml``).
 SEGFORMER_CHECKPOINT_NAME = 'segformer_mit-b5_640x640_160k_ade20k_20210801_121243-41d2845b.pth'
+
+#: ``mask_channel`` values of the jobs that read masks: channel of colour masks in RGBA order (0 red ... 3 alpha).
+MASK_CHANNEL_CHOICES = (0, 1, 2, 3)

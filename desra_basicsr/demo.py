@@ -29,11 +29,12 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import yaml
 
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
+from desra_basicsr.settings import Settings, setting
 from desra_basicsr.utils import atomic_write_path
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -53,9 +54,16 @@ SEMANTICS_OFF = (
     '(default config: the mit-b5 640x640 one shipped with mmseg)')
 
 
-@dataclass
-class DemoSettings:
-    """What a demo run uses; stored in ``<out>/demo_settings.json``.
+#: Most fine-tune iterations of a demo run.
+MAX_ITERS = 100_000
+#: Largest ``manual_seed``.
+MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class DemoSettings(Settings):
+    """What a demo run uses (paths made absolute: the fine-tune runs in another working directory); stored in
+    ``<out>/demo_settings.json``.
 
     Attributes:
         finetune_input (str): Folder of the fine-tune set's real LR photos.
@@ -70,24 +78,22 @@ class DemoSettings:
         seg_config (str | None): mmseg config for the checkpoint (None: mmseg's mit-b5 ADE20K 640x640).
         device (str): ``cpu``, ``cuda`` or ``cuda:N``.
     """
-    finetune_input: str = osp.join(DEMO_DATA, 'finetune_lr')
-    heldout_input: str = osp.join(DEMO_DATA, 'heldout_lr')
-    iters: int = 500
-    seed: int = 0
-    finetune_options: str = FINETUNE_TEMPLATE
-    mse_weights: str = osp.join(PRETRAINED, 'demo_mse_x4.pth')
-    gan_weights: str = osp.join(PRETRAINED, 'demo_gan_x4.pth')
-    netd_weights: str = osp.join(PRETRAINED, 'demo_gan_x4_netD.pth')
-    seg_checkpoint: Optional[str] = None
-    seg_config: Optional[str] = None
-    device: str = 'cpu'
+    finetune_input: str = setting(osp.join(DEMO_DATA, 'finetune_lr'), kind='path')
+    heldout_input: str = setting(osp.join(DEMO_DATA, 'heldout_lr'), kind='path')
+    iters: int = setting(500, lo=1, hi=MAX_ITERS)
+    seed: int = setting(0, lo=0, hi=MAX_SEED)
+    finetune_options: str = setting(FINETUNE_TEMPLATE, kind='path')
+    mse_weights: str = setting(osp.join(PRETRAINED, 'demo_mse_x4.pth'), kind='path')
+    gan_weights: str = setting(osp.join(PRETRAINED, 'demo_gan_x4.pth'), kind='path')
+    netd_weights: str = setting(osp.join(PRETRAINED, 'demo_gan_x4_netD.pth'), kind='path')
+    seg_checkpoint: Optional[str] = setting(None, kind='path')
+    seg_config: Optional[str] = setting(None, kind='path')
+    device: str = setting('cpu', kind='device')
 
-    def absolute(self) -> 'DemoSettings':
-        """A copy with every path made absolute (the fine-tune runs in another working directory)."""
-        paths = ('finetune_input', 'heldout_input', 'finetune_options', 'mse_weights', 'gan_weights', 'netd_weights',
-                 'seg_checkpoint', 'seg_config')
-        values = asdict(self)
-        return DemoSettings(**{**values, **{k: osp.abspath(values[k]) for k in paths if values[k]}})
+    def check(self) -> None:
+        """A segmentation config comes with its checkpoint."""
+        if self.seg_config and not self.seg_checkpoint:
+            raise DesraSettingsError('--seg-config: needs --seg-checkpoint')
 
     def inputs(self) -> Dict[str, str]:
         """The LR folder of each set."""
@@ -95,24 +101,23 @@ class DemoSettings:
 
 
 def check_settings(settings: DemoSettings) -> None:
-    """Check the demo's inputs before any stage runs.
+    """Check the demo's inputs and device before any stage runs.
 
     Args:
         settings (DemoSettings): The settings.
 
     Raises:
-        DesraSettingsError: Naming the first missing file or the bad value, when the fine-tune set shares photos with
-            the held-out set, or when the package runs without the source checkout the demo needs.
+        DesraSettingsError: Naming the first missing file, when the fine-tune set shares photos with the held-out set,
+            when the device is not there, or when the package runs without the source checkout the demo needs.
     """
     from desra_basicsr.demo_corpus import check_disjoint
+    from desra_basicsr.devices import resolve_device
 
     for path in (MSE_OPT, GAN_OPT, FINETUNE_TEMPLATE):
         if not osp.isfile(path):
             raise DesraSettingsError(f'{path} not found: `desra demo` needs the source checkout of desra-basicsr '
                                      '(its options/, demo_data/ and experiments/pretrained_models/ folders are not '
                                      'installed with the package); clone the repository and run `make demo` there')
-    if settings.iters < 1:
-        raise DesraSettingsError(f'--iters {settings.iters}: must be at least 1')
     for name, folder in settings.inputs().items():
         if not osp.isdir(folder):
             raise DesraSettingsError(f'{folder}: folder of the {SET_TITLES[name]}\'s LR photos not found')
@@ -121,6 +126,7 @@ def check_settings(settings: DemoSettings) -> None:
         if path and not osp.isfile(path):
             raise DesraSettingsError(f'{path}: file not found')
     check_disjoint(settings.finetune_input, settings.heldout_input)
+    resolve_device(settings.device)
 
 
 def _claim_output(out: str, settings: DemoSettings) -> None:
@@ -233,6 +239,21 @@ def measure_detail(folders: Dict[str, str]) -> Dict[str, Any]:
     }
 
 
+class StageClock:
+    """Runs the stages of the demo, printing each name and adding up the seconds each name took."""
+
+    def __init__(self) -> None:
+        self.seconds: Dict[str, float] = {}
+
+    def __call__(self, name: str, fn: Callable, *args) -> Any:
+        """Run ``fn(*args)`` as stage ``name``; returns its result."""
+        print(f'\n== {name}', flush=True)
+        start = time.time()
+        result = fn(*args)
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.time() - start, 1)
+        return result
+
+
 def run_demo(out: str, settings: DemoSettings) -> Dict[str, Any]:
     """Run the whole loop (see the module docstring) and print the paper-style tables.
 
@@ -248,10 +269,6 @@ def run_demo(out: str, settings: DemoSettings) -> Dict[str, Any]:
         DesraSettingsError: For missing inputs, overlapping sets or an output folder holding another run.
         DemoError: When a stage fails.
     """
-    from desra_basicsr.constants import SEGFORMER_CHECKPOINT_NAME
-    from desra_basicsr.jobs import compare, detect, pseudo_gt, report, sr
-
-    settings = settings.absolute()
     check_settings(settings)
     out = osp.abspath(out)
     os.makedirs(out, exist_ok=True)
@@ -261,42 +278,66 @@ def run_demo(out: str, settings: DemoSettings) -> Dict[str, Any]:
                for k in ('sr_mse', 'sr_gan', 'masks_before', 'sr_finetuned', 'masks_after')}
         for name in SETS
     }
-    semantics = bool(settings.seg_checkpoint)
+    _print_start(out, settings)
+    stage = StageClock()
+    for name, lr in settings.inputs().items():
+        _detect_before(stage, settings, lr, folders[name])
+    opt_path, weights = _finetune(stage, settings, out, folders['finetune'])
+    result: Dict[str, Any] = {}
+    for name, lr in settings.inputs().items():
+        result[name] = _detect_after(stage, settings, lr, folders[name], (opt_path, weights),
+                                     osp.join(out, f'compare_{name}.json'))
+    page = stage('report', _report, settings, folders['heldout'], osp.join(out, 'report'))
+    result.update(seconds=stage.seconds, semantics=bool(settings.seg_checkpoint), report=page)
+    with atomic_write_path(osp.join(out, 'demo_result.json')) as tmp:
+        with open(tmp, 'w') as fobj:
+            json.dump(result, fobj, indent=2)
+    print_tables(result, settings)
+    return result
+
+
+def _print_start(out: str, settings: DemoSettings) -> None:
+    """The first lines: what runs where, and whether semantics are on."""
+    from desra_basicsr.constants import SEGFORMER_CHECKPOINT_NAME
     print(f'DeSRA demo -> {out}: fine-tune {settings.iters} iterations (seed {settings.seed}) on '
           f'{settings.finetune_input}, judged on {settings.heldout_input}; device {settings.device}')
-    print('semantics: ON (' + settings.seg_checkpoint + ')' if semantics else
+    print('semantics: ON (' + settings.seg_checkpoint + ')' if settings.seg_checkpoint else
           SEMANTICS_OFF.format(checkpoint=SEGFORMER_CHECKPOINT_NAME),
           flush=True)
-    seconds: Dict[str, float] = {}
 
-    def stage(name: str, fn: Callable, *args) -> Any:
-        print(f'\n== {name}', flush=True)
-        start = time.time()
-        result = fn(*args)
-        seconds[name] = round(seconds.get(name, 0.0) + time.time() - start, 1)
-        return result
 
-    def detection(mse: str, gan: str, masks: str) -> detect.DetectSettings:
-        return detect.DetectSettings(
-            mse=mse, gan=gan, out=masks, seg_checkpoint=settings.seg_checkpoint, seg_config=settings.seg_config,
-            device=settings.device)
+def _detection(settings: DemoSettings, mse: str, gan: str, masks: str) -> Any:
+    """DeSRA-det of the demo's GAN-SR (or fine-tuned) outputs against the MSE-SR ones."""
+    from desra_basicsr.jobs import detect
+    return detect.run(detect.DetectSettings(
+        mse=mse, gan=gan, out=masks, seg_checkpoint=settings.seg_checkpoint, seg_config=settings.seg_config,
+        device=settings.device))
 
-    for name, lr in settings.inputs().items():
-        f = folders[name]
-        stage('sr_mse', lambda: _job('sr_mse', sr.run(
-            sr.SRSettings(input=lr, out=f['sr_mse'], opt=MSE_OPT, weights=settings.mse_weights,
-                          device=settings.device))))
-        stage('sr_gan', lambda: _job('sr_gan', sr.run(
-            sr.SRSettings(input=lr, out=f['sr_gan'], opt=GAN_OPT, weights=settings.gan_weights,
-                          device=settings.device))))
-        stage('detect_before',
-              lambda: _job('detect_before', detect.run(detection(f['sr_mse'], f['sr_gan'], f['masks_before']))))
-    train = folders['finetune']
-    pseudo_dir = osp.join(out, 'finetune', 'pseudo_gt')
-    stage('pseudo_gt', lambda: _job('pseudo_gt', pseudo_gt.run(
-        pseudo_gt.PseudoGTSettings(mse=train['sr_mse'], gan=train['sr_gan'], masks=train['masks_before'],
-                                   out=pseudo_dir))))
 
+def _sr(name: str, settings: DemoSettings, lr: str, out: str, opt: str, weights: str) -> Any:
+    """Inference of one demo model over one set's LR photos (stage ``name``)."""
+    from desra_basicsr.jobs import sr
+    return _job(name, sr.run(sr.SRSettings(input=lr, out=out, opt=opt, weights=weights, device=settings.device)))
+
+
+def _detect_before(stage: StageClock, settings: DemoSettings, lr: str, f: Dict[str, str]) -> None:
+    """Stage 1 for one set: MSE-SR and GAN-SR inference, DeSRA-det."""
+    stage('sr_mse', _sr, 'sr_mse', settings, lr, f['sr_mse'], MSE_OPT, settings.mse_weights)
+    stage('sr_gan', _sr, 'sr_gan', settings, lr, f['sr_gan'], GAN_OPT, settings.gan_weights)
+    stage('detect_before', lambda: _job('detect_before', _detection(settings, f['sr_mse'], f['sr_gan'],
+                                                                    f['masks_before'])))
+
+
+def _finetune(stage: StageClock, settings: DemoSettings, out: str, train: Dict[str, str]) -> Tuple[str, str]:
+    """Stages 2-3: pseudo-GT of the fine-tune set, then the fine-tune (skipped when its weights exist).
+
+    Returns:
+        tuple[str, str]: The fine-tune option file and the fine-tuned generator's weights.
+    """
+    from desra_basicsr.jobs import pseudo_gt
+    stage('pseudo_gt', lambda: _job('pseudo_gt', pseudo_gt.run(pseudo_gt.PseudoGTSettings(
+        mse=train['sr_mse'], gan=train['sr_gan'], masks=train['masks_before'],
+        out=osp.join(out, 'finetune', 'pseudo_gt')))))
     opt_path = osp.join(out, 'options', 'finetune_desra.yml')
     opt = write_finetune_options(settings, train, opt_path)
     weights = osp.join(out, 'experiments', opt['name'], 'models', 'net_g_latest.pth')
@@ -304,30 +345,35 @@ def run_demo(out: str, settings: DemoSettings) -> Dict[str, Any]:
         print(f'\nfine-tune: {weights} exists, skipped')
     else:
         stage('finetune', _train, opt_path, out, osp.join(out, 'finetune.log'), settings.device)
+    return opt_path, weights
 
-    result: Dict[str, Any] = {}
-    for name, lr in settings.inputs().items():
-        f = folders[name]
-        stage('sr_finetuned', lambda: _job('sr_finetuned', sr.run(
-            sr.SRSettings(input=lr, out=f['sr_finetuned'], opt=opt_path, weights=weights, device=settings.device))))
-        stage('detect_after',
-              lambda: _job('detect_after', detect.run(detection(f['sr_mse'], f['sr_finetuned'], f['masks_after']))))
-        compared = stage('compare', lambda: compare.run(
-            compare.CompareSettings(before=f['masks_before'], after=f['masks_after'],
-                                    json=osp.join(out, f'compare_{name}.json'))))
-        detail = stage('detail', measure_detail, f)
-        result[name] = {'summary': compared.summary, 'per_image': compared.per_image, 'detail': detail}
-    held = folders['heldout']
-    page = stage('report', lambda: report.run(report.ReportSettings(
-        out=osp.join(out, 'report'), lr=settings.heldout_input, mse=held['sr_mse'], gan=held['sr_gan'],
-        masks=held['masks_before'], finetuned=held['sr_finetuned'], finetuned_masks=held['masks_after'],
-        title=f'DeSRA demo: held-out photos ({settings.iters} fine-tune iterations on the fine-tune set)'))).page
-    result.update(seconds=seconds, semantics=semantics, report=page)
-    with atomic_write_path(osp.join(out, 'demo_result.json')) as tmp:
-        with open(tmp, 'w') as fobj:
-            json.dump(result, fobj, indent=2)
-    print_tables(result, settings)
-    return result
+
+def _detect_after(stage: StageClock, settings: DemoSettings, lr: str, f: Dict[str, str], finetuned: Tuple[str, str],
+                  compare_json: str) -> Dict[str, Any]:
+    """Stages 4-5 for one set: fine-tuned inference, DeSRA-det again, the comparison and the detail kept.
+
+    Returns:
+        dict: The comparison ``summary``, ``per_image`` and ``detail`` of the set.
+    """
+    from desra_basicsr.jobs import compare
+    opt_path, weights = finetuned
+    stage('sr_finetuned', _sr, 'sr_finetuned', settings, lr, f['sr_finetuned'], opt_path, weights)
+    stage('detect_after', lambda: _job('detect_after', _detection(settings, f['sr_mse'], f['sr_finetuned'],
+                                                                  f['masks_after'])))
+    compared = stage('compare', lambda: compare.run(
+        compare.CompareSettings(before=f['masks_before'], after=f['masks_after'], json=compare_json, progress=False)))
+    detail = stage('detail', measure_detail, f)
+    return {'summary': compared.summary, 'per_image': compared.per_image, 'detail': detail}
+
+
+def _report(settings: DemoSettings, held: Dict[str, str], out: str) -> str:
+    """The visual report of the held-out set; returns the page."""
+    from desra_basicsr.jobs import report
+    return report.run(report.ReportSettings(
+        out=out, lr=settings.heldout_input, mse=held['sr_mse'], gan=held['sr_gan'], masks=held['masks_before'],
+        finetuned=held['sr_finetuned'], finetuned_masks=held['masks_after'],
+        title=f'DeSRA demo: held-out photos ({settings.iters} fine-tune iterations on the fine-tune set)',
+        progress=False)).page
 
 
 def format_set_line(name: str, figures: Dict[str, Any]) -> str:

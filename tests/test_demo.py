@@ -56,7 +56,7 @@ def test_demo_bad_arguments(tmp_path, capsys):
     assert main(['demo', '--out', str(tmp_path / 'a'), '--gan-weights', str(tmp_path / 'none.pth')]) == 2
     assert 'none.pth: file not found' in capsys.readouterr().err
     assert main(['demo', '--out', str(tmp_path / 'b'), '--iters', '0']) == 2
-    assert '--iters 0: must be at least 1' in capsys.readouterr().err
+    assert '--iters 0: must be a finite number in [1, 100000]' in capsys.readouterr().err
     assert main(['demo', '--out', str(tmp_path / 'c'), '--seg-config', 'x.py']) == 2
     assert '--seg-config: needs --seg-checkpoint' in capsys.readouterr().err
     held = DemoSettings().heldout_input

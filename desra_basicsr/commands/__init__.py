@@ -17,7 +17,7 @@ import os
 import os.path as osp
 import signal
 import sys
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from desra_basicsr.version import __version__
 
@@ -67,6 +67,21 @@ def add_mask_channel_argument(parser: argparse.ArgumentParser) -> None:
         'single-channel, or colour with equal channels)')
 
 
+def add_setting_arguments(parser: argparse.ArgumentParser, cls: type, helps: Dict[str, str]) -> None:
+    """Add one option per settings field, typed and defaulted by the field (``--min-area`` for ``min_area``).
+
+    Args:
+        parser (argparse.ArgumentParser): The sub-command's parser.
+        cls (type): The job's settings class (:class:`desra_basicsr.settings.Settings`).
+        helps (dict[str, str]): Field name -> help text (the default is appended).
+    """
+    from desra_basicsr.settings import default_of
+    for name, text in helps.items():
+        default = default_of(cls, name)
+        parser.add_argument(
+            '--' + name.replace('_', '-'), type=type(default), default=default, help=f'{text} (default: {default})')
+
+
 def run_job_command(job: Callable[[], Any], report: Optional[Callable[[Any], None]] = None) -> int:
     """Run a job of :mod:`desra_basicsr.jobs` for a command and turn its outcome into the exit code.
 
@@ -109,24 +124,6 @@ def describe_on_rank0(result: Any) -> None:
     """
     if os.environ.get('RANK', '0') == '0':
         print(result.describe())
-
-
-def progress_bar(desc: str, unit: str = 'img') -> Callable:
-    """A tqdm wrapper for the ``progress`` argument of the jobs that read all their files in one pass.
-
-    Args:
-        desc (str): Bar label.
-        unit (str): Unit name.
-
-    Returns:
-        Callable: Iterable -> tqdm iterable on stderr.
-    """
-
-    def wrap(iterable):
-        from tqdm import tqdm
-        return tqdm(iterable, desc=desc, unit=unit, file=sys.stderr)
-
-    return wrap
 
 
 def main(argv: Optional[List[str]] = None) -> int:

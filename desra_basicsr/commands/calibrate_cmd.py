@@ -8,8 +8,9 @@ writes the authors' ``name--idx`` text format (20 bins). Python API: :mod:`desra
 """
 import argparse
 
-from desra_basicsr.commands import progress_bar, run_job_command
+from desra_basicsr.commands import run_job_command
 from desra_basicsr.jobs.calibrate import SEGMENT_IMAGES, CalibrateSettings
+from desra_basicsr.settings import default_of
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,11 +33,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         '--segment-image',
         choices=SEGMENT_IMAGES,
-        default=CalibrateSettings.segment_image,
+        default=default_of(CalibrateSettings, 'segment_image'),
         help='which output is segmented (gan: as the release; mse: as the paper appendix)')
-    parser.add_argument('--device', default='cpu', help='segmenter device (cpu, cuda)')
-    parser.add_argument('--percentile', type=float, default=85.0, help='percentile of D per class (default 85)')
-    parser.add_argument('--bins', type=int, default=10000, help='histogram bins over [0, 1] (default 10000)')
+    parser.add_argument(
+        '--device', default=default_of(CalibrateSettings, 'device'), help='segmenter device (cpu, cuda, cuda:N)')
+    percentile, bins = default_of(CalibrateSettings, 'percentile'), default_of(CalibrateSettings, 'bins')
+    parser.add_argument(
+        '--percentile', type=float, default=percentile, help=f'percentile of D per class (default {percentile:g})')
+    parser.add_argument('--bins', type=int, default=bins, help=f'histogram bins over [0, 1] (default {bins})')
     parser.add_argument('--out', required=True, help='output YAML table (class name: weight)')
     parser.add_argument('--released-format', metavar='FILE', help='also write the released name--idx table here')
     parser.set_defaults(func=run)
@@ -52,18 +56,7 @@ def run(args: argparse.Namespace) -> int:
         int: 0 on success, 1 when an image failed, 2 for unusable arguments.
     """
     from desra_basicsr.jobs.calibrate import run as calibrate
-
-    settings = CalibrateSettings(
-        mse=args.mse,
-        gan=args.gan,
-        out=args.out,
-        seg_config=args.seg_config,
-        seg_checkpoint=args.seg_checkpoint,
-        segment_image=args.segment_image,
-        device=args.device,
-        percentile=args.percentile,
-        bins=args.bins,
-        released_format=args.released_format)
+    from desra_basicsr.settings import settings_from_args
 
     def report(result) -> None:
         print(f'{result.pairs} pairs; class weights written to {result.out}' +
@@ -78,4 +71,4 @@ def run(args: argparse.Namespace) -> int:
         if result.unseen:
             print(f'  {len(result.unseen)} class(es) without pixels: weight 1')
 
-    return run_job_command(lambda: calibrate(settings, progress_bar('calibrate', 'pair')), report)
+    return run_job_command(lambda: calibrate(settings_from_args(CalibrateSettings, args)), report)

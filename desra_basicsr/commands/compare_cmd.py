@@ -7,7 +7,7 @@ the IoU of each detection against the ground truth (the paper's "IoU before / af
 """
 import argparse
 
-from desra_basicsr.commands import add_mask_channel_argument, progress_bar, run_job_command
+from desra_basicsr.commands import add_mask_channel_argument, run_job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -43,9 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from desra_basicsr.evaluation.folders import format_table
     from desra_basicsr.jobs.compare import CompareSettings
     from desra_basicsr.jobs.compare import run as compare
-
-    settings = CompareSettings(
-        before=args.before, after=args.after, gt=args.gt, json=args.json, mask_channel=args.mask_channel)
+    from desra_basicsr.settings import settings_from_args
 
     def report(result) -> None:
         summary = result.summary
@@ -58,4 +56,4 @@ def run(args: argparse.Namespace) -> int:
         print(f'regions before: {summary["n_regions_before"]}, removed: {summary["n_removed"]}; images with new '
               f'artifacts: {summary["images_with_additions"]}')
 
-    return run_job_command(lambda: compare(settings, progress_bar('compare')), report)
+    return run_job_command(lambda: compare(settings_from_args(CompareSettings, args)), report)

@@ -10,7 +10,9 @@ Resumable: run the same command again to continue. Needs the source checkout (op
 experiments/pretrained_models/). See :mod:`desra_basicsr.demo`.
 """
 import argparse
-import sys
+
+from desra_basicsr.commands import add_setting_arguments
+from desra_basicsr.settings import default_of
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,24 +22,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         subparsers (argparse._SubParsersAction): The ``desra`` sub-parsers.
     """
     from desra_basicsr.demo import DemoSettings
-    defaults = DemoSettings()
     parser = subparsers.add_parser(
         'demo',
         help='run the whole DeSRA loop on the bundled real photos (README main command: make demo)',
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='demo_output', help='output folder (default: demo_output)')
-    parser.add_argument('--iters', type=int, default=defaults.iters, help='DeSRA fine-tune iterations')
-    parser.add_argument('--seed', type=int, default=defaults.seed, help='manual_seed of the fine-tune')
-    parser.add_argument('--finetune-input', default=defaults.finetune_input, help='LR photos the fine-tune uses')
-    parser.add_argument('--heldout-input', default=defaults.heldout_input, help='LR photos it is judged on')
-    parser.add_argument('--finetune-options', default=defaults.finetune_options, help='fine-tune option template')
-    parser.add_argument('--mse-weights', default=defaults.mse_weights, help='MSE-SR generator weights')
-    parser.add_argument('--gan-weights', default=defaults.gan_weights, help='GAN-SR generator weights')
-    parser.add_argument('--netd-weights', default=defaults.netd_weights, help='GAN-SR discriminator weights')
+    add_setting_arguments(
+        parser, DemoSettings, {
+            'iters': 'DeSRA fine-tune iterations',
+            'seed': 'manual_seed of the fine-tune',
+            'finetune_input': 'LR photos the fine-tune uses',
+            'heldout_input': 'LR photos it is judged on',
+            'finetune_options': 'fine-tune option template',
+            'mse_weights': 'MSE-SR generator weights',
+            'gan_weights': 'GAN-SR generator weights',
+            'netd_weights': 'GAN-SR discriminator weights',
+        })
     parser.add_argument('--seg-checkpoint', help='SegFormer ADE20K checkpoint: turns semantics on (default: off)')
     parser.add_argument('--seg-config', help='mmseg config of --seg-checkpoint (default: mit-b5 ADE20K 640x640)')
-    parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
+    parser.add_argument('--device', default=default_of(DemoSettings, 'device'), help='cpu, cuda or cuda:N')
     parser.set_defaults(func=run)
 
 
@@ -52,20 +56,6 @@ def run(args: argparse.Namespace) -> int:
     """
     from desra_basicsr.commands import run_job_command
     from desra_basicsr.demo import DemoSettings, run_demo
+    from desra_basicsr.settings import settings_from_args
 
-    if args.seg_config and not args.seg_checkpoint:
-        print('error: --seg-config: needs --seg-checkpoint', file=sys.stderr)
-        return 2
-    settings = DemoSettings(
-        finetune_input=args.finetune_input,
-        heldout_input=args.heldout_input,
-        iters=args.iters,
-        seed=args.seed,
-        finetune_options=args.finetune_options,
-        mse_weights=args.mse_weights,
-        gan_weights=args.gan_weights,
-        netd_weights=args.netd_weights,
-        seg_checkpoint=args.seg_checkpoint,
-        seg_config=args.seg_config,
-        device=args.device)
-    return run_job_command(lambda: run_demo(args.out, settings))
+    return run_job_command(lambda: run_demo(args.out, settings_from_args(DemoSettings, args)))

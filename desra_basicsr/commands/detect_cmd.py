@@ -14,18 +14,22 @@ each rank handles a disjoint share of the pairs (on its own GPU with ``--device 
 summary. Exit code: 0, 1 when some pair failed, 2 for unusable arguments. Python API:
 :mod:`desra_basicsr.jobs.detect`.
 
-``--method localizer`` needs no MSE-SR outputs: a localiser trained with ``desra localizer train`` finds the
-artifacts from the GAN-SR images alone (``--localizer-config``, ``--localizer-checkpoint``): artifact where its
-probability is at least ``--prob-threshold``, holes filled, regions of at most ``--min-area`` pixels dropped;
-``--save-maps`` writes the probability as ``OUT/maps/<stem>_prob.npy``::
+Every method says what it needs and uses: an option a method ignores (``--threshold`` for the LDL baselines) is
+not recorded, so changing it does not refuse the folder. ``--method localizer`` needs no MSE-SR outputs: a
+localiser trained with ``desra localizer train`` finds the artifacts from the GAN-SR images alone
+(``--localizer-config``, ``--localizer-checkpoint``): artifact where its probability is at least
+``--prob-threshold``, holes filled, regions of at most ``--min-area`` pixels dropped; ``--save-maps`` writes the
+probability as ``OUT/maps/<stem>_prob.npy``::
 
     desra detect --method localizer --gan sr/gan --out masks \
         --localizer-config localizer/localizer_config.py --localizer-checkpoint localizer/localizer.pth
 """
 import argparse
 
-from desra_basicsr.commands import add_overwrite_argument, run_job_command
-from desra_basicsr.jobs.detect import LOCALIZER_METHOD, NUMERATORS, SEGMENT_INPUTS, SEMANTIC_BACKENDS, DetectSettings
+from desra_basicsr.commands import add_overwrite_argument, describe_on_rank0, run_job_command
+from desra_basicsr.detection.methods import METHODS
+from desra_basicsr.jobs.detect import NUMERATORS, SEGMENT_INPUTS, SEMANTIC_BACKENDS, DetectSettings
+from desra_basicsr.settings import default_of
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,56 +38,55 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     Args:
         subparsers (argparse._SubParsersAction): The ``desra`` sub-parsers.
     """
-    from desra_basicsr.detection.methods import METHODS
-    defaults = DetectSettings(mse='', gan='', out='')
     parser = subparsers.add_parser(
         'detect',
         help='detect GAN-SR artifacts against MSE-SR outputs (DeSRA-det)',
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--mse', default=None, help='folder of MSE-SR outputs (every method but localizer)')
+    parser.add_argument('--mse', help='folder of MSE-SR outputs (every method but localizer)')
     parser.add_argument('--gan', required=True, help='folder of GAN-SR outputs (same file stems)')
     parser.add_argument('--out', required=True, help='output folder for masks, maps and summary.json')
     parser.add_argument(
         '--method',
-        default=defaults.method,
-        choices=sorted(METHODS) + [LOCALIZER_METHOD],
-        help='detection method: ' + '; '.join(f'{name}: {m.description}' for name, m in sorted(METHODS.items())) +
-        f'; {LOCALIZER_METHOD}: trained artifact localiser on the GAN-SR image alone (no --mse)')
+        default=default_of(DetectSettings, 'method'),
+        choices=sorted(METHODS),
+        help='detection method: ' + '; '.join(f'{name}: {m.description}' for name, m in sorted(METHODS.items())))
     parser.add_argument(
         '--semantic',
         choices=SEMANTIC_BACKENDS,
-        default=None,
         help='segmenter backend (default: mmseg when --seg-checkpoint is given, otherwise none = all weights 1)')
-    parser.add_argument('--seg-config', default=None, help='mmseg config (default: SegFormer mit-b5 ADE20K 640x640)')
-    parser.add_argument('--seg-checkpoint', default=None, help='mmseg checkpoint (.pth) matching --seg-config')
+    parser.add_argument('--seg-config', help='mmseg config (default: SegFormer mit-b5 ADE20K 640x640)')
+    parser.add_argument('--seg-checkpoint', help='mmseg checkpoint (.pth) matching --seg-config')
     parser.add_argument(
         '--class-table',
-        default=None,
         help='class weight table, matched to the model\'s classes by name (default: the DeSRA release)')
     parser.add_argument(
-        '--segment-input', choices=SEGMENT_INPUTS, default=defaults.segment_input, help='image to segment (release: '
-        'gan)')
-    parser.add_argument(
-        '--threshold', type=float, default=defaults.threshold, help=f'artifact where map < this ({defaults.threshold})')
-    parser.add_argument(
-        '--min-area', type=int, default=defaults.min_area, help=f'drop regions with area <= this ({defaults.min_area})')
+        '--segment-input',
+        choices=SEGMENT_INPUTS,
+        default=default_of(DetectSettings, 'segment_input'),
+        help='image to segment (release: gan)')
+    threshold, min_area = default_of(DetectSettings, 'threshold'), default_of(DetectSettings, 'min_area')
+    parser.add_argument('--threshold', type=float, default=threshold, help=f'artifact where map < this ({threshold})')
+    parser.add_argument('--min-area', type=int, default=min_area, help=f'drop regions with area <= this ({min_area})')
     parser.add_argument(
         '--min-area-ref',
         type=int,
-        default=None,
         help='image area (pixels) --min-area is meant for; scales it by H*W/ref for each image (default: no scaling)')
     parser.add_argument(
-        '--numerator', choices=NUMERATORS, default=defaults.numerator, help='indicator numerator: +C or not')
-    parser.add_argument('--device', default=defaults.device, help='cpu, cuda or cuda:N')
-    parser.add_argument('--save-maps', action='store_true', help='also save D, adjusted D and the segmentation')
-    parser.add_argument('--localizer-config', default=None, help='--method localizer: localizer_config.py')
-    parser.add_argument('--localizer-checkpoint', default=None, help='--method localizer: localizer.pth')
+        '--numerator',
+        choices=NUMERATORS,
+        default=default_of(DetectSettings, 'numerator'),
+        help='indicator numerator: +C or not')
+    parser.add_argument('--device', default=default_of(DetectSettings, 'device'), help='cpu, cuda or cuda:N')
+    parser.add_argument('--save-maps', action='store_true', help='also save the method\'s maps and the segmentation')
+    parser.add_argument('--localizer-config', help='--method localizer: localizer_config.py')
+    parser.add_argument('--localizer-checkpoint', help='--method localizer: localizer.pth')
+    prob_threshold = default_of(DetectSettings, 'prob_threshold')
     parser.add_argument(
         '--prob-threshold',
         type=float,
-        default=defaults.prob_threshold,
-        help=f'--method localizer: artifact where the probability is >= this ({defaults.prob_threshold})')
+        default=prob_threshold,
+        help=f'--method localizer: artifact where the probability is >= this ({prob_threshold})')
     add_overwrite_argument(parser)
     parser.set_defaults(func=run)
 
@@ -97,32 +100,7 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         int: 0 if every pair succeeded, 1 if some failed, 2 for unusable arguments.
     """
-    from desra_basicsr.jobs.core import dist_info
     from desra_basicsr.jobs.detect import run as detect
+    from desra_basicsr.settings import settings_from_args
 
-    settings = DetectSettings(
-        mse=args.mse,
-        gan=args.gan,
-        out=args.out,
-        method=args.method,
-        semantic=args.semantic,
-        seg_config=args.seg_config,
-        seg_checkpoint=args.seg_checkpoint,
-        class_table=args.class_table,
-        segment_input=args.segment_input,
-        threshold=args.threshold,
-        min_area=args.min_area,
-        min_area_ref=args.min_area_ref,
-        numerator=args.numerator,
-        device=args.device,
-        save_maps=args.save_maps,
-        overwrite=args.overwrite,
-        localizer_config=args.localizer_config,
-        localizer_checkpoint=args.localizer_checkpoint,
-        prob_threshold=args.prob_threshold)
-
-    def report(result) -> None:
-        if dist_info()[0] == 0:
-            print(result.describe())
-
-    return run_job_command(lambda: detect(settings), report)
+    return run_job_command(lambda: detect(settings_from_args(DetectSettings, args)), describe_on_rank0)

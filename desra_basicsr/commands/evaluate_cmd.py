@@ -9,8 +9,10 @@ Two modes:
 """
 import argparse
 
-from desra_basicsr.commands import add_mask_channel_argument, progress_bar, run_job_command
-from desra_basicsr.constants import DETECT_THRESHOLD, MIN_AREA
+from desra_basicsr.commands import add_mask_channel_argument, run_job_command
+from desra_basicsr.constants import DETECT_THRESHOLD
+from desra_basicsr.jobs.evaluate import SWEEP_METHODS, EvaluateSettings
+from desra_basicsr.settings import default_of
 
 HEADER = ('name', 'IoU', 'Precision', 'Recall', 'N_S', 'N_G')
 SCORES = ('iou', 'precision', 'recall', 'n_pred_regions', 'n_gt_regions')
@@ -31,14 +33,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         'methods at several thresholds on --mse/--gan outputs and print one comparison table.')
     parser.add_argument('--pred', help='folder of detected masks (score mode)')
     parser.add_argument('--gt', required=True, help='folder of ground-truth masks')
-    parser.add_argument('--p', type=float, default=0.5, help='overlap fraction for a region to count (default 0.5)')
+    p = default_of(EvaluateSettings, 'p')
+    parser.add_argument('--p', type=float, default=p, help=f'overlap fraction for a region to count (default {p})')
     parser.add_argument('--json', help='write per-image and mean values to this JSON file')
     parser.add_argument('--per-image', action='store_true', help='score mode: also print one table row per image')
     sweep = parser.add_argument_group('sweep mode')
     sweep.add_argument('--sweep', action='store_true', help='run detection methods on --mse/--gan and compare them')
     sweep.add_argument('--mse', help='folder of MSE-SR outputs (sweep mode)')
     sweep.add_argument('--gan', help='folder of GAN-SR outputs (sweep mode)')
-    sweep.add_argument('--methods', nargs='+', help='method names of `desra detect --method` (default: all)')
+    sweep.add_argument(
+        '--methods', nargs='+', help=f'methods of `desra detect --method` (default: all of {", ".join(SWEEP_METHODS)})')
     sweep.add_argument(
         '--thresholds',
         nargs='+',
@@ -51,9 +55,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help='mmseg checkpoint; without it the semantic methods run without '
         'segmentation (all class weights 1)')
     sweep.add_argument('--class-table', help='class-weight table (default: the DeSRA release table)')
+    min_area = default_of(EvaluateSettings, 'min_area')
     sweep.add_argument(
-        '--min-area', type=int, default=MIN_AREA, help=f'smallest region kept by DeSRA-det (default {MIN_AREA})')
-    sweep.add_argument('--device', default='cpu', help='device of the detectors and the segmenter (cpu, cuda)')
+        '--min-area', type=int, default=min_area, help=f'smallest region kept by DeSRA-det (default {min_area})')
+    sweep.add_argument(
+        '--device',
+        default=default_of(EvaluateSettings, 'device'),
+        help='device of the detectors and the segmenter (cpu, cuda, cuda:N)')
     add_mask_channel_argument(parser)
     parser.set_defaults(func=run)
 
@@ -68,28 +76,11 @@ def run(args: argparse.Namespace) -> int:
         int: 0 on success, 1 when a mask or image failed, 2 for unusable arguments.
     """
     from desra_basicsr.evaluation.folders import format_table
-    from desra_basicsr.jobs.evaluate import EvaluateSettings
     from desra_basicsr.jobs.evaluate import run as evaluate
-
-    settings = EvaluateSettings(
-        gt=args.gt,
-        pred=args.pred,
-        p=args.p,
-        json=args.json,
-        mask_channel=args.mask_channel,
-        sweep=args.sweep,
-        mse=args.mse,
-        gan=args.gan,
-        methods=args.methods,
-        thresholds=args.thresholds,
-        seg_config=args.seg_config,
-        seg_checkpoint=args.seg_checkpoint,
-        class_table=args.class_table,
-        min_area=args.min_area,
-        device=args.device)
+    from desra_basicsr.settings import settings_from_args
 
     def report(result) -> None:
-        if settings.sweep:
+        if args.sweep:
             rows = [(r['method'], '-' if r['threshold'] is None else f'{r["threshold"]:g}',
                      *(r['mean'][k] for k in SCORES)) for r in result.results]
             print(format_table(('method', 'threshold') + HEADER[1:], rows))
@@ -101,4 +92,4 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(HEADER, rows))
         print(f'IoU x100 averaged over images; precision / recall pooled over regions, p = {result.p}')
 
-    return run_job_command(lambda: evaluate(settings, progress_bar('sweep' if args.sweep else 'evaluate')), report)
+    return run_job_command(lambda: evaluate(settings_from_args(EvaluateSettings, args)), report)

@@ -18,7 +18,9 @@ failed (a stem missing from a folder, different sizes), 2 for unusable arguments
 """
 import argparse
 
-from desra_basicsr.commands import add_overwrite_argument, run_job_command
+from desra_basicsr.commands import add_overwrite_argument, add_setting_arguments, run_job_command
+from desra_basicsr.jobs.fuse import FuseSettings
+from desra_basicsr.settings import default_of
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,8 +29,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     Args:
         subparsers (argparse._SubParsersAction): The ``desra`` sub-parsers.
     """
-    from desra_basicsr.jobs.fuse import FuseSettings
-    defaults = FuseSettings(inputs=[], out='')
     parser = subparsers.add_parser(
         'fuse',
         help='fuse several SR models\' outputs region by region, avoiding each one\'s artifacts',
@@ -36,28 +36,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--inputs', nargs='+', required=True, help='two or more folders of SR outputs (same stems)')
     parser.add_argument('--out', required=True, help='output folder (fused images, maps/, summary.json)')
-    parser.add_argument('--mse', default=None, help='folder of MSE-SR outputs: DeSRA scores and the fallback source')
-    parser.add_argument('--localizer-config', default=None, help='localizer_config.py (scores without --mse)')
-    parser.add_argument('--localizer-checkpoint', default=None, help='localizer.pth (scores without --mse)')
-    parser.add_argument(
-        '--region-sigma', type=float, default=defaults.region_sigma, help='smoothing of the scores, pixels '
-        f'({defaults.region_sigma})')
-    parser.add_argument(
-        '--margin', type=int, default=defaults.margin, help='growth of each candidate\'s artifacts before the choice, '
-        f'pixels ({defaults.margin})')
-    parser.add_argument(
-        '--feather-sigma', type=float, default=defaults.feather_sigma, help='blending width at region borders, '
-        f'pixels ({defaults.feather_sigma})')
+    parser.add_argument('--mse', help='folder of MSE-SR outputs: DeSRA scores and the fallback source')
+    parser.add_argument('--localizer-config', help='localizer_config.py (scores without --mse)')
+    parser.add_argument('--localizer-checkpoint', help='localizer.pth (scores without --mse)')
+    add_setting_arguments(
+        parser, FuseSettings, {
+            'region_sigma': 'smoothing of the scores, pixels',
+            'margin': 'growth of each candidate\'s artifacts before the choice, pixels',
+            'feather_sigma': 'blending width at region borders, pixels',
+            'tie_margin': 'scores this close count as equal',
+        })
     parser.add_argument(
         '--artifact-threshold',
         type=float,
-        default=None,
         help='score from which a candidate counts as an artifact (default: 0.3 with --mse, i.e. D < 0.7; 0.5 for '
         'localiser probabilities)')
-    parser.add_argument(
-        '--tie-margin', type=float, default=defaults.tie_margin, help='scores this close count as equal '
-        f'({defaults.tie_margin})')
-    parser.add_argument('--device', default=defaults.device, help='localiser device: cpu, cuda or cuda:N')
+    parser.add_argument('--device', default=default_of(FuseSettings, 'device'), help='localiser device: cpu, cuda or '
+                        'cuda:N')
     add_overwrite_argument(parser)
     parser.set_defaults(func=run)
 
@@ -71,30 +66,16 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         int: 0 if every image was fused, 1 if some failed, 2 for unusable arguments.
     """
-    from desra_basicsr.jobs.fuse import FuseSettings
+    from desra_basicsr.jobs.fuse import FuseRecord
     from desra_basicsr.jobs.fuse import run as fuse
-
-    settings = FuseSettings(
-        inputs=args.inputs,
-        out=args.out,
-        mse=args.mse,
-        localizer_config=args.localizer_config,
-        localizer_checkpoint=args.localizer_checkpoint,
-        region_sigma=args.region_sigma,
-        margin=args.margin,
-        feather_sigma=args.feather_sigma,
-        artifact_threshold=args.artifact_threshold,
-        tie_margin=args.tie_margin,
-        device=args.device,
-        overwrite=args.overwrite)
+    from desra_basicsr.settings import settings_from_args
 
     def report(result) -> None:
         print(result.describe())
-        shares = [r['shares'] for r in result.items.values() if r.get('status') == 'done']
+        shares = [record.shares for record in FuseRecord.done(result).values()]
         if shares:
-            sources = result.summary['meta']['sources']
-            for k, source in enumerate(sources):
+            for k, source in enumerate(result.summary['meta']['sources']):
                 mean = sum(s[k] for s in shares) / len(shares)
                 print(f'  source {k} ({source}): {100 * mean:.2f} % of the pixels on average')
 
-    return run_job_command(lambda: fuse(settings), report)
+    return run_job_command(lambda: fuse(settings_from_args(FuseSettings, args)), report)

@@ -40,13 +40,12 @@ def run(args: argparse.Namespace) -> int:
         int: 0 when every file converted, 1 when some failed (listed in ``OUT/summary.json`` and printed once),
         2 for unusable arguments.
     """
-    from desra_basicsr.jobs.labelme import LabelmeSettings
+    from desra_basicsr.jobs.labelme import LabelmeRecord, LabelmeSettings
     from desra_basicsr.jobs.labelme import run as labelme
+    from desra_basicsr.settings import settings_from_args
 
     def report(result) -> None:
-        empty = sum(1 for r in result.items.values() if r.get('pixels') == 0)
+        empty = sum(1 for record in LabelmeRecord.done(result).values() if record.pixels == 0)
         print(result.describe() + (f'; {empty} mask(s) without any matching shape (empty)' if empty else ''))
 
-    return run_job_command(
-        lambda: labelme(LabelmeSettings(json=args.json, out=args.out, labels=args.label, overwrite=args.overwrite)),
-        report)
+    return run_job_command(lambda: labelme(settings_from_args(LabelmeSettings, args, labels=args.label)), report)

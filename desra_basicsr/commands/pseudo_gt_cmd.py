@@ -14,7 +14,10 @@ partner, size mismatch, unreadable file), 2 for unusable arguments. Python API: 
 """
 import argparse
 
-from desra_basicsr.commands import add_mask_channel_argument, add_overwrite_argument, run_job_command
+from desra_basicsr.commands import (add_mask_channel_argument, add_overwrite_argument, describe_on_rank0,
+                                    run_job_command)
+from desra_basicsr.jobs.pseudo_gt import PseudoGTSettings
+from desra_basicsr.settings import default_of
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,12 +35,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--gan', required=True, help='folder of GAN-SR outputs')
     parser.add_argument('--masks', required=True, help='folder of artifact masks (e.g. `desra detect` output)')
     parser.add_argument('--out', required=True, help='output folder for pseudo-GT PNGs and summary.json')
-    parser.add_argument('--dilate', type=float, default=0, help='grow masks by this many pixels (default 0)')
+    dilate, feather = default_of(PseudoGTSettings, 'dilate'), default_of(PseudoGTSettings, 'feather')
+    parser.add_argument(
+        '--dilate', type=float, default=dilate, help=f'grow masks by this many pixels (default {dilate:g})')
     parser.add_argument(
         '--feather',
         type=float,
-        default=0,
-        help='soft mask edges: linear fall-off over this many pixels outside the mask (default 0)')
+        default=feather,
+        help=f'soft mask edges: linear fall-off over this many pixels outside the mask (default {feather:g})')
     add_mask_channel_argument(parser)
     add_overwrite_argument(parser)
     parser.set_defaults(func=run)
@@ -52,22 +57,7 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         int: 0 if every image succeeded, 1 if some failed, 2 for unusable arguments.
     """
-    from desra_basicsr.jobs.core import dist_info
-    from desra_basicsr.jobs.pseudo_gt import PseudoGTSettings
     from desra_basicsr.jobs.pseudo_gt import run as pseudo_gt
+    from desra_basicsr.settings import settings_from_args
 
-    settings = PseudoGTSettings(
-        mse=args.mse,
-        gan=args.gan,
-        masks=args.masks,
-        out=args.out,
-        dilate=args.dilate,
-        feather=args.feather,
-        mask_channel=args.mask_channel,
-        overwrite=args.overwrite)
-
-    def report(result) -> None:
-        if dist_info()[0] == 0:
-            print(result.describe())
-
-    return run_job_command(lambda: pseudo_gt(settings), report)
+    return run_job_command(lambda: pseudo_gt(settings_from_args(PseudoGTSettings, args)), describe_on_rank0)

@@ -4,7 +4,9 @@ Python API: :mod:`desra_basicsr.jobs.report`.
 """
 import argparse
 
-from desra_basicsr.commands import progress_bar, run_job_command
+from desra_basicsr.commands import run_job_command
+from desra_basicsr.jobs.report import ReportSettings
+from desra_basicsr.settings import default_of
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,12 +33,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--finetuned', help='folder of the fine-tuned model\'s outputs')
     parser.add_argument('--finetuned-masks', help='folder of masks detected on the fine-tuned outputs')
     parser.add_argument('--fused', help='output folder of desra fuse: adds the fused output and the fusion column')
-    parser.add_argument('--tile-height', type=int, default=256, help='tile height in pixels (default 256)')
+    tile_height = default_of(ReportSettings, 'tile_height')
+    parser.add_argument(
+        '--tile-height', type=int, default=tile_height, help=f'tile height in pixels (default {tile_height})')
     parser.add_argument(
         '--link', action='store_true', help='link the PNG grids from the page instead of embedding them')
-    parser.add_argument('--title', default='DeSRA report', help='page title')
-    parser.add_argument('--dilate', type=float, default=0, help='computed pseudo-GT: grow masks by this many pixels')
-    parser.add_argument('--feather', type=float, default=0, help='computed pseudo-GT: soft mask edges, pixels')
+    parser.add_argument('--title', default=default_of(ReportSettings, 'title'), help='page title')
+    parser.add_argument(
+        '--dilate',
+        type=float,
+        default=default_of(ReportSettings, 'dilate'),
+        help='computed pseudo-GT: grow masks by this many pixels')
+    parser.add_argument(
+        '--feather',
+        type=float,
+        default=default_of(ReportSettings, 'feather'),
+        help='computed pseudo-GT: soft mask edges, pixels')
     parser.set_defaults(func=run)
 
 
@@ -49,23 +61,8 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         int: 0 on success, 1 when an image failed, 2 for unusable arguments.
     """
-    from desra_basicsr.jobs.report import ReportSettings
     from desra_basicsr.jobs.report import run as report_job
+    from desra_basicsr.settings import settings_from_args
 
-    settings = ReportSettings(
-        out=args.out,
-        lr=args.lr,
-        mse=args.mse,
-        gan=args.gan,
-        masks=args.masks,
-        pseudo_gt=args.pseudo_gt,
-        finetuned=args.finetuned,
-        finetuned_masks=args.finetuned_masks,
-        fused=args.fused,
-        tile_height=args.tile_height,
-        link=args.link,
-        title=args.title,
-        dilate=args.dilate,
-        feather=args.feather)
-    return run_job_command(lambda: report_job(settings, progress_bar('report')),
+    return run_job_command(lambda: report_job(settings_from_args(ReportSettings, args)),
                            lambda result: print(f'report of {result.images} image(s): {result.page}'))

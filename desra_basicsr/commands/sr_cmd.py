@@ -21,7 +21,9 @@ when some image failed, 2 for unusable arguments. Python API: :mod:`desra_basics
 import argparse
 from typing import Any, Dict, List
 
-from desra_basicsr.commands import add_overwrite_argument, run_job_command
+from desra_basicsr.commands import add_overwrite_argument, describe_on_rank0, run_job_command
+from desra_basicsr.jobs.sr import SRSettings
+from desra_basicsr.settings import default_of
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -49,9 +51,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--param-key', help='checkpoint key (default: params_ema, else params, else bare dict)')
     parser.add_argument('--input', required=True, help='folder of LR images')
     parser.add_argument('--out', required=True, help='output folder (OUT/<stem>.png, OUT/summary.json)')
-    parser.add_argument('--tile', type=int, default=0, help='tile size in LR pixels (0: whole images)')
-    parser.add_argument('--tile-pad', type=int, default=10, help='overlapping context around each tile, LR pixels')
-    parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N (auto: cuda when available)')
+    parser.add_argument(
+        '--tile', type=int, default=default_of(SRSettings, 'tile'), help='tile size in LR pixels (0: whole images)')
+    parser.add_argument(
+        '--tile-pad',
+        type=int,
+        default=default_of(SRSettings, 'tile_pad'),
+        help='overlapping context around each tile, LR pixels')
+    parser.add_argument('--device', default=default_of(SRSettings, 'device'), help='cpu, cuda or cuda:N')
     parser.add_argument('--fp16', action='store_true', help='half precision through torch.autocast (CUDA only)')
     add_overwrite_argument(parser)
     parser.set_defaults(func=run)
@@ -93,28 +100,8 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         int: 0 if every image succeeded, 1 if some failed, 2 for unusable arguments.
     """
-    from desra_basicsr.jobs.core import dist_info
-    from desra_basicsr.jobs.sr import SRSettings
     from desra_basicsr.jobs.sr import run as sr
+    from desra_basicsr.settings import settings_from_args
 
-    def job():
-        return sr(
-            SRSettings(
-                input=args.input,
-                out=args.out,
-                opt=args.opt,
-                arch=args.arch,
-                arch_opt=parse_arch_opts(args.arch_opt),
-                weights=args.weights,
-                param_key=args.param_key,
-                tile=args.tile,
-                tile_pad=args.tile_pad,
-                device=args.device,
-                fp16=args.fp16,
-                overwrite=args.overwrite))
-
-    def report(result) -> None:
-        if dist_info()[0] == 0:
-            print(f'{result.describe()}; outputs in {args.out}')
-
-    return run_job_command(job, report)
+    return run_job_command(lambda: sr(settings_from_args(SRSettings, args, arch_opt=parse_arch_opts(args.arch_opt))),
+                           describe_on_rank0)

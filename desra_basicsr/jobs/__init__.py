@@ -20,7 +20,7 @@ Example::
 
     from desra_basicsr.jobs import detect, pseudo_gt
     result = detect.run(detect.DetectSettings(mse='out/mse', gan='out/gan', out='out/masks'))
-    print(result.describe(), result.items['chelsea']['artifact_fraction'])
+    print(result.describe(), detect.DetectRecord.done(result)['chelsea'].artifact_fraction)
     pseudo_gt.run(pseudo_gt.PseudoGTSettings(mse='out/mse', gan='out/gan', masks='out/masks', out='out/pgt'))
 
 The folder jobs (sr, detect, pseudo-gt, labelme) share :mod:`desra_basicsr.jobs.core`: resumable, refusing changed

@@ -12,17 +12,21 @@ Example::
     from desra_basicsr.jobs.calibrate import CalibrateSettings, run
     result = run(CalibrateSettings(mse='sr/mse', gan='sr/gan', out='weights.yml', seg_checkpoint='segformer.pth'))
 """
-import math
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Callable, List, Literal, Optional, Tuple
 
-from desra_basicsr.jobs.core import check_out_file, notice, pair_inputs, settings_phase
+from desra_basicsr.errors import DesraSettingsError
+from desra_basicsr.jobs.core import check_out_file, local_rank, notice, pair_inputs, settings_phase
+from desra_basicsr.jobs.progress import progress_bar
+from desra_basicsr.settings import Settings, setting
 
 SEGMENT_IMAGES = ('gan', 'mse')
+#: Most histogram bins (the memory of the histograms grows with them).
+MAX_BINS = 10_000_000
 
 
-@dataclass
-class CalibrateSettings:
+@dataclass(frozen=True)
+class CalibrateSettings(Settings):
     """Settings of :func:`run`.
 
     Attributes:
@@ -36,17 +40,24 @@ class CalibrateSettings:
         percentile (float): Percentile of D per class, in (0, 100].
         bins (int): Histogram bins over [0, 1] (at least 20).
         released_format (str | None): Also write the released ``name--idx`` table here.
+        progress (bool): Show a progress bar.
     """
-    mse: str
-    gan: str
-    out: str
-    seg_config: Optional[str] = None
-    seg_checkpoint: Optional[str] = None
-    segment_image: str = 'gan'
-    device: str = 'cpu'
-    percentile: float = 85.0
-    bins: int = 10000
-    released_format: Optional[str] = None
+    mse: str = setting(kind='path')
+    gan: str = setting(kind='path')
+    out: str = setting(kind='path')
+    seg_config: Optional[str] = setting(None, kind='path')
+    seg_checkpoint: Optional[str] = setting(None, kind='path')
+    segment_image: Literal[SEGMENT_IMAGES] = 'gan'
+    device: str = setting('cpu', kind='device')
+    percentile: float = setting(85.0, lo=0, lo_open=True, hi=100)
+    bins: int = setting(10000, lo=20, hi=MAX_BINS)
+    released_format: Optional[str] = setting(None, kind='path', flag='--released-format')
+    progress: bool = True
+
+    def check(self) -> None:
+        """The output table is a YAML file."""
+        if not self.out.lower().endswith(('.yml', '.yaml')):
+            raise DesraSettingsError(f'{self.out}: the output table must be a .yml / .yaml file')
 
 
 @dataclass
@@ -75,27 +86,11 @@ class CalibrateResult:
     released_format: Optional[str] = None
 
 
-def _check(settings: CalibrateSettings) -> None:
-    from desra_basicsr.errors import DesraSettingsError
-    if not (math.isfinite(settings.percentile) and 0 < settings.percentile <= 100):
-        raise DesraSettingsError(f'--percentile: must be in (0, 100], got {settings.percentile}')
-    if settings.bins < 20:
-        raise DesraSettingsError(f'--bins: must be at least 20, got {settings.bins}')
-    if not settings.out.lower().endswith(('.yml', '.yaml')):
-        raise DesraSettingsError(f'{settings.out}: the output table must be a .yml / .yaml file')
-    if settings.segment_image not in SEGMENT_IMAGES:
-        raise DesraSettingsError(f'--segment-image {settings.segment_image}: choose from {", ".join(SEGMENT_IMAGES)}')
-    inputs = {'mse': settings.mse, 'gan': settings.gan}
-    for path in filter(None, (settings.out, settings.released_format)):
-        check_out_file(path, inputs)
-
-
-def run(settings: CalibrateSettings, progress: Optional[Any] = None) -> CalibrateResult:
+def run(settings: CalibrateSettings) -> CalibrateResult:
     """Measure the class weights and write the table(s).
 
     Args:
         settings (CalibrateSettings): Inputs, segmenter and outputs.
-        progress (callable | None): Wrapper of the pair iterable (e.g. ``tqdm``).
 
     Returns:
         CalibrateResult: The measured table.
@@ -104,35 +99,21 @@ def run(settings: CalibrateSettings, progress: Optional[Any] = None) -> Calibrat
         DesraSettingsError: For unusable settings, before any image is read.
         DesraInputError: If an image cannot be read, or a pair differs in size.
     """
-    _check(settings)
+    for path in filter(None, (settings.out, settings.released_format)):
+        check_out_file(path, {'mse': settings.mse, 'gan': settings.gan})
     pairs, missing = pair_inputs({'mse': settings.mse, 'gan': settings.gan})
     from desra_basicsr.errors import DesraInputError
     if missing:
         raise DesraInputError(f'{settings.gan}: {len(missing)} image(s) lack a partner in --mse / --gan: '
                               f'{", ".join(sorted(missing)[:5])}')
 
-    import numpy as np
-
-    from desra_basicsr.detection.class_weights import ADE20K_CLASSES
     from desra_basicsr.evaluation.calibration import (accumulate, weights_from_percentiles, write_released_table,
                                                       write_weights_yaml)
 
-    segment: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None
-    names: Tuple[str, ...] = ADE20K_CLASSES
-    if settings.seg_checkpoint:
-        from desra_basicsr.detection.segmenters import build_segmenter
-        with settings_phase():
-            segmenter = build_segmenter(
-                'mmseg', config=settings.seg_config, checkpoint=settings.seg_checkpoint, device=settings.device)
-        names = tuple(segmenter.class_names)
-        use_gan = settings.segment_image == 'gan'
-        segment = lambda y_mse, y_gan: segmenter.segment(y_gan if use_gan else y_mse)  # noqa: E731
-    else:
-        notice('no --seg-checkpoint: no semantic segmentation, every pixel falls in one class; all classes get the '
-               'same weight')
+    names, segment = _segmentation(settings)
     try:
         hist = accumulate(
-            progress(pairs) if progress else pairs,
+            progress_bar(settings.progress, 'calibrate', 'pair')(pairs),
             num_classes=len(names) if segment else 1,
             segment=segment,
             bins=settings.bins)
@@ -142,15 +123,7 @@ def run(settings: CalibrateSettings, progress: Optional[Any] = None) -> Calibrat
     if segment is None:
         percentiles, pixels = percentiles.repeat(len(names)), pixels.repeat(len(names))
     weights, unseen = weights_from_percentiles(percentiles)
-    header = [
-        f'DeSRA class weights w = 1 / A, A = {settings.percentile:g}th percentile of D per class '
-        f'(desra calibrate, {len(pairs)} image pairs, --mse {settings.mse}, --gan {settings.gan}).',
-        'segmentation: ' + (f'{settings.seg_config or "default config"} + {settings.seg_checkpoint}, '
-                            f'{settings.segment_image}-SR segmented' if segment else
-                            'none (all pixels in one class: every class has the same weight)'),
-    ]
-    if unseen:
-        header.append(f'{len(unseen)} class(es) had no pixel and get weight 1: ' + ', '.join(names[k] for k in unseen))
+    header = _header(settings, len(pairs), [names[k] for k in unseen])
     write_weights_yaml(settings.out, names, weights, header)
     if settings.released_format:
         write_released_table(settings.released_format, names, percentiles, header)
@@ -164,3 +137,35 @@ def run(settings: CalibrateSettings, progress: Optional[Any] = None) -> Calibrat
         segmented=segment is not None,
         out=settings.out,
         released_format=settings.released_format)
+
+
+def _segmentation(settings: CalibrateSettings) -> Tuple[Tuple[str, ...], Optional[Callable]]:
+    """The class names and the segmentation of a pair ``(y_mse, y_gan) -> labels`` (None: one class)."""
+    from desra_basicsr.detection.class_weights import ADE20K_CLASSES
+    from desra_basicsr.devices import resolve_device
+
+    device = str(resolve_device(settings.device, local_rank()))
+    if not settings.seg_checkpoint:
+        notice('no --seg-checkpoint: no semantic segmentation, every pixel falls in one class; all classes get the '
+               'same weight')
+        return ADE20K_CLASSES, None
+    from desra_basicsr.detection.segmenters import build_segmenter
+    with settings_phase():
+        segmenter = build_segmenter('mmseg', config=settings.seg_config, checkpoint=settings.seg_checkpoint,
+                                    device=device)
+    use_gan = settings.segment_image == 'gan'
+    return tuple(segmenter.class_names), lambda y_mse, y_gan: segmenter.segment(y_gan if use_gan else y_mse)
+
+
+def _header(settings: CalibrateSettings, pairs: int, unseen: List[str]) -> List[str]:
+    """The comment lines of the written tables: how the weights were measured."""
+    header = [
+        f'DeSRA class weights w = 1 / A, A = {settings.percentile:g}th percentile of D per class '
+        f'(desra calibrate, {pairs} image pairs, --mse {settings.mse}, --gan {settings.gan}).',
+        'segmentation: ' + (f'{settings.seg_config or "default config"} + {settings.seg_checkpoint}, '
+                            f'{settings.segment_image}-SR segmented' if settings.seg_checkpoint else
+                            'none (all pixels in one class: every class has the same weight)'),
+    ]
+    if unseen:
+        header.append(f'{len(unseen)} class(es) had no pixel and get weight 1: ' + ', '.join(unseen))
+    return header

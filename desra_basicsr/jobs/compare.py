@@ -12,13 +12,16 @@ Example::
     print(result.summary['removal_rate'], result.per_image['chelsea'])
 """
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Literal, Optional
 
+from desra_basicsr.constants import MASK_CHANNEL_CHOICES
 from desra_basicsr.jobs.core import check_out_file
+from desra_basicsr.jobs.progress import progress_bar
+from desra_basicsr.settings import Settings, setting
 
 
-@dataclass
-class CompareSettings:
+@dataclass(frozen=True)
+class CompareSettings(Settings):
     """Settings of :func:`run`.
 
     Attributes:
@@ -28,12 +31,14 @@ class CompareSettings:
         json (str | None): Write the settings, ``summary`` and ``per_image`` to this JSON file.
         mask_channel (int | None): Channel of colour masks (RGBA order), see
             :func:`desra_basicsr.image_io.decode_mask`.
+        progress (bool): Show a progress bar.
     """
-    before: str
-    after: str
-    gt: Optional[str] = None
-    json: Optional[str] = None
-    mask_channel: Optional[int] = None
+    before: str = setting(kind='path')
+    after: str = setting(kind='path')
+    gt: Optional[str] = setting(None, kind='path')
+    json: Optional[str] = setting(None, kind='path')
+    mask_channel: Optional[Literal[MASK_CHANNEL_CHOICES]] = None
+    progress: bool = True
 
 
 @dataclass
@@ -50,12 +55,11 @@ class CompareResult:
     per_image: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
 
-def run(settings: CompareSettings, progress: Optional[Any] = None) -> CompareResult:
+def run(settings: CompareSettings) -> CompareResult:
     """Compare detections before and after fine-tuning.
 
     Args:
         settings (CompareSettings): Folders to compare.
-        progress (callable | None): Wrapper of the image iterable (e.g. ``tqdm``).
 
     Returns:
         CompareResult: The figures (also written to ``settings.json`` when given).
@@ -77,7 +81,7 @@ def run(settings: CompareSettings, progress: Optional[Any] = None) -> CompareRes
         gt_paths = {stem(b): g for b, g in pair_masks(settings.before, settings.gt, names=('before', 'gt'))}
     comparison = FinetuneComparison()
     iou_before, iou_after = [], []
-    for before_path, after_path in (progress(pairs) if progress else pairs):
+    for before_path, after_path in progress_bar(settings.progress, 'compare')(pairs):
         name = stem(before_path)
         before, after = read_mask_pair(before_path, after_path, settings.mask_channel)
         values = comparison.add(name, before, after)

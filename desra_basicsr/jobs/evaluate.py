@@ -16,18 +16,24 @@ Example::
     result = run(EvaluateSettings(gt='gt_masks', pred='masks'))
     print(result.mean['iou'], result.mean['precision'], result.mean['recall'])
 """
-import math
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Dict, Iterable, List, Literal, Optional
 
-from desra_basicsr.constants import MIN_AREA
-from desra_basicsr.jobs.core import check_out_file, notice, pair_inputs, settings_phase
+from desra_basicsr.constants import MASK_CHANNEL_CHOICES, MIN_AREA
+from desra_basicsr.detection.methods import METHODS
+from desra_basicsr.errors import DesraSettingsError
+from desra_basicsr.jobs.core import check_out_file, local_rank, notice, pair_inputs, settings_phase
+from desra_basicsr.jobs.detect import MAX_AREA, MAX_THRESHOLD
+from desra_basicsr.jobs.progress import progress_bar
+from desra_basicsr.settings import Settings, check_number, setting
 
 DEFAULT_P = 0.5
+#: Methods a sweep compares: those that detect against the MSE-SR output with no file of their own.
+SWEEP_METHODS = tuple(name for name, method in METHODS.items() if method.needs_mse and not method.files)
 
 
-@dataclass
-class EvaluateSettings:
+@dataclass(frozen=True)
+class EvaluateSettings(Settings):
     """Settings of :func:`run`.
 
     Attributes:
@@ -47,22 +53,39 @@ class EvaluateSettings:
         class_table (str | None): Class-weight table (default: the DeSRA release table).
         min_area (int): Smallest region kept by DeSRA-det.
         device (str): Device of the detectors and the segmenter.
+        progress (bool): Show a progress bar.
     """
-    gt: str
-    pred: Optional[str] = None
-    p: float = DEFAULT_P
-    json: Optional[str] = None
-    mask_channel: Optional[int] = None
+    gt: str = setting(kind='path')
+    pred: Optional[str] = setting(None, kind='path')
+    p: float = setting(DEFAULT_P, lo=0, hi=1)
+    json: Optional[str] = setting(None, kind='path')
+    mask_channel: Optional[Literal[MASK_CHANNEL_CHOICES]] = None
     sweep: bool = False
-    mse: Optional[str] = None
-    gan: Optional[str] = None
+    mse: Optional[str] = setting(None, kind='path')
+    gan: Optional[str] = setting(None, kind='path')
     methods: Optional[List[str]] = None
-    thresholds: Optional[List[float]] = None
-    seg_config: Optional[str] = None
-    seg_checkpoint: Optional[str] = None
-    class_table: Optional[str] = None
-    min_area: int = MIN_AREA
-    device: str = 'cpu'
+    thresholds: Optional[List[float]] = setting(None, lo=0, hi=MAX_THRESHOLD)
+    seg_config: Optional[str] = setting(None, kind='path')
+    seg_checkpoint: Optional[str] = setting(None, kind='path')
+    class_table: Optional[str] = setting(None, kind='path')
+    min_area: int = setting(MIN_AREA, lo=0, hi=MAX_AREA)
+    device: str = setting('cpu', kind='device')
+    progress: bool = True
+
+    def check(self) -> None:
+        """The folders of the mode; sweep: known methods and thresholds in the range of ``desra detect``."""
+        if not self.sweep:
+            if not self.pred:
+                raise DesraSettingsError('--pred: required (or use --sweep with --mse/--gan)')
+            return
+        if not (self.mse and self.gan):
+            raise DesraSettingsError('--sweep: needs --mse and --gan folders')
+        unknown = [m for m in self.methods or () if m not in SWEEP_METHODS]
+        if unknown:
+            raise DesraSettingsError(f'--methods: unknown {unknown}; choose from {", ".join(SWEEP_METHODS)}')
+        spec = next(f for f in fields(self) if f.name == 'thresholds').metadata['desra']
+        for t in self.thresholds or ():
+            check_number('--thresholds', t, spec)
 
 
 @dataclass
@@ -85,29 +108,11 @@ class EvaluateResult:
     results: List[Dict[str, Any]] = field(default_factory=list)
 
 
-def _check(settings: EvaluateSettings) -> None:
-    from desra_basicsr.errors import DesraSettingsError
-    if not (math.isfinite(settings.p) and 0.0 <= settings.p <= 1.0):
-        raise DesraSettingsError(f'--p: must be in [0, 1], got {settings.p}')
-    if settings.sweep:
-        if not (settings.mse and settings.gan):
-            raise DesraSettingsError('--sweep: needs --mse and --gan folders')
-        bad = [t for t in settings.thresholds or [] if not math.isfinite(t)]
-        if bad:
-            raise DesraSettingsError(f'--thresholds: must be finite numbers, got {bad}')
-    elif not settings.pred:
-        raise DesraSettingsError('--pred: required (or use --sweep with --mse/--gan)')
-    if settings.json:
-        folders = {'gt': settings.gt, 'pred': settings.pred, 'mse': settings.mse, 'gan': settings.gan}
-        check_out_file(settings.json, {k: v for k, v in folders.items() if v})
-
-
-def run(settings: EvaluateSettings, progress: Optional[Any] = None) -> EvaluateResult:
+def run(settings: EvaluateSettings) -> EvaluateResult:
     """Score detections against ground truth, or sweep methods and thresholds.
 
     Args:
         settings (EvaluateSettings): What to score.
-        progress (callable | None): Wrapper of the image iterable (e.g. ``tqdm``).
 
     Returns:
         EvaluateResult: The scores (also written to ``settings.json`` when given).
@@ -116,7 +121,10 @@ def run(settings: EvaluateSettings, progress: Optional[Any] = None) -> EvaluateR
         DesraSettingsError: For unusable settings, before any image is read.
         DesraInputError: If a mask or image cannot be read or aligned.
     """
-    _check(settings)
+    if settings.json:
+        folders = {'gt': settings.gt, 'pred': settings.pred, 'mse': settings.mse, 'gan': settings.gan}
+        check_out_file(settings.json, {k: v for k, v in folders.items() if v})
+    progress = progress_bar(settings.progress, 'sweep' if settings.sweep else 'evaluate')
     result = _sweep(settings, progress) if settings.sweep else _score(settings, progress)
     if settings.json:
         from desra_basicsr.evaluation.folders import write_json
@@ -130,27 +138,24 @@ def run(settings: EvaluateSettings, progress: Optional[Any] = None) -> EvaluateR
     return result
 
 
-def _score(settings: EvaluateSettings, progress: Optional[Any]) -> EvaluateResult:
+def _score(settings: EvaluateSettings, progress: Callable[[Iterable], Iterable]) -> EvaluateResult:
     from desra_basicsr.evaluation.folders import pair_masks, read_mask_pair
     from desra_basicsr.evaluation.mask_metrics import DetectionScores
     from desra_basicsr.image_io import stem
 
     pairs = pair_masks(settings.pred, settings.gt)
     scores = DetectionScores(p=settings.p)
-    for pred_path, gt_path in (progress(pairs) if progress else pairs):
+    for pred_path, gt_path in progress(pairs):
         scores.add(stem(pred_path), *read_mask_pair(pred_path, gt_path, settings.mask_channel))
     summary = scores.summary()
     return EvaluateResult(images=summary['images'], p=settings.p, mean=summary, per_image=scores.per_image)
 
 
-def _sweep(settings: EvaluateSettings, progress: Optional[Any]) -> EvaluateResult:
-    from desra_basicsr.detection.methods import METHODS
-    from desra_basicsr.errors import DesraSettingsError
+def _sweep(settings: EvaluateSettings, progress: Callable[[Iterable], Iterable]) -> EvaluateResult:
+    from desra_basicsr.devices import resolve_device
 
-    methods: Sequence[str] = settings.methods or list(METHODS)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise DesraSettingsError(f'--methods: unknown {unknown}; choose from {sorted(METHODS)}')
+    methods = settings.methods or SWEEP_METHODS
+    device = str(resolve_device(settings.device, local_rank()))
     triples, missing = pair_inputs({'mse': settings.mse, 'gan': settings.gan, 'gt': settings.gt})
     if missing:
         notice(f'{len(missing)} image(s) lack a partner in --mse / --gan / --gt, not scored: '
@@ -168,12 +173,12 @@ def _sweep(settings: EvaluateSettings, progress: Optional[Any]) -> EvaluateResul
         segmenter, table = None, None
         if semantic and settings.seg_checkpoint:
             segmenter = build_segmenter(
-                'mmseg', config=settings.seg_config, checkpoint=settings.seg_checkpoint, device=settings.device)
+                'mmseg', config=settings.seg_config, checkpoint=settings.seg_checkpoint, device=device)
             table = load_class_weights(settings.class_table, tuple(segmenter.class_names))
         elif semantic:
             notice('no --seg-checkpoint: semantic methods run without segmentation (all class weights 1)')
         entries = build_entries(methods, settings.thresholds, segmenter, table,
-                                MorphologyConfig(min_area=settings.min_area), settings.device, settings.p)
+                                MorphologyConfig(min_area=settings.min_area), device, settings.p)
     run_entries(entries, triples, progress=progress, mask_channel=settings.mask_channel)
     results = [{
         'method': entry.method,

@@ -2,7 +2,7 @@
 
 Every ``*.json`` of the input folder becomes ``OUT/<json stem>.png`` (uint8 0/255, the annotated image's size), the
 union of its polygon, rectangle and circle shapes (see :mod:`desra_basicsr.evaluation.labelme`); ``summary.json``
-records each file's ``pixels`` (0 for an annotation without a matching shape).
+records each file's ``pixels`` (:class:`LabelmeRecord`; 0 for an annotation without a matching shape).
 
 Example::
 
@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, check_out_dir, require_folder, run_job
+from desra_basicsr.jobs.records import ItemRecord
+from desra_basicsr.settings import Settings, setting
 
 
-@dataclass
-class LabelmeSettings:
+@dataclass(frozen=True)
+class LabelmeSettings(Settings):
     """Settings of :func:`run`.
 
     Attributes:
@@ -28,11 +30,21 @@ class LabelmeSettings:
         overwrite (bool): Recompute every mask even when an earlier run with other settings wrote them.
         progress (bool): Show a progress bar.
     """
-    json: str
-    out: str
+    json: str = setting(kind='path')
+    out: str = setting(kind='path')
     labels: Optional[List[str]] = None
     overwrite: bool = False
     progress: bool = True
+
+
+@dataclass(frozen=True)
+class LabelmeRecord(ItemRecord):
+    """``summary.json`` record of one rasterised annotation.
+
+    Attributes:
+        pixels (int): Mask pixels (0 for an annotation without a matching shape).
+    """
+    pixels: int
 
 
 def run(settings: LabelmeSettings) -> JobResult:
@@ -42,7 +54,7 @@ def run(settings: LabelmeSettings) -> JobResult:
         settings (LabelmeSettings): Input folder, label filter and output folder.
 
     Returns:
-        JobResult: Counts of this run; ``items`` holds each file's ``pixels``.
+        JobResult: Counts of this run; ``items`` holds each file's record (:class:`LabelmeRecord`).
 
     Raises:
         DesraSettingsError: For a missing or empty input folder or an unusable output folder.
@@ -62,10 +74,10 @@ def run(settings: LabelmeSettings) -> JobResult:
     def process(item: JobItem) -> dict:
         mask = labelme_to_mask(item.inputs[0], settings.labels)
         write_mask(item.outputs[0], mask)
-        return {'pixels': int(np.count_nonzero(mask))}
+        return LabelmeRecord(int(np.count_nonzero(mask))).fields()
 
     items = [JobItem(stem(path), (path, ), (osp.join(settings.out, f'{stem(path)}.png'), )) for path in files]
-    job_settings = {'json': osp.abspath(settings.json), 'labels': sorted(settings.labels) if settings.labels else None}
+    job_settings = {'json': settings.json, 'labels': sorted(settings.labels) if settings.labels else None}
     return run_job(
         FolderJob(command='labelme2mask', out_dir=settings.out, input_dirs={'json': settings.json},
                   settings=job_settings, items=items, process=process),

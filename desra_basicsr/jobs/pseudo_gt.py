@@ -2,9 +2,9 @@
 
 For users who prefer precomputed training data (``PseudoGTPairedDataset`` with ``dataroot_gt``) over merging on
 the fly. Writes ``OUT/<stem>.png`` (lossless) and ``OUT/summary.json`` with each image's ``artifact_fraction`` (mean
-merge weight), ``height`` and ``width``. Masks are read with :func:`desra_basicsr.image_io.load_mask`; a mask with
-values other than 0 and the maximum is thresholded at 127 and named in a notice (its record says
-``mask_thresholded: true``).
+merge weight), ``height`` and ``width`` (:class:`PseudoGTRecord`). Masks are read with
+:func:`desra_basicsr.image_io.load_mask`; a mask with values other than 0 and the maximum is thresholded at 127 and
+named in a notice (its record says ``mask_thresholded: true``).
 
 Example::
 
@@ -13,14 +13,20 @@ Example::
 """
 import os.path as osp
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Literal, Optional
 
+from desra_basicsr.constants import MASK_CHANNEL_CHOICES
 from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, notice, pair_inputs, run_job,
                                      settings_phase)
+from desra_basicsr.jobs.records import ItemRecord
+from desra_basicsr.settings import Settings, setting
+
+#: Largest ``dilate`` / ``feather`` (pixels): a radius that already spans a 4K image.
+MAX_RADIUS = 4096.0
 
 
-@dataclass
-class PseudoGTSettings:
+@dataclass(frozen=True)
+class PseudoGTSettings(Settings):
     """Settings of :func:`run`.
 
     Attributes:
@@ -35,15 +41,31 @@ class PseudoGTSettings:
         overwrite (bool): Recompute every output even when an earlier run with other settings wrote them.
         progress (bool): Show a progress bar.
     """
-    mse: str
-    gan: str
-    masks: str
-    out: str
-    dilate: float = 0
-    feather: float = 0
-    mask_channel: Optional[int] = None
+    mse: str = setting(kind='path')
+    gan: str = setting(kind='path')
+    masks: str = setting(kind='path')
+    out: str = setting(kind='path')
+    dilate: float = setting(0.0, lo=0, hi=MAX_RADIUS)
+    feather: float = setting(0.0, lo=0, hi=MAX_RADIUS)
+    mask_channel: Optional[Literal[MASK_CHANNEL_CHOICES]] = None
     overwrite: bool = False
     progress: bool = True
+
+
+@dataclass(frozen=True)
+class PseudoGTRecord(ItemRecord):
+    """``summary.json`` record of one pseudo-GT image.
+
+    Attributes:
+        artifact_fraction (float): Mean merge weight.
+        height (int): Image height.
+        width (int): Image width.
+        mask_thresholded (bool | None): True when the mask was not binary and was thresholded at 127.
+    """
+    artifact_fraction: float
+    height: int
+    width: int
+    mask_thresholded: Optional[bool] = None
 
 
 def run(settings: PseudoGTSettings) -> JobResult:
@@ -64,11 +86,9 @@ def run(settings: PseudoGTSettings) -> JobResult:
 
     from desra_basicsr.data.artifact_mask_transform import ArtifactMaskTransform
     from desra_basicsr.errors import DesraInputError
-    from desra_basicsr.image_io import MASK_CHANNELS, load_mask, read_image, stem, write_image
+    from desra_basicsr.image_io import load_mask, read_image, stem, write_image
 
     with settings_phase():
-        if settings.mask_channel is not None and settings.mask_channel not in MASK_CHANNELS:
-            raise DesraInputError(f'--mask-channel {settings.mask_channel}: choose from {sorted(MASK_CHANNELS)}')
         transform = ArtifactMaskTransform(dilate=settings.dilate, feather=settings.feather)
     thresholded: List[str] = []
 
@@ -84,19 +104,17 @@ def run(settings: PseudoGTSettings) -> JobResult:
                                   f'size {y_gan.shape[1]}x{y_gan.shape[0]} of {gan_path}')
         weight = transform.weight(mask)
         write_image(item.outputs[0], transform.merge(y_mse, y_gan, weight))
-        record = {'artifact_fraction': round(float(weight.mean()), 6), 'height': y_gan.shape[0],
-                  'width': y_gan.shape[1]}
         if not binary:
             thresholded.append(mask_path)
-            record['mask_thresholded'] = True
-        return record
+        return PseudoGTRecord(round(float(weight.mean()), 6), int(y_gan.shape[0]), int(y_gan.shape[1]),
+                              None if binary else True).fields()
 
     items = [JobItem(stem(gan), (mse, gan, mask), (osp.join(settings.out, f'{stem(gan)}.png'), ))
              for mse, gan, mask in triples]
     job_settings = {
-        'mse': osp.abspath(settings.mse),
-        'gan': osp.abspath(settings.gan),
-        'masks': osp.abspath(settings.masks),
+        'mse': settings.mse,
+        'gan': settings.gan,
+        'masks': settings.masks,
         'dilate': settings.dilate,
         'feather': settings.feather,
         'mask_channel': settings.mask_channel,

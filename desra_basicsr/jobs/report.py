@@ -14,16 +14,22 @@ Example::
 import json
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import List, Optional
 
+from desra_basicsr.errors import DesraSettingsError
 from desra_basicsr.jobs.core import check_out_dir, notice, pair_inputs, settings_phase
+from desra_basicsr.jobs.progress import progress_bar
+from desra_basicsr.jobs.pseudo_gt import MAX_RADIUS
+from desra_basicsr.settings import Settings, setting
 
 #: Folder options of :class:`ReportSettings`, in grid order.
 FOLDER_KEYS = ('lr', 'mse', 'gan', 'masks', 'pseudo_gt', 'finetuned', 'finetuned_masks', 'fused', 'fusion_maps')
+#: Largest tile height (pixels).
+MAX_TILE_HEIGHT = 4096
 
 
-@dataclass
-class ReportSettings:
+@dataclass(frozen=True)
+class ReportSettings(Settings):
     """Settings of :func:`run`.
 
     Attributes:
@@ -41,21 +47,28 @@ class ReportSettings:
         title (str): Page title.
         dilate (float): Dilation of the computed pseudo-GT's mask, pixels (as in the pseudo-GT job).
         feather (float): Feathering of the computed pseudo-GT's mask, pixels.
+        progress (bool): Show a progress bar.
     """
-    out: str
-    lr: str
-    mse: str
-    gan: str
-    masks: str
-    pseudo_gt: Optional[str] = None
-    finetuned: Optional[str] = None
-    finetuned_masks: Optional[str] = None
-    fused: Optional[str] = None
-    tile_height: int = 256
+    out: str = setting(kind='path')
+    lr: str = setting(kind='path')
+    mse: str = setting(kind='path')
+    gan: str = setting(kind='path')
+    masks: str = setting(kind='path')
+    pseudo_gt: Optional[str] = setting(None, kind='path')
+    finetuned: Optional[str] = setting(None, kind='path')
+    finetuned_masks: Optional[str] = setting(None, kind='path')
+    fused: Optional[str] = setting(None, kind='path')
+    tile_height: int = setting(256, lo=16, hi=MAX_TILE_HEIGHT)
     link: bool = False
     title: str = 'DeSRA report'
-    dilate: float = 0
-    feather: float = 0
+    dilate: float = setting(0.0, lo=0, hi=MAX_RADIUS)
+    feather: float = setting(0.0, lo=0, hi=MAX_RADIUS)
+    progress: bool = True
+
+    def check(self) -> None:
+        """The masks of the fine-tuned outputs come with those outputs."""
+        if self.finetuned_masks and not self.finetuned:
+            raise DesraSettingsError('--finetuned-masks: needs --finetuned')
 
 
 @dataclass
@@ -72,12 +85,11 @@ class ReportResult:
     skipped: List[str] = field(default_factory=list)
 
 
-def run(settings: ReportSettings, progress: Optional[Any] = None) -> ReportResult:
+def run(settings: ReportSettings) -> ReportResult:
     """Write the report.
 
     Args:
         settings (ReportSettings): Folders and page options.
-        progress (callable | None): Wrapper of the image iterable (e.g. ``tqdm``).
 
     Returns:
         ReportResult: The page and what it shows.
@@ -86,11 +98,6 @@ def run(settings: ReportSettings, progress: Optional[Any] = None) -> ReportResul
         DesraSettingsError: For unusable settings, before any image is read.
         DesraInputError: If an image cannot be read or sizes differ.
     """
-    from desra_basicsr.errors import DesraSettingsError
-    if settings.finetuned_masks and not settings.finetuned:
-        raise DesraSettingsError('--finetuned-masks: needs --finetuned')
-    if settings.tile_height < 16:
-        raise DesraSettingsError(f'--tile-height: must be at least 16, got {settings.tile_height}')
     folders = {k: getattr(settings, k) for k in FOLDER_KEYS[:-1] if getattr(settings, k)}
     fusion_sources = []
     if settings.fused:
@@ -136,7 +143,7 @@ def run(settings: ReportSettings, progress: Optional[Any] = None) -> ReportResul
         settings.tile_height,
         embed=not settings.link,
         title=settings.title,
-        progress=progress,
+        progress=progress_bar(settings.progress, 'report'),
         transform=transform,
         fusion_sources=fusion_sources)
     return ReportResult(page=page, images=len(items), skipped=sorted(missing))

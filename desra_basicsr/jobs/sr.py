@@ -3,7 +3,8 @@
 The generator comes from a BasicSR option file (``network_g``, ``path.pretrain_network_g``, ``path.param_key_g``)
 or from an architecture name with constructor arguments and a weights file. Writes ``OUT/<stem>.png`` for each
 image (the file stems detection pairs by) and ``OUT/summary.json`` (:mod:`desra_basicsr.jobs.core`; the weights
-file's SHA-256 is part of the settings, so other weights are refused unless ``overwrite``).
+file's SHA-256 is part of the settings, so other weights are refused unless ``overwrite``; the device is not, so a
+folder started on one device resumes on another).
 
 Example::
 
@@ -13,14 +14,20 @@ Example::
 """
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
+from desra_basicsr.errors import DesraSettingsError
 from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, local_rank, pair_inputs, run_job,
                                      settings_phase)
+from desra_basicsr.jobs.records import ItemRecord
+from desra_basicsr.settings import Settings, setting
+
+#: Largest ``tile`` and ``tile_pad`` (LR pixels).
+MAX_TILE = 1 << 16
 
 
-@dataclass
-class SRSettings:
+@dataclass(frozen=True)
+class SRSettings(Settings):
     """Settings of :func:`run`.
 
     Attributes:
@@ -33,25 +40,46 @@ class SRSettings:
         param_key (str | None): Checkpoint key; None: ``params_ema``, else ``params``, else a bare state dict.
         tile (int): Tile size in LR pixels (0: whole images).
         tile_pad (int): Overlapping LR context around each tile.
-        device (str): ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (under torchrun, each rank takes its own GPU:
-            ``cuda:N`` means ``cuda:(N + LOCAL_RANK) % GPUs``).
+        device (str): ``cpu``, ``cuda`` or ``cuda:N`` (under torchrun, each rank takes its own GPU: ``cuda:N``
+            means ``cuda:(N + LOCAL_RANK) % GPUs``).
         fp16 (bool): Half precision through ``torch.autocast`` (CUDA only).
         overwrite (bool): Recompute every output even when an earlier run with other settings wrote them.
         progress (bool): Show a progress bar.
     """
-    input: str
-    out: str
-    opt: Optional[str] = None
+    input: str = setting(kind='path')
+    out: str = setting(kind='path')
+    opt: Optional[str] = setting(None, kind='path')
     arch: Optional[str] = None
     arch_opt: Dict[str, Any] = field(default_factory=dict)
-    weights: Optional[str] = None
+    weights: Optional[str] = setting(None, kind='path')
     param_key: Optional[str] = None
-    tile: int = 0
-    tile_pad: int = 10
-    device: str = 'auto'
+    tile: int = setting(0, lo=0, hi=MAX_TILE)
+    tile_pad: int = setting(10, lo=0, hi=MAX_TILE)
+    device: str = setting('cpu', kind='device')
     fp16: bool = False
     overwrite: bool = False
     progress: bool = True
+
+    def check(self) -> None:
+        """One generator source: an option file, or an architecture with its weights."""
+        if bool(self.opt) == bool(self.arch):
+            raise DesraSettingsError('--opt / --arch: give exactly one of them')
+        if self.opt and self.arch_opt:
+            raise DesraSettingsError('--arch-opt: only with --arch (--opt takes network_g from the option file)')
+        if self.arch and not self.weights:
+            raise DesraSettingsError('--weights: required with --arch')
+
+
+@dataclass(frozen=True)
+class SRRecord(ItemRecord):
+    """``summary.json`` record of one super-resolved image.
+
+    Attributes:
+        lr_size (list[int]): Width and height of the LR input.
+        sr_size (list[int]): Width and height of the output.
+    """
+    lr_size: List[int]
+    sr_size: List[int]
 
 
 def run(settings: SRSettings) -> JobResult:
@@ -61,19 +89,12 @@ def run(settings: SRSettings) -> JobResult:
         settings (SRSettings): Generator, inputs and outputs.
 
     Returns:
-        JobResult: Counts of this run; ``items`` holds each image's ``lr_size`` and ``sr_size``.
+        JobResult: Counts of this run; ``items`` holds each image's record (:class:`SRRecord`).
 
     Raises:
         DesraSettingsError: For unusable settings (unknown architecture, weights that do not fit, empty folder,
             unusable output folder), before any image is processed.
     """
-    from desra_basicsr.errors import DesraSettingsError
-    if bool(settings.opt) == bool(settings.arch):
-        raise DesraSettingsError('--opt / --arch: give exactly one of them')
-    if settings.opt and settings.arch_opt:
-        raise DesraSettingsError('--arch-opt: only with --arch (--opt takes network_g from the option file)')
-    if settings.arch and not settings.weights:
-        raise DesraSettingsError('--weights: required with --arch')
     inputs = {'input': settings.input}
     check_out_dir(settings.out, inputs)
     names, _ = pair_inputs(inputs)
@@ -101,19 +122,18 @@ def run(settings: SRSettings) -> JobResult:
         img = read_image(item.inputs[0])
         out = inferencer.enhance(img, item.inputs[0])
         write_image(item.outputs[0], out)
-        return {'lr_size': [int(img.shape[1]), int(img.shape[0])], 'sr_size': [int(out.shape[1]), int(out.shape[0])]}
+        return SRRecord([int(img.shape[1]), int(img.shape[0])], [int(out.shape[1]), int(out.shape[0])]).fields()
 
     items = [JobItem(stem(path), (path, ), (osp.join(settings.out, f'{stem(path)}.png'), )) for (path, ) in names]
     job_settings = {
-        'input': osp.abspath(settings.input),
-        'opt': osp.abspath(settings.opt) if settings.opt else None,
+        'input': settings.input,
+        'opt': settings.opt,
         'arch': settings.arch,
         'arch_opt': settings.arch_opt,
         'weights': osp.abspath(weights),
         'param_key': settings.param_key,
         'tile': settings.tile,
         'tile_pad': settings.tile_pad,
-        'device': inferencer.device.type,
         'fp16': settings.fp16,
     }
     hashed = {'weights': weights, **({'opt': settings.opt} if settings.opt else {})}
