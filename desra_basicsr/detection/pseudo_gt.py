@@ -164,4 +164,3 @@ class ArtifactMaskTransform:
             np.ndarray | torch.Tensor: The pseudo-GT, same shape and dtype as the inputs.
         """
         return self.merge(y_mse, y_gan, self.weight(mask))
-
