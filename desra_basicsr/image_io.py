@@ -346,7 +346,7 @@ def read_image(path: str) -> np.ndarray:
 MASK_CHANNELS = {0: 'red', 1: 'green', 2: 'blue', 3: 'alpha'}
 
 
-def _mask_plane(raw: np.ndarray, path: str, channel: Optional[int]) -> np.ndarray:
+def _mask_plane(raw: np.ndarray, path: str, channel: Optional[int], channel_option: str) -> np.ndarray:
     """The one plane of a decoded mask that holds the mask (see the module docstring)."""
     if raw.ndim == 2 or (raw.ndim == 3 and raw.shape[2] == 1):
         return raw.reshape(raw.shape[:2])
@@ -359,15 +359,18 @@ def _mask_plane(raw: np.ndarray, path: str, channel: Optional[int]) -> np.ndarra
     colour = raw[:, :, :3]
     if not ((colour[:, :, 0] == colour[:, :, 1]).all() and (colour[:, :, 1] == colour[:, :, 2]).all()):
         raise DesraInputError(f'{path}: colour mask whose red, green and blue channels differ; save masks in grey '
-                              '(0 and 255), or name the channel that holds the mask (--mask-channel)')
+                              f'(0 and 255), or name the channel that holds the mask ({channel_option})')
     top = np.iinfo(raw.dtype).max if raw.dtype.kind == 'u' else None
     if raw.shape[2] == 4 and not (raw[:, :, 3] == top).all():
         raise DesraInputError(f'{path}: mask with transparency; name the channel that holds the mask '
-                              '(--mask-channel 3 for the alpha channel)')
+                              f'({channel_option} 3 for the alpha channel)')
     return colour[:, :, 0]
 
 
-def decode_mask(content: bytes, path: str, channel: Optional[int] = None) -> Tuple[np.ndarray, bool]:
+def decode_mask(content: bytes,
+                path: str,
+                channel: Optional[int] = None,
+                channel_option: str = '--mask-channel') -> Tuple[np.ndarray, bool]:
     """Decode mask bytes with the module's one mask rule: 0/255 (0/65535) and 0/1 masks are binary, any other mask
     is thresholded at 127 (127 * 257 for 16-bit files) and reported as not binary.
 
@@ -376,6 +379,8 @@ def decode_mask(content: bytes, path: str, channel: Optional[int] = None) -> Tup
         path (str): File (or lmdb key) named in errors.
         channel (int | None): Channel holding the mask, RGBA order (0 red, 1 green, 2 blue, 3 alpha); None accepts
             single-channel files and colour files whose colour channels agree.
+        channel_option (str): How the user names the channel (the command-line option or the option-file key),
+            suggested by the errors about colour masks.
 
     Returns:
         tuple: ``(mask, binary)``: ``HxW`` bool mask, and whether the plane held only 0 and 1, or 0 and the
@@ -384,7 +389,7 @@ def decode_mask(content: bytes, path: str, channel: Optional[int] = None) -> Tup
     Raises:
         DesraInputError: If the data is empty, truncated, corrupt or too large, or a colour mask is ambiguous.
     """
-    plane = _mask_plane(_decode(content, path, 'mask'), path, channel)
+    plane = _mask_plane(_decode(content, path, 'mask'), path, channel, channel_option)
     if plane.dtype not in (np.uint8, np.uint16):
         raise DesraInputError(f'{path}: unsupported mask pixel type {plane.dtype} (expected 8- or 16-bit)')
     top = np.iinfo(plane.dtype).max

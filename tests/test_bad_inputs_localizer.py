@@ -22,7 +22,7 @@ from desra_basicsr.commands import main
 from desra_basicsr.jobs import localizer_train as job
 from desra_basicsr.localizer.dataset import balanced_artifact_weight
 from helpers.localizer import make_artifact_data, mmengine_log
-from helpers.mmseg import mmseg_b0_config_path, random_checkpoint
+from helpers.mmseg import mit_b0_config_path, random_checkpoint
 from helpers.paths import REPO_ROOT
 from helpers.training import train_env
 
@@ -184,7 +184,7 @@ def test_a_grey_mask_stored_as_rgb_trains(data, tmp_path, capsys):
     for name in os.listdir(data['mask']):
         grey = cv2.imread(osp.join(data['mask'], name), cv2.IMREAD_UNCHANGED)
         cv2.imwrite(str(masks / name), cv2.merge([grey, grey, grey]))
-    init = random_checkpoint(mmseg_b0_config_path(), str(tmp_path / 'ade20k_random.pth'))
+    init = random_checkpoint(mit_b0_config_path(), str(tmp_path / 'ade20k_random.pth'))
     out = tmp_path / 'out'
     args = ['localizer', 'train', '--gan', data['img'], '--masks', str(masks), '--out', str(out), '--init-checkpoint',
             init] + SMALL

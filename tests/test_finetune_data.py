@@ -3,6 +3,8 @@ import json
 import os
 import os.path as osp
 import shutil
+import subprocess
+import sys
 import warnings
 
 import cv2
@@ -15,9 +17,11 @@ from basicsr.utils.registry import DATASET_REGISTRY, METRIC_REGISTRY
 import desra_basicsr  # noqa: F401  (registers the plugin)
 from desra_basicsr.commands import main
 from desra_basicsr.data.artifact_mask_transform import ArtifactMaskTransform, build_transform
-from desra_basicsr.errors import DesraInputError
+from desra_basicsr.detection import pseudo_gt
+from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.registry import TRANSFORM_REGISTRY
 from helpers.finetune import artifact_box, make_sample, make_split
+from helpers.training import train_env
 
 
 @pytest.fixture(scope='module')
@@ -175,8 +179,23 @@ def test_dataset_lmdb_backend(split, tmp_path):
     assert next(iter(loader))['lq'].shape == (2, 3, 8, 8)
 
 
-@pytest.mark.parametrize(
-    'case', ['lq_scale', 'mask_size', 'missing_mask', 'missing_partner', 'empty', 'small', 'both_modes', 'incomplete'])
+def paint_red(mask_path):
+    """Rewrite a grey mask as a red one (the other channels 0)."""
+    mask = cv2.imread(mask_path, cv2.IMREAD_GRAYSCALE)
+    red = np.zeros(mask.shape + (3, ), np.uint8)
+    red[:, :, 2] = mask  # OpenCV writes BGR
+    cv2.imwrite(mask_path, red)
+
+
+# Cases where the dataset cannot be used at all (DesraSettingsError, exit 2 in train.py); the others are files that
+# failed (DesraInputError only, exit 1).
+SETTINGS_CASES = ('missing_mask', 'missing_partner', 'empty', 'both_modes', 'incomplete', 'mask_channel')
+
+
+@pytest.mark.parametrize('case', [
+    'lq_scale', 'mask_size', 'missing_mask', 'missing_partner', 'empty', 'small', 'both_modes', 'incomplete',
+    'red_mask', 'mask_channel'
+])
 def test_dataset_bad_input(split, tmp_path, case):
     data = copy_split(split, str(tmp_path / 'd'))
     opt = dataset_opt(data)
@@ -207,8 +226,38 @@ def test_dataset_bad_input(split, tmp_path, case):
     elif case == 'incomplete':
         opt.pop('dataroot_mask')
         expect = 'needs dataroot_mask'
-    with pytest.raises(DesraInputError, match=expect):
+    elif case == 'red_mask':
+        paint_red(osp.join(data['mask'], 'chelsea.png'))
+        expect = r'chelsea\.png: colour mask .*name the channel that holds the mask \(datasets\.train\.mask_channel\)'
+    elif case == 'mask_channel':
+        opt['mask_channel'] = 4
+        expect = r'datasets\.train\.mask_channel: 4 is not a channel'
+    with pytest.raises(DesraInputError, match=expect) as caught:
         build_dataset(opt)
+    assert isinstance(caught.value, DesraSettingsError) == (case in SETTINGS_CASES)
+
+
+def test_dataset_mask_channel_reads_colour_masks(split, tmp_path):
+    data = copy_split(split, str(tmp_path / 'd'))
+    for name in os.listdir(data['mask']):
+        paint_red(osp.join(data['mask'], name))
+    red = build_dataset(dataset_opt(data, phase='val', mask_channel=0))
+    grey = build_dataset(dataset_opt(split, phase='val'))
+    for i in range(len(grey)):
+        torch.testing.assert_close(red[i]['mask'], grey[i]['mask'])
+        torch.testing.assert_close(red[i]['gt'], grey[i]['gt'])
+
+
+def test_pseudo_gt_merge_imports_no_basicsr():
+    """The eq. 10 merge and the modules built on it (pseudo-gt job, reports) work without BasicSR."""
+    code = ('import sys\n'
+            'import desra_basicsr.detection.pseudo_gt, desra_basicsr.jobs.pseudo_gt, desra_basicsr.jobs.report\n'
+            'import desra_basicsr.evaluation.report\n'
+            'print(sorted(m for m in sys.modules if m.split(".")[0] in ("basicsr", "mmseg")))\n')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=train_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == '[]'
+    assert ArtifactMaskTransform is pseudo_gt.ArtifactMaskTransform  # the registered transform is the pure merge
 
 
 def test_dataset_warns_once_for_non_binary_masks(split, tmp_path):

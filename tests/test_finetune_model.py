@@ -235,8 +235,12 @@ def test_loading_bare_state_dict_and_non_strict(in_tmp):
     torch.testing.assert_close(model.net_g.state_dict(), state)
     state.pop('conv_last.bias')
     torch.save({'params': state}, opt['path']['pretrain_network_g'])
+    with pytest.raises(DesraInputError, match='1 missing keys'):  # strict: refused
+        build_model(opt)
     opt['path']['strict_load_g'] = False
-    build_model(opt)  # loads the rest with a warning
+    loaded = build_model(opt).net_g.state_dict()  # non-strict: every parameter the file holds is loaded
+    assert set(loaded) - set(state) == {'conv_last.bias'}
+    torch.testing.assert_close({key: loaded[key] for key in state}, state)
 
 
 def flat_region_data(hr_size=48):

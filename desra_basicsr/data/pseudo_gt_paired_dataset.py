@@ -34,7 +34,10 @@ epochs and pin batches for the copy to the GPU.
 
 Every pair is checked when the dataset is built: partners present, HR size = ``scale`` x LR size, mask size = HR
 size, LR at least ``gt_size / scale`` in the training phase. Non-binary masks are thresholded at 127 with one
-warning per dataset.
+warning per dataset. Masks are grey (one channel, or colour channels that agree) unless ``mask_channel`` names the
+channel that holds the mask (0 red, 1 green, 2 blue, 3 alpha; see :func:`desra_basicsr.image_io.decode_mask`).
+A dataset that cannot be used at all (a required root absent, a missing partner file, no pairs) raises
+:class:`~desra_basicsr.errors.DesraSettingsError`; a file that fails (size, content) :class:`DesraInputError`.
 """
 import os.path as osp
 import random
@@ -50,18 +53,25 @@ from basicsr.data.transforms import augment
 from basicsr.utils import FileClient, get_root_logger, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 from desra_basicsr.data.artifact_mask_transform import build_transform
-from desra_basicsr.errors import DesraInputError
-from desra_basicsr.image_io import decode_image, decode_mask, stem, stem_index
+from desra_basicsr.errors import DesraInputError, DesraSettingsError
+from desra_basicsr.image_io import MASK_CHANNELS, decode_image, decode_mask, stem, stem_index
 
 # Sample keys that are HR-size images (in this order after ``lq``); the mask is handled separately.
 HR_IMAGE_KEYS = ('gt', 'mse', 'gan')
+
+#: Keys BasicSR's training pipeline reads from every dataset block (``build_dataloader``, the sampler, the
+#: prefetcher) or sets itself (``phase``, ``scale``).
+LOADER_KEYS = frozenset({
+    'name', 'type', 'phase', 'scale', 'use_shuffle', 'num_worker_per_gpu', 'batch_size_per_gpu',
+    'dataset_enlarge_ratio', 'prefetch_mode', 'num_prefetch_queue', 'pin_memory', 'persistent_workers'
+})
 
 
 def _lmdb_keys(folder: str) -> List[str]:
     """Keys (file stems) of a BasicSR lmdb folder, read from its ``meta_info.txt``."""
     meta = osp.join(folder, 'meta_info.txt')
     if not folder.endswith('.lmdb') or not osp.isfile(meta):
-        raise DesraInputError(f'{folder}: io_backend lmdb needs an .lmdb folder with meta_info.txt')
+        raise DesraSettingsError(f'{folder}: io_backend lmdb needs an .lmdb folder with meta_info.txt')
     with open(meta, 'r') as f:
         return [stem(line.split(' ')[0]) for line in f if line.strip()]
 
@@ -76,8 +86,16 @@ class PseudoGTPairedDataset(data.Dataset):
             ``dataroot_gt``; ``transform`` (dict with ``type``, default ArtifactMaskTransform); ``io_backend``;
             ``meta_info_file``; ``filename_tmpl`` (default ``'{}'``); ``gt_size``, ``use_hflip``, ``use_rot``
             (training phase); ``mean``, ``std``; ``return_mse``, ``return_mask`` (default: false in the training
-            phase, true otherwise); ``keep_in_memory`` (default false); ``scale`` and ``phase`` (set by BasicSR).
+            phase, true otherwise); ``keep_in_memory`` (default false); ``mask_channel`` (default None: grey
+            masks); ``scale`` and ``phase`` (set by BasicSR).
     """
+
+    #: Every key of this dataset's option block (``desra_basicsr/train.py`` warns about any other).
+    OPTION_KEYS = LOADER_KEYS | {
+        'dataroot_lq', 'dataroot_gt', 'dataroot_mse', 'dataroot_gan', 'dataroot_mask', 'transform', 'io_backend',
+        'meta_info_file', 'filename_tmpl', 'gt_size', 'use_hflip', 'use_rot', 'mean', 'std', 'return_mse',
+        'return_mask', 'keep_in_memory', 'mask_channel'
+    }
 
     def __init__(self, opt: dict) -> None:
         super().__init__()
@@ -86,6 +104,10 @@ class PseudoGTPairedDataset(data.Dataset):
         self.phase = opt.get('phase', 'train')
         self.mean, self.std = opt.get('mean'), opt.get('std')
         self.filename_tmpl = opt.get('filename_tmpl', '{}')
+        self.mask_channel = opt.get('mask_channel')
+        if self.mask_channel is not None and self.mask_channel not in MASK_CHANNELS:
+            raise DesraSettingsError(f'datasets.{self.phase}.mask_channel: {self.mask_channel!r} is not a channel; '
+                                     'choose 0 (red), 1 (green), 2 (blue) or 3 (alpha)')
         self.io_backend_opt = dict(opt.get('io_backend') or {'type': 'disk'})
         self.transform = build_transform(opt.get('transform'))
         self.folders = self._folders(opt)
@@ -97,7 +119,7 @@ class PseudoGTPairedDataset(data.Dataset):
         self.paths = self._pair()
         if not self.paths:
             hr_root = self.folders['gan' if self.on_the_fly else 'gt']
-            raise DesraInputError(f'{hr_root}: empty dataset, no image pairs found')
+            raise DesraSettingsError(f'{hr_root}: empty dataset, no image pairs found')
         self._validate()
 
     # ----------------------------------------------------------------------------------------------- building
@@ -106,14 +128,15 @@ class PseudoGTPairedDataset(data.Dataset):
         name = opt.get('name', 'PseudoGTPairedDataset')
         roots = {key: opt.get(f'dataroot_{key}') for key in ('lq', 'gt', 'mse', 'gan', 'mask')}
         if not roots['lq']:
-            raise DesraInputError(f'{name}: dataroot_lq is required')
+            raise DesraSettingsError(f'{name}: dataroot_lq is required')
         if roots['gt'] and roots['gan']:
-            raise DesraInputError(f'{name}: give either dataroot_gt (precomputed pseudo-GT) or dataroot_mse + '
-                                  'dataroot_gan + dataroot_mask (merged on the fly), not both')
+            raise DesraSettingsError(f'{name}: give either dataroot_gt (precomputed pseudo-GT) or dataroot_mse + '
+                                     'dataroot_gan + dataroot_mask (merged on the fly), not both')
         if not roots['gt']:
             absent = [f'dataroot_{key}' for key in ('mse', 'gan', 'mask') if not roots[key]]
             if absent:
-                raise DesraInputError(f'{name}: without dataroot_gt, on-the-fly pseudo-GT needs {", ".join(absent)}')
+                raise DesraSettingsError(f'{name}: without dataroot_gt, on-the-fly pseudo-GT needs '
+                                         f'{", ".join(absent)}')
         return {key: root for key, root in roots.items() if root}
 
     def _pair(self) -> List[Dict[str, str]]:
@@ -130,12 +153,13 @@ class PseudoGTPairedDataset(data.Dataset):
             meta = self.opt.get('meta_info_file')
             if meta:
                 if not osp.isfile(meta):
-                    raise DesraInputError(f'{meta}: meta_info_file not found')
+                    raise DesraSettingsError(f'{meta}: meta_info_file not found')
                 with open(meta, 'r') as f:
                     names = [line.strip().split(' ')[0] for line in f if line.strip()]
                 for name in names:
                     if not osp.isfile(osp.join(self.folders[hr_key], name)):
-                        raise DesraInputError(f'{osp.join(self.folders[hr_key], name)}: listed in {meta} but missing')
+                        raise DesraSettingsError(
+                            f'{osp.join(self.folders[hr_key], name)}: listed in {meta} but missing')
                 hr_stems = [stem(name) for name in names]
             else:
                 hr_stems = sorted(index[hr_key])
@@ -145,8 +169,9 @@ class PseudoGTPairedDataset(data.Dataset):
             wanted = [('lq', self.filename_tmpl.format(hr_stem))] + [(key, hr_stem) for key in others]
             for key, key_stem in wanted:
                 if key_stem not in index[key]:
-                    raise DesraInputError(f'{entry[f"{hr_key}_path"]}: no partner named {key_stem}.* in '
-                                          f'{self.folders[key]} (dataroot_{key})')
+                    raise DesraSettingsError(f'{entry[f"{hr_key}_path"]}: no partner named {key_stem}.* in '
+                                             f'{self.folders[key]} (datasets.{self.phase}.dataroot_{key}); add it, '
+                                             'or remove the unpaired file')
                 entry[f'{key}_path'] = index[key][key_stem]
             paths.append(entry)
         return paths
@@ -165,7 +190,8 @@ class PseudoGTPairedDataset(data.Dataset):
             path = entry[f'{key}_path']
             content = client.get(path, key)
             if key == 'mask':
-                out['mask'], out['mask_binary'] = decode_mask(content, path)
+                out['mask'], out['mask_binary'] = decode_mask(content, path, self.mask_channel,
+                                                              f'datasets.{self.phase}.mask_channel')
             else:
                 out[key] = decode_image(content, path)
         return out

@@ -2,7 +2,7 @@
 
 Each grid is one row of tiles scaled to the same height, each with a caption strip: LR (nearest-neighbour upscaled
 to the SR size), MSE-SR, GAN-SR, the GAN-SR output with the detected mask overlaid in red, the pseudo-GT
-(eq. 10 through :class:`~desra_basicsr.data.artifact_mask_transform.ArtifactMaskTransform`, with its dilation
+(eq. 10 through :class:`~desra_basicsr.detection.pseudo_gt.ArtifactMaskTransform`, with its dilation
 and feathering, unless a pseudo-GT image is given), and when given the fine-tuned output (with its own mask
 overlaid when given) and the output of ``desra fuse`` with the source of each region (the fusion column: the fused
 image tinted with one colour per source, :data:`SOURCE_COLOURS`). The page lists the images sorted by detected
@@ -23,7 +23,7 @@ from desra_basicsr.image_io import read_image, read_mask, write_image
 from desra_basicsr.utils import atomic_write_path
 
 if TYPE_CHECKING:
-    from desra_basicsr.data.artifact_mask_transform import ArtifactMaskTransform
+    from desra_basicsr.detection.pseudo_gt import ArtifactMaskTransform
 
 CAPTION_HEIGHT = 22
 OVERLAY_COLOUR = (0, 0, 255)  # BGR red
@@ -143,7 +143,7 @@ def build_grid(item: ReportItem,
         pseudo = read_image(item.pseudo_gt)
     else:
         if transform is None:
-            from desra_basicsr.data.artifact_mask_transform import ArtifactMaskTransform
+            from desra_basicsr.detection.pseudo_gt import ArtifactMaskTransform
             transform = ArtifactMaskTransform()
         pseudo = transform.merge(mse, gan, transform.weight(mask))
     info = {'area': 100.0 * np.count_nonzero(mask) / mask.size, 'pixels': int(np.count_nonzero(mask))}

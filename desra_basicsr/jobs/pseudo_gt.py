@@ -84,7 +84,7 @@ def run(settings: PseudoGTSettings) -> JobResult:
     check_out_dir(settings.out, inputs)
     triples, failures = pair_inputs(inputs)
 
-    from desra_basicsr.data.artifact_mask_transform import ArtifactMaskTransform
+    from desra_basicsr.detection.pseudo_gt import ArtifactMaskTransform
     from desra_basicsr.errors import DesraInputError
     from desra_basicsr.image_io import load_mask, read_image, stem, write_image
 

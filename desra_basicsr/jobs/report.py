@@ -116,7 +116,7 @@ def run(settings: ReportSettings) -> ReportResult:
     if not pairs:
         raise DesraSettingsError(f'{settings.gan}: no image is present in every given folder')
 
-    from desra_basicsr.data.artifact_mask_transform import ArtifactMaskTransform
+    from desra_basicsr.detection.pseudo_gt import ArtifactMaskTransform
     from desra_basicsr.evaluation.report import ReportItem, write_report
     from desra_basicsr.image_io import stem
 

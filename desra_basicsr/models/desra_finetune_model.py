@@ -41,15 +41,60 @@ from basicsr.utils.img_process_util import USMSharp
 from basicsr.utils.registry import MODEL_REGISTRY
 from desra_basicsr.checkpoints import load_weights
 from desra_basicsr.constants import LDL_KSIZE
-from desra_basicsr.errors import DesraInputError
+from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.inference import pad_to_multiple
+
+#: Where torchvision publishes the VGG19 weights BasicSR's perceptual loss loads from ``VGG_PRETRAIN_PATH``.
+VGG_URL = 'https://download.pytorch.org/models/vgg19-dcbb9e9d.pth'
+
+#: Keys of the ``train`` block that BasicSR's ``SRGANModel`` reads.
+SRGAN_TRAIN_KEYS = frozenset({
+    'ema_decay', 'optim_g', 'optim_d', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt', 'perceptual_opt',
+    'gan_opt', 'net_d_iters', 'net_d_init_iters'
+})
 
 
 def _artifacts_opt(train_opt: dict) -> Optional[dict]:
     """LDL loss options: ``artifacts_opt`` (LDL's name) or ``ldl_opt`` (BasicSR's name), not both."""
     if train_opt.get('artifacts_opt') and train_opt.get('ldl_opt'):
-        raise DesraInputError('option file: set either train.artifacts_opt or train.ldl_opt (the same LDL loss)')
+        raise DesraSettingsError('train.artifacts_opt: set either train.artifacts_opt or train.ldl_opt (the same LDL '
+                                 'loss), not both')
     return train_opt.get('artifacts_opt') or train_opt.get('ldl_opt')
+
+
+def check_pretrained_files(opt: dict) -> None:
+    """Check that the pretrained networks the options name (``path.pretrain_network_*``) exist.
+
+    Args:
+        opt (dict): BasicSR options (paths relative to the working directory, as BasicSR opens them).
+
+    Raises:
+        DesraSettingsError: Naming the missing file and its option.
+    """
+    for key, load_path in sorted((opt.get('path') or {}).items()):
+        if key.startswith('pretrain_network_') and load_path is not None and not osp.isfile(load_path):
+            raise DesraSettingsError(f'{osp.abspath(load_path)}: pretrained {key[len("pretrain_"):]} file not found '
+                                     f'(path.{key}); put the weights there, or set path.{key}: ~ to start from '
+                                     'random weights')
+
+
+def check_vgg_file(opt: dict) -> None:
+    """Check that the VGG19 weights of a perceptual loss exist (BasicSR would download them).
+
+    BasicSR builds the VGG extractor for any ``train.perceptual_opt`` (even with zero weights).
+
+    Args:
+        opt (dict): BasicSR options.
+
+    Raises:
+        DesraSettingsError: Naming the file and where to get it.
+    """
+    if opt.get('is_train', True) and (opt.get('train') or {}).get('perceptual_opt') and not osp.isfile(
+            VGG_PRETRAIN_PATH):
+        raise DesraSettingsError(
+            f'{osp.abspath(VGG_PRETRAIN_PATH)}: VGG19 weights for the perceptual loss not found '
+            f'(train.perceptual_opt); download torchvision\'s vgg19-dcbb9e9d.pth ({VGG_URL}) to {VGG_PRETRAIN_PATH} '
+            'under the working directory (nothing is downloaded while training)')
 
 
 def check_finetune_options(opt: dict) -> None:
@@ -59,37 +104,28 @@ def check_finetune_options(opt: dict) -> None:
         opt (dict): Parsed BasicSR options.
 
     Raises:
-        DesraInputError: Naming the missing file or the inconsistent option.
+        DesraSettingsError: Naming the missing file or the inconsistent option.
     """
-    path_opt = opt.get('path') or {}
-    for net in ('g', 'd'):
-        load_path = path_opt.get(f'pretrain_network_{net}')
-        if load_path is not None and not osp.isfile(load_path):
-            raise DesraInputError(f'{osp.abspath(load_path)}: pretrained network_{net} file not found '
-                                  f'(path.pretrain_network_{net})')
+    check_pretrained_files(opt)
+    check_vgg_file(opt)
     if not opt.get('is_train', True):
         return
     train_opt = opt.get('train') or {}
-    # BasicSR builds the VGG extractor for any perceptual_opt (even with zero weights) and downloads it if absent.
-    if train_opt.get('perceptual_opt') and not osp.isfile(VGG_PRETRAIN_PATH):
-        raise DesraInputError(
-            f'{osp.abspath(VGG_PRETRAIN_PATH)}: VGG19 weights for the perceptual loss not found. Put torchvision\'s '
-            'vgg19-dcbb9e9d.pth there (relative to the working directory); nothing is downloaded.')
     if _artifacts_opt(train_opt) and not train_opt.get('ema_decay', 0) > 0:
-        raise DesraInputError('option file: the LDL artifact loss (train.artifacts_opt) compares net_g with its EMA; '
-                              'set train.ema_decay > 0 (LDL uses 0.999)')
+        raise DesraSettingsError('train.artifacts_opt: the LDL artifact loss compares net_g with its EMA; set '
+                                 'train.ema_decay > 0 (LDL uses 0.999)')
     absent = [
         name for name, present in (('network_d', 'network_d' in opt), ('train.gan_opt', 'gan_opt' in train_opt),
                                    ('train.optim_d', 'optim_d' in train_opt)) if not present
     ]
     if absent:
-        raise DesraInputError(f'option file: DeSRAFinetuneModel fine-tunes a GAN and needs {", ".join(absent)} '
-                              '(see options/finetune_swinir_desra.yml for a fresh UNetDiscriminatorSN)')
+        raise DesraSettingsError(f'model_type: DeSRAFinetuneModel fine-tunes a GAN and needs {", ".join(absent)}; '
+                                 'add them (see options/finetune_swinir_desra.yml for a fresh UNetDiscriminatorSN)')
     train_set = (opt.get('datasets') or {}).get('train') or {}
     if (train_opt.get('mask_pixel_opt') and train_set.get('type') == 'PseudoGTPairedDataset'
             and not train_set.get('return_mask', False)):
-        raise DesraInputError('option file: train.mask_pixel_opt needs the artifact masks in the training batches; '
-                              'set datasets.train.return_mask: true')
+        raise DesraSettingsError('train.mask_pixel_opt: needs the artifact masks in the training batches; set '
+                                 'datasets.train.return_mask: true')
 
 
 @MODEL_REGISTRY.register()
@@ -99,6 +135,12 @@ class DeSRAFinetuneModel(SRGANModel):
     Args:
         opt (dict): Parsed BasicSR options.
     """
+
+    #: Keys of the ``train`` block: SRGANModel's and this model's own (``desra_basicsr/train.py`` warns about others).
+    TRAIN_KEYS = SRGAN_TRAIN_KEYS | {'tf32', 'mask_pixel_opt', 'artifacts_opt', 'ldl_opt'}
+
+    #: Checks of the options, run by ``desra_basicsr/train.py`` before BasicSR creates the experiment folder.
+    check_options = staticmethod(check_finetune_options)
 
     def __init__(self, opt: dict) -> None:
         check_finetune_options(opt)
