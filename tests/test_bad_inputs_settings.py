@@ -198,7 +198,7 @@ def test_sr_with_a_bad_device_prints_no_traceback(folders, tmp_path):
     proc = subprocess.run([sys.executable, '-m', 'desra_basicsr'] + argv('sr', folders, str(tmp_path / 'o')) +
                           ['--device', 'mps'], env=train_env(), cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=300)
-    assert proc.returncode == 2 and proc.stderr.strip() == 'error: --device mps: use cpu, cuda or cuda:N'
+    assert proc.returncode == 2 and proc.stderr.strip() == 'error: --device mps: use cpu, cuda or cuda:N (or auto)'
 
 
 def test_ldl_methods_ignore_and_do_not_record_desra_settings(folders, tmp_path, capsys):
