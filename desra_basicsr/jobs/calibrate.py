@@ -16,7 +16,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Tuple
 
-from desra_basicsr.jobs.core import check_out_file, notice, pair_inputs, settings_phase
+from desra_basicsr.errors import settings_phase
+from desra_basicsr.folders import check_out_file, pair_inputs
+from desra_basicsr.jobs.core import notice
 
 SEGMENT_IMAGES = ('gan', 'mse')
 

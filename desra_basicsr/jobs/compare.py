@@ -14,7 +14,7 @@ Example::
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
-from desra_basicsr.jobs.core import check_out_file
+from desra_basicsr.folders import check_out_file
 
 
 @dataclass

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 from desra_basicsr.constants import DETECT_THRESHOLD, MIN_AREA
-from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, dist_info, local_rank, notice,
-                                     pair_inputs, run_job, settings_phase)
+from desra_basicsr.errors import settings_phase
+from desra_basicsr.folders import check_out_dir, pair_inputs
+from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, dist_info, local_rank, notice, run_job
 
 SEMANTIC_BACKENDS = ('none', 'mmseg')
 #: ``method`` value of the artifact localiser (not a DeSRA-det variant: it needs no MSE-SR output).

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from desra_basicsr.constants import MIN_AREA
-from desra_basicsr.jobs.core import check_out_file, notice, pair_inputs, settings_phase
+from desra_basicsr.errors import settings_phase
+from desra_basicsr.folders import check_out_file, pair_inputs
+from desra_basicsr.jobs.core import notice
 
 DEFAULT_P = 0.5
 

@@ -25,8 +25,9 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, local_rank, pair_inputs, run_job,
-                                     settings_phase)
+from desra_basicsr.errors import settings_phase
+from desra_basicsr.folders import check_out_dir, pair_inputs
+from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, local_rank, run_job
 
 #: Role names of the input folders in messages: ``--inputs #1``, ``--inputs #2``, ...
 INPUT_ROLE = 'inputs #{}'

@@ -15,8 +15,9 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import List, Optional
 
-from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, notice, pair_inputs, run_job,
-                                     settings_phase)
+from desra_basicsr.errors import settings_phase
+from desra_basicsr.folders import check_out_dir, pair_inputs
+from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, notice, run_job
 
 
 @dataclass

@@ -16,7 +16,9 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
-from desra_basicsr.jobs.core import check_out_dir, notice, pair_inputs, settings_phase
+from desra_basicsr.errors import settings_phase
+from desra_basicsr.folders import check_out_dir, pair_inputs
+from desra_basicsr.jobs.core import notice
 
 #: Folder options of :class:`ReportSettings`, in grid order.
 FOLDER_KEYS = ('lr', 'mse', 'gan', 'masks', 'pseudo_gt', 'finetuned', 'finetuned_masks', 'fused', 'fusion_maps')
