@@ -56,8 +56,10 @@ def pair_folders(folders: Mapping[str, str]) -> Tuple[List[Tuple[str, ...]], Dic
             raise DesraSettingsError(f'{folder}: --{role} holds no image ({", ".join(IMAGE_EXTENSIONS)})')
     with settings_phase():
         pairs, missing = pair_by_stem(list(folders.values()))
-    absent = {name: tuple(role for role, folder in folders.items() if folder in lacking)
-              for name, lacking in missing.items()}
+    absent = {
+        name: tuple(role for role, folder in folders.items() if folder in lacking)
+        for name, lacking in missing.items()
+    }
     return pairs, absent
 
 

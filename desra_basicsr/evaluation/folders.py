@@ -60,8 +60,9 @@ def pair_masks(first: str, second: str, names: Sequence[str] = ('pred', 'gt')) -
         lacking = sorted(name for name, roles in absent.items() if label in roles)
         if lacking:
             shown = ', '.join(lacking[:5]) + (' ...' if len(lacking) > 5 else '')
-            print(f'notice: {len(lacking)} image(s) missing from --{label} {folder}, not scored: {shown}',
-                  file=sys.stderr)
+            print(
+                f'notice: {len(lacking)} image(s) missing from --{label} {folder}, not scored: {shown}',
+                file=sys.stderr)
     if not pairs:
         raise DesraSettingsError(f'{first}: no mask shares a file name stem with {second}')
     return pairs

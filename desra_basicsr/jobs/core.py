@@ -392,8 +392,14 @@ def _normalised(job: FolderJob) -> FolderJob:
     return dataclasses.replace(
         job,
         out_dir=normalise_path(job.out_dir),
-        input_dirs={role: normalise_path(folder) if folder else folder for role, folder in job.input_dirs.items()},
-        weights={role: normalise_path(path) for role, path in job.weights.items()},
+        input_dirs={
+            role: normalise_path(folder) if folder else folder
+            for role, folder in job.input_dirs.items()
+        },
+        weights={
+            role: normalise_path(path)
+            for role, path in job.weights.items()
+        },
         items=items)
 
 
