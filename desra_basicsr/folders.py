@@ -101,8 +101,8 @@ def _check_name(path: str, existing: str, option: str) -> None:
     name_max = _limit(existing, 'PC_NAME_MAX', NAME_MAX)
     for part in osp.relpath(path, existing).split(os.sep):
         if len(os.fsencode(part)) > name_max:
-            raise DesraSettingsError(f'{option} {path}: the name {part[:40]}... is {len(os.fsencode(part))} bytes '
-                                     f'long, more than the {name_max} a file name may have; choose a shorter {option}')
+            raise DesraSettingsError(f'{option}: the name {part[:40]}... is {len(os.fsencode(part))} bytes long, more '
+                                     f'than the {name_max} a file name may have; choose a shorter {option}')
     path_max = _limit(existing, 'PC_PATH_MAX', PATH_MAX)
     if len(os.fsencode(path)) >= path_max:
         raise DesraSettingsError(f'{option} {path[:60]}...: the path is {len(os.fsencode(path))} bytes long, more '
