@@ -4,6 +4,8 @@ The ``desra`` commands map them to exit codes: :class:`DesraSettingsError` (unus
 folder, an invalid number, weights that do not load, an output folder that cannot be used) exits with 2; any other
 :class:`DesraInputError` (an input file that failed) exits with 1.
 """
+from contextlib import contextmanager
+from typing import Iterator
 
 
 class DesraInputError(ValueError):
@@ -12,3 +14,20 @@ class DesraInputError(ValueError):
 
 class DesraSettingsError(DesraInputError):
     """Raised when a job's settings cannot be used at all; the job does no work."""
+
+
+@contextmanager
+def settings_phase() -> Iterator[None]:
+    """Treat a :class:`DesraInputError` or ``ValueError`` raised inside as unusable settings (exit code 2).
+
+    Jobs wrap what they do before the first item (reading options, tables, weights, listing folders) in it.
+
+    Yields:
+        None
+    """
+    try:
+        yield
+    except DesraSettingsError:
+        raise
+    except (DesraInputError, ValueError) as err:
+        raise DesraSettingsError(str(err)) from err

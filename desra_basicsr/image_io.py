@@ -33,14 +33,13 @@ limit, ``OPENCV_IO_MAX_IMAGE_PIXELS``, 2**30 by default, still applies above it.
 import os
 import os.path as osp
 import struct
-import sys
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import cv2
 import numpy as np
 
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
-from desra_basicsr.utils import atomic_write_path
+from desra_basicsr.utils import atomic_write_path, notice
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 #: Most pixels (width x height) an image or mask may have; ``DESRA_MAX_IMAGE_PIXELS`` overrides it.
@@ -438,9 +437,8 @@ def read_mask(path: str, channel: Optional[int] = None) -> np.ndarray:
     mask, binary = load_mask(path, channel)
     if not binary and path not in _THRESHOLDED:
         _THRESHOLDED.add(path)
-        if os.environ.get('RANK', '0') == '0':
-            print(f'notice: {path}: mask is not binary (values other than 0/255 or 0/1); thresholded at 127 '
-                  '(brighter is artifact)', file=sys.stderr)
+        notice(f'{path}: mask is not binary (values other than 0/255 or 0/1); thresholded at 127 (brighter is '
+               'artifact)')
     return mask
 
 

@@ -37,9 +37,9 @@ from basicsr.utils.registry import (ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGIST
                                     Registry)
 from desra_basicsr.compat import DIST_BACKEND_ENV
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
-from desra_basicsr.jobs.core import notice
 from desra_basicsr.models.desra_finetune_model import VGG_PRETRAIN_PATH, check_pretrained_files, check_vgg_file
 from desra_basicsr.registry import TRANSFORM_REGISTRY
+from desra_basicsr.utils import notice
 
 #: Exit codes: an unusable option file or missing inputs; an input that failed during training.
 EXIT_SETTINGS, EXIT_INPUT = 2, 1

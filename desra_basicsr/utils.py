@@ -2,6 +2,8 @@
 import importlib
 import os
 import os.path as osp
+import re
+import sys
 import tempfile
 from contextlib import contextmanager
 from typing import Iterator, List
@@ -26,32 +28,56 @@ def import_modules_with_suffix(package_name: str, package_file: str, suffix: str
     return [importlib.import_module(f'{package_name}.{name}') for name in names]
 
 
+#: Prefix of the temporary files of :func:`atomic_write_path`: ``.desra-tmp-<8 random chars><ext>``.
+TEMP_PREFIX = '.desra-tmp-'
+#: The whole name of such a temporary file (``tempfile.mkstemp``'s random part: lowercase letters, digits, ``_``).
+TEMP_NAME = re.compile(r'^' + re.escape(TEMP_PREFIX) + r'[a-z0-9_]{8}(\.[^.]+)?$')
+
+
 @contextmanager
 def atomic_write_path(path: str) -> Iterator[str]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
     Readers never see a half-written file: on any exception the temporary file is removed and ``path`` is
-    left as it was. The temporary name keeps ``path``'s extension so writers that choose a format by
-    extension (``cv2.imwrite``, ``np.save``) work unchanged.
+    left as it was. The temporary name (:data:`TEMP_NAME`) keeps ``path``'s extension so writers that choose a
+    format by extension (``cv2.imwrite``, ``np.save``) work unchanged, and its prefix is distinctive, so that removing
+    the temporary files a killed run left never touches a user's own file.
 
     Args:
         path (str): Final destination.
 
     Yields:
         str: The temporary path to write to.
+
+    Raises:
+        OSError: If the file cannot be written (a full disk, no permission); its ``filename`` is ``path``.
     """
     folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    stem, ext = osp.splitext(osp.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix=f'.{stem}.', suffix=f'.tmp{ext}', dir=folder)
-    os.close(fd)
-    # mkstemp creates the file 0600; give the result the mode any newly created file gets (0666 minus umask).
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    tmp = None
     try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=osp.splitext(path)[1], dir=folder)
+        os.close(fd)
+        # mkstemp creates the file 0600; give the result the mode any newly created file gets (0666 minus umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno is None or err.filename not in (None, tmp, folder):
+            raise
+        raise OSError(err.errno, err.strerror or str(err), path) from err
     finally:
-        if osp.exists(tmp):
+        if tmp is not None and osp.exists(tmp):
             os.remove(tmp)
+
+
+def notice(message: str) -> None:
+    """Print a notice on stderr (on rank 0 only under torchrun).
+
+    Args:
+        message (str): The notice, without the ``notice:`` prefix.
+    """
+    if os.environ.get('RANK', '0') == '0':
+        print(f'notice: {message}', file=sys.stderr)

@@ -27,8 +27,7 @@ probability as ``OUT/maps/<stem>_prob.npy``::
 import argparse
 
 from desra_basicsr.commands import add_overwrite_argument, describe_on_rank0, run_job_command
-from desra_basicsr.detection.methods import METHODS
-from desra_basicsr.jobs.detect import NUMERATORS, SEGMENT_INPUTS, SEMANTIC_BACKENDS, DetectSettings
+from desra_basicsr.jobs.detect import METHODS, NUMERATORS, SEGMENT_INPUTS, SEMANTIC_BACKENDS, DetectSettings
 from desra_basicsr.settings import default_of
 
 

@@ -1,9 +1,10 @@
-"""Detection methods selectable by name (``desra detect --method``): DeSRA-det, its ablations, baselines, localiser.
+"""Detection methods selectable by name (``desra detect --method``): DeSRA-det, its ablations and baselines.
 
 Each entry of :data:`METHODS` declares what the method needs and what it writes, so the detection job
 (:mod:`desra_basicsr.jobs.detect`) treats every method the same way:
 
-* ``needs_mse``: whether it compares against the MSE-SR output (the artifact localiser does not);
+* ``needs_mse``: whether it compares against the MSE-SR output (the artifact localiser, whose entry
+  :data:`desra_basicsr.localizer.method.LOCALIZER_METHOD` sits in the localiser's package, does not);
 * ``semantics``: whether it uses the segmenter (when False, none is built);
 * ``settings``: the options of the detection job it uses, recorded in ``summary.json`` (an option a method ignores
   is not recorded, so changing it does not refuse a folder the method wrote);
@@ -17,7 +18,7 @@ import the detectors when called, so the method list itself (``desra detect --he
 """
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
 
 if TYPE_CHECKING:
     from desra_basicsr.detection.class_weights import ClassWeights
@@ -102,15 +103,6 @@ def _ldl(threshold: float, parts: DetectorParts) -> Any:
     return build_ldl_detector(threshold)
 
 
-def _localizer(parts: DetectorParts) -> Any:
-    """A trained artifact localiser on the GAN-SR image alone (:mod:`desra_basicsr.localizer.predictor`)."""
-    from desra_basicsr.localizer.predictor import ArtifactLocalizer, LocalizerDetector, localizer_morphology
-    steps = parts.steps()
-    return LocalizerDetector(
-        ArtifactLocalizer(parts.localizer_config, parts.localizer_checkpoint, device=parts.device),
-        localizer_morphology(steps.min_area, steps.min_area_reference), parts.prob_threshold)
-
-
 def _desra_method(description: str, mode: str, semantics: bool = True) -> Method:
     return Method(description, partial(_desra, mode), semantics=semantics, settings=DESRA_SETTINGS)
 
@@ -128,21 +120,15 @@ METHODS: Dict[str, Method] = {
     'ldl-0.01': _ldl_method(0.01),
     'ldl-0.005': _ldl_method(0.005),
     'ldl-0.001': _ldl_method(0.001),
-    'localizer': Method(
-        'trained artifact localiser on the GAN-SR image alone (no --mse; desra localizer train)',
-        _localizer,
-        needs_mse=False,
-        settings=('min_area', 'min_area_ref', 'prob_threshold'),
-        files=('localizer_config', 'localizer_checkpoint'),
-        maps=(('prob', 'probability'), )),
 }
 
 
-def build_detector(method: str, **parts: Any) -> Any:
-    """Build the detector of a named method.
+def build_detector(method: Union[str, Method], **parts: Any) -> Any:
+    """Build the detector of a method.
 
     Args:
-        method (str): A key of :data:`METHODS`.
+        method (str | Method): A key of :data:`METHODS`, or a method defined elsewhere (the artifact localiser's,
+            :data:`desra_basicsr.localizer.method.LOCALIZER_METHOD`).
         **parts: Fields of :class:`DetectorParts` (``morphology``, ``segmenter``, ``class_weights``,
             ``segment_input``, ``numerator``, ``device``, ...). The segmenter is dropped for methods without
             semantics.
@@ -153,8 +139,9 @@ def build_detector(method: str, **parts: Any) -> Any:
     Raises:
         ValueError: For an unknown method name.
     """
-    if method not in METHODS:
-        raise ValueError(f'unknown detection method {method!r}; choose from {sorted(METHODS)}')
-    entry = METHODS[method]
+    if isinstance(method, str):
+        if method not in METHODS:
+            raise ValueError(f'unknown detection method {method!r}; choose from {sorted(METHODS)}')
+        method = METHODS[method]
     built = DetectorParts(**parts)
-    return entry.build(built if entry.semantics else replace(built, segmenter=None))
+    return method.build(built if method.semantics else replace(built, segmenter=None))

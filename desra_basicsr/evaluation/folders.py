@@ -7,6 +7,7 @@ import numpy as np
 
 from desra_basicsr.constants import RELEASE_BORDER
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
+from desra_basicsr.folders import pair_folders
 from desra_basicsr.image_io import read_mask
 from desra_basicsr.utils import atomic_write_path
 
@@ -53,14 +54,15 @@ def pair_masks(first: str, second: str, names: Sequence[str] = ('pred', 'gt')) -
     Raises:
         DesraSettingsError: If a folder is missing or empty, or no stem is present in both folders.
     """
-    from desra_basicsr.jobs.core import pair_inputs
-    pairs, failures = pair_inputs(dict(zip(names, (first, second))))
-    for label, folder in zip(names, (first, second)):
-        absent = sorted(k for k, message in failures.items() if f'--{label} {folder}' in message)
-        if absent:
-            shown = ', '.join(absent[:5]) + (' ...' if len(absent) > 5 else '')
-            print(f'notice: {len(absent)} image(s) missing from --{label} {folder}, not scored: {shown}',
-                  file=sys.stderr)
+    folders = dict(zip(names, (first, second)))
+    pairs, absent = pair_folders(folders)
+    for label, folder in folders.items():
+        lacking = sorted(name for name, roles in absent.items() if label in roles)
+        if lacking:
+            shown = ', '.join(lacking[:5]) + (' ...' if len(lacking) > 5 else '')
+            print(
+                f'notice: {len(lacking)} image(s) missing from --{label} {folder}, not scored: {shown}',
+                file=sys.stderr)
     if not pairs:
         raise DesraSettingsError(f'{first}: no mask shares a file name stem with {second}')
     return pairs

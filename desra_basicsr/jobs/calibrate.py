@@ -15,10 +15,12 @@ Example::
 from dataclasses import dataclass
 from typing import Callable, List, Literal, Optional, Tuple
 
-from desra_basicsr.errors import DesraSettingsError
-from desra_basicsr.jobs.core import check_out_file, local_rank, notice, pair_inputs, settings_phase
+from desra_basicsr.errors import DesraSettingsError, settings_phase
+from desra_basicsr.folders import check_out_file, pair_inputs
+from desra_basicsr.jobs.core import local_rank
 from desra_basicsr.jobs.progress import progress_bar
 from desra_basicsr.settings import Settings, setting
+from desra_basicsr.utils import notice
 
 SEGMENT_IMAGES = ('gan', 'mse')
 #: Most histogram bins (the memory of the histograms grows with them).

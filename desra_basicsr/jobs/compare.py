@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Literal, Optional
 
 from desra_basicsr.constants import MASK_CHANNEL_CHOICES
-from desra_basicsr.jobs.core import check_out_file
+from desra_basicsr.folders import check_out_file
 from desra_basicsr.jobs.progress import progress_bar
 from desra_basicsr.settings import Settings, setting
 

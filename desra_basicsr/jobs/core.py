@@ -3,21 +3,32 @@
 A folder job turns input files into output files one item at a time (an item is, say, one image pair). The core
 makes every such job behave the same way:
 
-* **Safe output folder.** :func:`check_out_dir` refuses an ``out_dir`` equal to or inside an input folder, or one
-  that is a file or not writable, before any work is done.
-* **Resume only what is still valid.** ``OUT/summary.json`` records the job's settings (``meta``: every option that
-  changes the outputs, the input folders, a SHA-256 of each weights file) and, per item, the size and modification
-  time of each input file (``sources``). Running the job again skips the items whose record, inputs and outputs are
-  all still there, and redoes the rest (failed items, items without a record, items whose output vanished). When
-  the settings or an input file changed, the job refuses with a message naming the difference, unless
-  ``overwrite=True`` (``--overwrite``): then every item is computed again. A folder that holds outputs but no
-  summary of the job is refused the same way (it was not written by this job).
+* **Safe output folder.** :func:`desra_basicsr.folders.check_out_dir` refuses an ``out_dir`` that is empty, equal to
+  or inside an input folder, a file, not writable, or too long a name for the file system, before any work is done
+  and before anything is created.
+* **Resume only what is still valid.** ``OUT/summary.json`` records the job's settings (``meta``: the command, every
+  option that changes the outputs, the input folders, a SHA-256 of each weights file) and, per item, the size and
+  modification time of each input file (``sources``) and the output files it wrote (``outputs``, relative to
+  ``OUT``). Every path is normalised once (:func:`desra_basicsr.settings.normalise_path`), so a folder typed as
+  ``sr/mse``, ``./sr/mse`` or ``$PWD/sr/mse``, from any working folder, is the same input. Running the job again
+  skips the items whose record, inputs and outputs are all still there (an empty output file is not finished), and
+  redoes the rest (failed items, items without a record, items whose output vanished). When the settings or an
+  input file changed, the job refuses with a message naming the difference, unless ``overwrite=True``
+  (``--overwrite``): then every item is computed again. A folder that holds outputs but no summary of the job is
+  refused the same way.
+* **Never another command's files.** A folder whose summary was written by another command, or that holds a
+  ``summary.json`` which is not a job summary, is refused even with ``overwrite``: choose another ``--out``.
+* **No stale outputs.** The files that an earlier run of the job recorded and this run does not write (the outputs
+  of an item whose input was deleted, ``maps/`` of a run with other options) are removed with a notice, so that a
+  later command pairing files by stem does not pick them up; files the job did not record are never touched.
 * **Never a half-written file.** Outputs are written to a temporary name and renamed (write them with
-  :func:`desra_basicsr.image_io.write_image` or :func:`desra_basicsr.utils.atomic_write_path`); temporary files
-  left by a killed run are removed when the job starts again.
+  :func:`desra_basicsr.image_io.write_image` or :func:`desra_basicsr.utils.atomic_write_path`); the temporary files
+  (:data:`desra_basicsr.utils.TEMP_NAME`) left by a killed run are removed when the job starts again. A full disk
+  stops the job with a message naming the file it could not write; ``summary.json`` keeps its last complete version.
 * **A summary that survives interruption.** ``summary.json`` is rewritten atomically every few items, when the job
-  is interrupted (Ctrl-C, SIGTERM) and at the end, so a resumed run keeps the record of every finished item. A run
-  that was killed and resumed ends with the same outputs and the same ``summary.json`` as an uninterrupted run.
+  is interrupted (Ctrl-C, SIGTERM: :class:`Interrupted`) and at the end, so a resumed run keeps the record of every
+  finished item. A run that was killed and resumed ends with the same outputs and the same ``summary.json`` as an
+  uninterrupted run.
 * **Per-item failures.** An exception while processing an item is recorded (``status: error`` and its message) and
   the job goes on; the result's :attr:`JobResult.exit_code` is 1 when any item failed.
 * **torchrun.** Under ``python -m torch.distributed.run`` (``RANK`` / ``WORLD_SIZE`` set), each rank processes
@@ -29,8 +40,9 @@ makes every such job behave the same way:
 
 Example (a job that writes one grey copy per image)::
 
+    from desra_basicsr.folders import check_out_dir
     from desra_basicsr.image_io import list_images, read_image, stem, write_image
-    from desra_basicsr.jobs.core import FolderJob, JobItem, check_out_dir, run_job
+    from desra_basicsr.jobs.core import FolderJob, JobItem, run_job
 
     check_out_dir('grey', {'input': 'photos'})
     items = [JobItem(stem(n), inputs=(f'photos/{n}', ), outputs=(f'grey/{stem(n)}.png', ))
@@ -45,22 +57,23 @@ Example (a job that writes one grey copy per image)::
                                settings={'input': 'photos'}, items=items, process=process))
     print(result.done, result.skipped, result.failed)  # this run's counts; result.summary is the JSON
 """
+import dataclasses
+import errno
 import hashlib
 import json
 import os
 import os.path as osp
-import re
 import signal
 import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
 
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
-from desra_basicsr.utils import atomic_write_path
+from desra_basicsr.folders import check_out_dir
+from desra_basicsr.settings import normalise_path
+from desra_basicsr.utils import TEMP_NAME, atomic_write_path, notice
 
 T = TypeVar('T')
 
@@ -72,8 +85,8 @@ SUMMARY_NAME = 'summary.json'
 DIST_TIMEOUT = timedelta(minutes=30)
 #: The summary is rewritten at least this often (seconds) while items finish.
 SUMMARY_INTERVAL = 5.0
-#: Temporary files of :func:`desra_basicsr.utils.atomic_write_path`: ``.<stem>.<8 random chars>.tmp<ext>``.
-TEMP_FILE = re.compile(r'^\..+\.[a-z0-9_]{8}\.tmp(\.[^.]+)?$')
+#: Errors of a full disk or quota: they stop the job (every later item would fail the same way).
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 #: How many differences or files a refusal lists.
 SHOWN = 5
 
@@ -171,125 +184,6 @@ class JobResult:
         """One line for the terminal: counts of this run and the summary's path."""
         return (f'{self.summary["meta"].get("command", "job")}: {self.done} done, {self.skipped} kept from an '
                 f'earlier run, {self.failed} failed; summary: {self.summary_path}')
-
-
-# ----------------------------------------------------------------------------------------------- settings
-@contextmanager
-def settings_phase() -> Iterator[None]:
-    """Treat a :class:`DesraInputError` or ``ValueError`` raised inside as unusable settings (exit code 2).
-
-    Jobs wrap what they do before the first item (reading options, tables, weights, listing folders) in it.
-
-    Yields:
-        None
-    """
-    try:
-        yield
-    except DesraSettingsError:
-        raise
-    except (DesraInputError, ValueError) as err:
-        raise DesraSettingsError(str(err)) from err
-
-
-def notice(message: str) -> None:
-    """Print a notice on stderr (on rank 0 only under torchrun).
-
-    Args:
-        message (str): The notice, without the ``notice:`` prefix.
-    """
-    if os.environ.get('RANK', '0') == '0':
-        print(f'notice: {message}', file=sys.stderr)
-
-
-def pair_inputs(folders: Mapping[str, str]) -> Tuple[List[Tuple[str, ...]], Dict[str, str]]:
-    """Pair the images of the input folders by file stem.
-
-    Args:
-        folders (dict[str, str]): Input folders by role (``{'mse': ..., 'gan': ...}``), in the order of the tuples.
-
-    Returns:
-        tuple: ``(pairs, missing)``: one tuple of paths per stem present in every folder (sorted by stem), and per
-        stem missing from some folder, a message naming those folders (for :attr:`FolderJob.failures`).
-
-    Raises:
-        DesraSettingsError: If a folder does not exist or holds no image, or holds two images of one stem.
-    """
-    from desra_basicsr.image_io import IMAGE_EXTENSIONS, list_images, pair_by_stem
-
-    for role, folder in folders.items():
-        require_folder(folder, role)
-        if not list_images(folder):
-            raise DesraSettingsError(f'{folder}: --{role} holds no image ({", ".join(IMAGE_EXTENSIONS)})')
-    with settings_phase():
-        pairs, missing = pair_by_stem(list(folders.values()))
-    roles = {folder: role for role, folder in folders.items()}
-    messages = {
-        name: f'{name}: no partner file in ' + ', '.join(f'--{roles[folder]} {folder}' for folder in absent)
-        for name, absent in missing.items()
-    }
-    return pairs, messages
-
-
-# ----------------------------------------------------------------------------------------------- folder checks
-def _inside(path: str, folder: str) -> bool:
-    path, folder = osp.realpath(path), osp.realpath(folder)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def check_out_dir(out_dir: str, input_dirs: Mapping[str, str]) -> None:
-    """Check that ``out_dir`` can take the job's outputs, before any work is done (nothing is created).
-
-    Args:
-        out_dir (str): Output folder.
-        input_dirs (dict[str, str]): Input folders by role (``--mse``, ``--gan``, ...).
-
-    Raises:
-        DesraSettingsError: If ``out_dir`` is (inside) an input folder, is a file, or is not writable.
-    """
-    for role, folder in input_dirs.items():
-        if folder and _inside(out_dir, folder):
-            raise DesraSettingsError(f'{out_dir}: the output folder is (inside) the --{role} input folder {folder}; '
-                                     'choose another --out')
-    existing = osp.abspath(out_dir)
-    while not osp.exists(existing):  # the folder is created later, inside its nearest existing ancestor
-        existing = osp.dirname(existing)
-    if not osp.isdir(existing):
-        raise DesraSettingsError(f'{out_dir}: {existing} exists and is not a folder; choose another --out')
-    try:
-        fd, probe = tempfile.mkstemp(prefix='.write-test.', dir=existing)
-        os.close(fd)
-        os.remove(probe)
-    except OSError as err:
-        raise DesraSettingsError(f'{out_dir}: cannot write to {existing} ({err.strerror})') from err
-
-
-def check_out_file(path: str, input_dirs: Mapping[str, str]) -> None:
-    """Check that a single output file can be written (its folder is created), before any work is done.
-
-    Args:
-        path (str): Output file.
-        input_dirs (dict[str, str]): Input folders by role; the file may not be inside one.
-
-    Raises:
-        DesraSettingsError: If the file would land in an input folder, is a folder, or cannot be written.
-    """
-    if osp.isdir(path):
-        raise DesraSettingsError(f'{path}: is a folder; give a file name')
-    check_out_dir(osp.dirname(osp.abspath(path)), input_dirs)
-
-
-def require_folder(folder: str, role: str) -> None:
-    """Check an input folder exists.
-
-    Args:
-        folder (str): The folder.
-        role (str): Its option name (``mse``, ``gan``, ...), for the message.
-
-    Raises:
-        DesraSettingsError: If it is not a directory.
-    """
-    if not folder or not osp.isdir(folder):
-        raise DesraSettingsError(f'{folder}: --{role} is not a folder')
 
 
 def sha256_file(path: str) -> str:
@@ -423,18 +317,21 @@ def load_summary(path: str) -> Optional[Dict[str, Any]]:
         dict | None: The summary, or None when the file does not exist.
 
     Raises:
-        DesraSettingsError: If the file exists but is not such a summary.
+        DesraSettingsError: If the file exists but is not such a summary (its folder may belong to another program,
+            so ``--overwrite`` does not take it either).
     """
     if not osp.exists(path):
         return None
+    problem = 'not a job summary'
     try:
         with open(path, 'r', encoding='utf-8') as f:
             data = json.load(f)
     except (OSError, ValueError) as err:
-        raise DesraSettingsError(f'{path}: not a readable summary of a desra job ({err}); use another --out, or '
-                                 '--overwrite to compute everything again') from err
+        data, problem = None, f'unreadable: {err}'
     if not isinstance(data, dict) or not isinstance(data.get('items'), dict) or not isinstance(data.get('meta'), dict):
-        raise DesraSettingsError(f'{path}: not a summary of a desra job; use another --out, or --overwrite')
+        raise DesraSettingsError(f'{path}: not written by desra ({problem}), so its folder may hold the files of '
+                                 'another program and --overwrite will not replace them; choose another --out, or '
+                                 f'delete {path} yourself if every file in {osp.dirname(path)} may be replaced')
     return data
 
 
@@ -451,11 +348,16 @@ def _counts(records: Mapping[str, dict]) -> Dict[str, int]:
 
 
 def _write_summary(path: str, meta: Dict[str, Any], records: Mapping[str, dict]) -> Dict[str, Any]:
+    """Write ``summary.json`` atomically; on a full disk the previous version stays as it was."""
     summary = {'meta': meta, 'counts': _counts(records), 'items': dict(sorted(records.items()))}
-    with atomic_write_path(path) as tmp:
-        with open(tmp, 'w', encoding='utf-8') as f:
-            json.dump(summary, f, indent=2)
-            f.write('\n')
+    try:
+        with atomic_write_path(path) as tmp:
+            with open(tmp, 'w', encoding='utf-8') as f:
+                json.dump(summary, f, indent=2)
+                f.write('\n')
+    except OSError as err:
+        raise DesraInputError(f'{path}: cannot write ({err.strerror or err}); its last complete version is kept: make '
+                              'room, then run the same command again to resume') from err
     return summary
 
 
@@ -463,12 +365,53 @@ def _remove_stale_temp_files(folders: Iterable[str]) -> None:
     for folder in sorted(set(folders)):
         if osp.isdir(folder):
             for name in os.listdir(folder):
-                if TEMP_FILE.match(name) and osp.isfile(osp.join(folder, name)):
+                if TEMP_NAME.match(name) and osp.isfile(osp.join(folder, name)):
                     os.remove(osp.join(folder, name))
 
 
 def _listing(names: Sequence[str], sep: str = ', ') -> str:
     return sep.join(names[:SHOWN]) + (f'{sep}...' if len(names) > SHOWN else '')
+
+
+def _normalised(job: FolderJob) -> FolderJob:
+    """The job with every path in its one normal form, so that records match however a path was typed."""
+    items = [
+        JobItem(item.name, tuple(map(normalise_path, item.inputs)), tuple(map(normalise_path, item.outputs)))
+        for item in job.items
+    ]
+    return dataclasses.replace(
+        job,
+        out_dir=normalise_path(job.out_dir),
+        input_dirs={
+            role: normalise_path(folder) if folder else folder
+            for role, folder in job.input_dirs.items()
+        },
+        weights={
+            role: normalise_path(path)
+            for role, path in job.weights.items()
+        },
+        items=items)
+
+
+def _finished(path: str) -> bool:
+    """An output counts as written when it is a non-empty file (an empty one is what a failed write leaves)."""
+    return osp.isfile(path) and osp.getsize(path) > 0
+
+
+def _sources_of(record: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    sources = record.get('sources')
+    return {normalise_path(path): sig for path, sig in sources.items()} if isinstance(sources, dict) else None
+
+
+def _refuse_foreign(job: FolderJob, previous: Optional[Dict[str, Any]]) -> None:
+    """Refuse a folder whose summary was written by another command, whatever ``overwrite`` says."""
+    if previous is None or previous['meta'].get('command') == job.command:
+        return
+    owner = previous['meta'].get('command')
+    writer = f'`desra {owner}`' if isinstance(owner, str) else 'another program'
+    raise DesraSettingsError(f'{job.out_dir}: holds the outputs of {writer} ({osp.join(job.out_dir, SUMMARY_NAME)}); '
+                             f'`desra {job.command}` does not write into the folder of another command, not even with '
+                             '--overwrite: choose another --out')
 
 
 def _valid_previous(job: FolderJob, previous: Optional[Dict[str, Any]], meta: Dict[str, Any],
@@ -494,12 +437,12 @@ def _valid_previous(job: FolderJob, previous: Optional[Dict[str, Any]], meta: Di
         if not isinstance(record, dict) or record.get('status') != STATUS_DONE:
             continue
         try:
-            same = record.get('sources') == file_signature(item.inputs)
+            same = _sources_of(record) == file_signature(item.inputs)
         except OSError:
             same = False
         if not same:
             modified.append(item.name)
-        elif all(osp.exists(p) for p in item.outputs):
+        elif all(_finished(p) for p in item.outputs):
             kept[item.name] = record
     if modified:
         raise DesraSettingsError(f'{job.out_dir}: the inputs of {len(modified)} finished item(s) changed since they '
@@ -508,43 +451,105 @@ def _valid_previous(job: FolderJob, previous: Optional[Dict[str, Any]], meta: Di
     return kept
 
 
+def _stale_outputs(job: FolderJob, previous: Optional[Dict[str, Any]]) -> List[str]:
+    """The files an earlier run of this job recorded as its outputs and this run does not write (inside OUT only)."""
+    if previous is None:
+        return []
+    root = osp.realpath(job.out_dir)
+    current: Set[str] = {osp.realpath(p) for item in job.items for p in item.outputs}
+    stale = set()
+    for record in previous['items'].values():
+        outputs = record.get('outputs') if isinstance(record, dict) else None
+        for name in outputs if isinstance(outputs, list) else []:
+            path = osp.realpath(osp.join(root, str(name)))
+            if path.startswith(root + os.sep) and path not in current and osp.isfile(path):
+                stale.add(path)
+    return sorted(stale)
+
+
+def _remove_stale(job: FolderJob, previous: Optional[Dict[str, Any]], stale: Sequence[str]) -> None:
+    """Remove the stale outputs (and the folders they leave empty inside OUT), with notices."""
+    names = {item.name for item in job.items} | set(job.failures)
+    vanished = sorted(name for name in (previous or {}).get('items', {}) if name not in names)
+    if vanished:
+        notice(f'{len(vanished)} item(s) of the earlier run are no longer in the inputs; their records are dropped '
+               f'({_listing(vanished)})')
+    root = osp.realpath(job.out_dir)
+    for path in stale:
+        os.remove(path)
+    for folder in sorted({osp.dirname(p) for p in stale}, key=len, reverse=True):
+        if folder != root and not os.listdir(folder):
+            os.rmdir(folder)
+    if stale:
+        notice(f'removed {len(stale)} file(s) that the earlier run wrote and this run does not '
+               f'({_listing([osp.relpath(p, root) for p in stale])})')
+
+
 def _message(err: Exception) -> str:
     return str(err) if isinstance(err, DesraInputError) else f'{type(err).__name__}: {err}'
+
+
+def _done_record(job: FolderJob, item: JobItem, fields: Mapping[str, Any]) -> Dict[str, Any]:
+    return {
+        'status': STATUS_DONE,
+        **fields,
+        'sources': file_signature(item.inputs),
+        'outputs': [osp.relpath(p, job.out_dir) for p in item.outputs],
+    }
 
 
 def run_job(job: FolderJob, overwrite: bool = False, progress: bool = True) -> JobResult:
     """Run a folder job resumably (see the module docstring).
 
+    SIGTERM raises :class:`Interrupted` while the job runs (Ctrl-C raises ``KeyboardInterrupt``); either way the
+    summary is written before the exception goes on to the caller.
+
     Args:
         job (FolderJob): The job.
-        overwrite (bool): Compute every item again, whatever an earlier run left.
+        overwrite (bool): Compute every item again, whatever an earlier run of the same command left.
         progress (bool): Show a tqdm progress bar on stderr.
 
     Returns:
         JobResult: Counts of this run and the summary.
 
     Raises:
-        DesraSettingsError: If the output folder cannot be used, or the settings or inputs changed since the outputs
-            there were computed (and ``overwrite`` is False).
+        DesraSettingsError: If the output folder cannot be used (it belongs to another command, or the settings or
+            inputs changed since the outputs there were computed and ``overwrite`` is False).
+        DesraInputError: If the disk is full (naming the file that could not be written).
         RankError: Under torchrun, if another rank stops answering.
+        Interrupted: On SIGTERM.
     """
+    handler = _raise_on_sigterm()
+    try:
+        return _run_job(job, overwrite, progress)
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGTERM, handler)
+
+
+def _run_job(job: FolderJob, overwrite: bool, progress: bool) -> JobResult:
     from tqdm import tqdm
 
     rank, world_size = dist_info()
     check_out_dir(job.out_dir, job.input_dirs)
-    os.makedirs(job.out_dir, exist_ok=True)
+    job = _normalised(job)
     meta = {'command': job.command, **job.settings}
     if job.weights:
         meta['weights_sha256'] = {role: sha256_file(path) for role, path in sorted(job.weights.items())}
     summary_path = osp.join(job.out_dir, SUMMARY_NAME)
-    kept = _valid_previous(job, load_summary(summary_path), meta, overwrite)
+    previous = load_summary(summary_path)
+    _refuse_foreign(job, previous)
+    kept = _valid_previous(job, previous, meta, overwrite)
+    stale = _stale_outputs(job, previous)
     failures = {name: {'status': STATUS_ERROR, 'message': message} for name, message in job.failures.items()}
+    os.makedirs(job.out_dir, exist_ok=True)
     group = _Group(world_size)
     try:
         group.barrier()  # every rank has read the previous summary before rank 0 rewrites it
         records: Dict[str, dict] = dict(kept)
         if rank == 0:
             _remove_stale_temp_files([job.out_dir] + [osp.dirname(p) for item in job.items for p in item.outputs])
+            _remove_stale(job, previous, stale)
             records.update(failures)
             _write_summary(summary_path, meta, records)
             for message in job.failures.values():
@@ -557,14 +562,16 @@ def run_job(job: FolderJob, overwrite: bool = False, progress: bool = True) -> J
         label = job.desc or job.command
         label = label if world_size == 1 else f'{label} [rank {rank}/{world_size}]'
         last_write = time.monotonic()
-        handler = _raise_on_sigterm()
         try:
             for item in tqdm(todo, desc=label, unit='file', dynamic_ncols=True, disable=not progress):
                 try:
-                    fields = job.process(item) or {}
-                    records[item.name] = {'status': STATUS_DONE, **fields, 'sources': file_signature(item.inputs)}
+                    records[item.name] = _done_record(job, item, job.process(item) or {})
                     result.done += 1
                 except Exception as err:  # noqa: B902  (per-item capture is this function's purpose)
+                    if isinstance(err, OSError) and err.errno in NO_SPACE:
+                        raise DesraInputError(f'{err.filename or item.name}: cannot write ({err.strerror}); the '
+                                              'outputs finished so far are kept: make room, then run the same command '
+                                              'again to resume') from err
                     records[item.name] = {'status': STATUS_ERROR, 'message': _message(err)}
                     result.failed += 1
                     tqdm.write(f'error: {_message(err)}', file=sys.stderr)
@@ -573,11 +580,11 @@ def run_job(job: FolderJob, overwrite: bool = False, progress: bool = True) -> J
                     last_write = time.monotonic()
         except BaseException:
             if rank == 0:
-                _write_summary(summary_path, meta, records)
+                try:
+                    _write_summary(summary_path, meta, records)
+                except DesraInputError as err:
+                    notice(str(err))
             raise
-        finally:
-            if handler is not None:
-                signal.signal(signal.SIGTERM, handler)
         merged: Dict[str, dict] = {}
         parts = group.gather(records)
         for part in reversed(parts) if job.collective else parts:  # collective: rank 0's records last, so they win

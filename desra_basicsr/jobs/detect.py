@@ -9,7 +9,7 @@ Writes, for each image ``<stem>``:
 * ``OUT/summary.json`` (:mod:`desra_basicsr.jobs.core`): the settings the method uses, and per image
   ``artifact_fraction``, ``n_regions``, ``height``, ``width`` (:class:`DetectRecord`), or the error ``message``.
 
-Every method of :data:`desra_basicsr.detection.methods.METHODS` declares what it needs: DeSRA-det and the LDL
+Every method of :data:`METHODS` declares what it needs: DeSRA-det and the LDL
 baselines compare against the MSE-SR outputs; ``method='localizer'`` detects from the GAN-SR images alone with a
 trained artifact localiser (:mod:`desra_basicsr.localizer`): artifact where its probability is at least
 ``prob_threshold``, holes filled and regions of at most ``min_area`` pixels dropped.
@@ -28,17 +28,22 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Callable, Dict, Literal, Optional, Tuple
 
 from desra_basicsr.constants import DETECT_THRESHOLD, MIN_AREA
-from desra_basicsr.detection.methods import METHODS, Method
-from desra_basicsr.errors import DesraSettingsError
-from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, dist_info, local_rank, notice,
-                                     pair_inputs, run_job, settings_phase)
+from desra_basicsr.detection.methods import METHODS as DESRA_METHODS
+from desra_basicsr.detection.methods import Method
+from desra_basicsr.errors import DesraSettingsError, settings_phase
+from desra_basicsr.folders import check_out_dir, pair_inputs
+from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, dist_info, local_rank, run_job
 from desra_basicsr.jobs.records import ItemRecord
+from desra_basicsr.localizer.method import LOCALIZER_METHOD
 from desra_basicsr.settings import Settings, flag_of, setting
+from desra_basicsr.utils import notice
 
 if TYPE_CHECKING:
     from desra_basicsr.detection.class_weights import ClassWeights
     from desra_basicsr.detection.segmenters import Segmenter
 
+#: The methods of ``desra detect --method``: DeSRA-det, its ablations and baselines, and the artifact localiser.
+METHODS: Dict[str, Method] = {**DESRA_METHODS, 'localizer': LOCALIZER_METHOD}
 #: Largest pixel count of the area options (a 32k x 32k image).
 MAX_AREA = 1 << 30
 #: Largest threshold of the (semantically adjusted) indicator map.
@@ -59,7 +64,7 @@ class DetectSettings(Settings):
         gan (str): Folder of GAN-SR outputs.
         out (str): Output folder (masks, ``maps/``, ``summary.json``).
         mse (str | None): Folder of MSE-SR outputs, same file stems (every method but ``localizer``).
-        method (str): A name of :data:`desra_basicsr.detection.methods.METHODS`.
+        method (str): A name of :data:`METHODS`.
         semantic (str | None): Segmenter backend, ``'none'`` or ``'mmseg'``; None: mmseg when ``seg_checkpoint``
             is given, otherwise none (all class weights 1).
         seg_config (str | None): mmseg config (default: SegFormer mit-b5 ADE20K 640x640 from the mmseg wheel).
@@ -218,7 +223,7 @@ def _build(settings: DetectSettings, method: Method) -> Tuple[Semantics, Any]:
         semantics = Semantics(backend, segmenter, load_class_weights(settings.class_table,
                                                                      tuple(segmenter.class_names)))
     detector = build_detector(
-        settings.method,
+        method,
         morphology=MorphologyConfig(
             threshold=settings.threshold, min_area=settings.min_area, min_area_reference=settings.min_area_ref),
         segmenter=segmenter,

@@ -21,11 +21,13 @@ from typing import Any, Callable, Dict, Iterable, List, Literal, Optional
 
 from desra_basicsr.constants import MASK_CHANNEL_CHOICES, MIN_AREA
 from desra_basicsr.detection.methods import METHODS
-from desra_basicsr.errors import DesraSettingsError
-from desra_basicsr.jobs.core import check_out_file, local_rank, notice, pair_inputs, settings_phase
+from desra_basicsr.errors import DesraSettingsError, settings_phase
+from desra_basicsr.folders import check_out_file, pair_inputs
+from desra_basicsr.jobs.core import local_rank
 from desra_basicsr.jobs.detect import MAX_AREA, MAX_THRESHOLD
 from desra_basicsr.jobs.progress import progress_bar
 from desra_basicsr.settings import Settings, check_number, setting
+from desra_basicsr.utils import notice
 
 DEFAULT_P = 0.5
 #: Methods a sweep compares: those that detect against the MSE-SR output with no file of their own.

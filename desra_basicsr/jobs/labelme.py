@@ -14,7 +14,8 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import List, Optional
 
-from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, check_out_dir, require_folder, run_job
+from desra_basicsr.folders import check_out_dir, require_folder
+from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, run_job
 from desra_basicsr.jobs.records import ItemRecord
 from desra_basicsr.settings import Settings, setting
 

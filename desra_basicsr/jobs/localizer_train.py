@@ -23,9 +23,9 @@ import shutil
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from desra_basicsr.errors import DesraInputError, DesraSettingsError
-from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, dist_info, local_rank, pair_inputs,
-                                     run_job, settings_phase)
+from desra_basicsr.errors import DesraInputError, DesraSettingsError, settings_phase
+from desra_basicsr.folders import check_out_dir, pair_inputs
+from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, dist_info, local_rank, run_job
 from desra_basicsr.localizer.config import DEFAULT_ARCH, Arch
 from desra_basicsr.settings import Settings, setting
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from typing import List, Literal, Optional
 
 from desra_basicsr.constants import MASK_CHANNEL_CHOICES
-from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, notice, pair_inputs, run_job,
-                                     settings_phase)
+from desra_basicsr.errors import settings_phase
+from desra_basicsr.folders import check_out_dir, pair_inputs
+from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, run_job
 from desra_basicsr.jobs.records import ItemRecord
 from desra_basicsr.settings import Settings, setting
+from desra_basicsr.utils import notice
 
 #: Largest ``dilate`` / ``feather`` (pixels): a radius that already spans a 4K image.
 MAX_RADIUS = 4096.0

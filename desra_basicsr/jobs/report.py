@@ -16,11 +16,12 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from desra_basicsr.errors import DesraSettingsError
-from desra_basicsr.jobs.core import check_out_dir, notice, pair_inputs, settings_phase
+from desra_basicsr.errors import DesraSettingsError, settings_phase
+from desra_basicsr.folders import check_out_dir, pair_inputs
 from desra_basicsr.jobs.progress import progress_bar
 from desra_basicsr.jobs.pseudo_gt import MAX_RADIUS
 from desra_basicsr.settings import Settings, setting
+from desra_basicsr.utils import notice
 
 #: Folder options of :class:`ReportSettings`, in grid order.
 FOLDER_KEYS = ('lr', 'mse', 'gan', 'masks', 'pseudo_gt', 'finetuned', 'finetuned_masks', 'fused', 'fusion_maps')

@@ -16,9 +16,9 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from desra_basicsr.errors import DesraSettingsError
-from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, check_out_dir, local_rank, pair_inputs, run_job,
-                                     settings_phase)
+from desra_basicsr.errors import DesraSettingsError, settings_phase
+from desra_basicsr.folders import check_out_dir, pair_inputs
+from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, local_rank, run_job
 from desra_basicsr.jobs.records import ItemRecord
 from desra_basicsr.settings import Settings, setting
 
