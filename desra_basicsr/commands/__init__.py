@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own ``*_cmd.py`` module in this package, which defines
 ``add_parser(subparsers)``: it adds one sub-parser and sets its ``func`` default to a callable taking the parsed
-arguments and returning the exit code (usually: build the job's settings, then :func:`run_job_command`). Modules
+arguments and returning the exit code, made by :func:`job_command` (the job's settings built from the arguments,
+the job run, its result reported, its outcome turned into the exit code). Modules
 are discovered by file name, so adding a command touches no other file. Parsers import only the standard library
 and the job modules' settings (which import nothing heavy), so ``desra --help`` loads neither numpy, torch nor
 BasicSR; the work is imported by the jobs' ``run``.
@@ -116,14 +117,53 @@ def run_job_command(job: Callable[[], Any], report: Optional[Callable[[Any], Non
     return int(getattr(result, 'exit_code', 0))
 
 
-def describe_on_rank0(result: Any) -> None:
+def describe_on_rank0(result: Any, args: Optional[argparse.Namespace] = None) -> None:
     """The report of a folder job: its one-line description, printed by rank 0 only under torchrun.
 
     Args:
         result: The job's result (with a ``describe()`` method).
+        args (argparse.Namespace | None): The command's arguments (not used).
     """
     if os.environ.get('RANK', '0') == '0':
         print(result.describe())
+
+
+#: A command's report: ``(result, parsed arguments) -> None``, printed on success.
+Report = Callable[[Any, argparse.Namespace], None]
+
+
+def job_command(module: str,
+                settings: str,
+                report: Report = describe_on_rank0,
+                overrides: Optional[Callable[[argparse.Namespace], Dict[str, Any]]] = None
+                ) -> Callable[[argparse.Namespace], int]:
+    """The ``func`` of a sub-command: build the job's settings from the parsed arguments, run the job, report.
+
+    The settings come from :func:`desra_basicsr.settings.settings_from_args` inside :func:`run_job_command`, so a
+    refused value exits with 2 like any other unusable setting. The job's module is imported only when the command
+    runs, so ``desra --help`` loads neither numpy nor torch.
+
+    Args:
+        module (str): The job's module, whose ``run(settings)`` is the job (e.g. ``'desra_basicsr.jobs.detect'``).
+        settings (str): The name of the job's settings class in that module (e.g. ``'DetectSettings'``).
+        report (Report): Prints the result (default: :func:`describe_on_rank0`).
+        overrides (Callable | None): Parsed arguments -> settings fields that do not come from an argument of the
+            same name.
+
+    Returns:
+        Callable: Parsed arguments -> exit code (see :func:`run_job_command`).
+    """
+
+    def run(args: argparse.Namespace) -> int:
+        from desra_basicsr.settings import settings_from_args
+
+        def build_and_run() -> Any:
+            job = importlib.import_module(module)
+            return job.run(settings_from_args(getattr(job, settings), args, **(overrides(args) if overrides else {})))
+
+        return run_job_command(build_and_run, lambda result: report(result, args))
+
+    return run
 
 
 def main(argv: Optional[List[str]] = None) -> int:

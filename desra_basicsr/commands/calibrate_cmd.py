@@ -8,7 +8,7 @@ writes the authors' ``name--idx`` text format (20 bins). Python API: :mod:`desra
 """
 import argparse
 
-from desra_basicsr.commands import run_job_command
+from desra_basicsr.commands import job_command
 from desra_basicsr.jobs.calibrate import SEGMENT_IMAGES, CalibrateSettings
 from desra_basicsr.settings import default_of
 
@@ -43,32 +43,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--bins', type=int, default=bins, help=f'histogram bins over [0, 1] (default {bins})')
     parser.add_argument('--out', required=True, help='output YAML table (class name: weight)')
     parser.add_argument('--released-format', metavar='FILE', help='also write the released name--idx table here')
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=job_command('desra_basicsr.jobs.calibrate', 'CalibrateSettings', report))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``desra calibrate``.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: 0 on success, 1 when an image failed, 2 for unusable arguments.
-    """
-    from desra_basicsr.jobs.calibrate import run as calibrate
-    from desra_basicsr.settings import settings_from_args
-
-    def report(result) -> None:
-        print(f'{result.pairs} pairs; class weights written to {result.out}' +
-              (f' and {result.released_format}' if result.released_format else ''))
-        if not result.segmented:
-            print(f'  all pixels ({result.pixels[0]}): A = {result.percentiles[0]:.4f}  w = {result.weights[0]:.4f}')
-            return
-        seen = [k for k in range(len(result.names)) if k not in result.unseen]
-        for k in sorted(seen, key=lambda k: -result.pixels[k])[:10]:
-            print(f'  {result.names[k]:<20} A = {result.percentiles[k]:.4f}  w = {result.weights[k]:.4f}  '
-                  f'({result.pixels[k]} px)')
-        if result.unseen:
-            print(f'  {len(result.unseen)} class(es) without pixels: weight 1')
-
-    return run_job_command(lambda: calibrate(settings_from_args(CalibrateSettings, args)), report)
+def report(result, args: argparse.Namespace) -> None:
+    """Print where the weights went and the weights of the most frequent classes."""
+    print(f'{result.pairs} pairs; class weights written to {result.out}' +
+          (f' and {result.released_format}' if result.released_format else ''))
+    if not result.segmented:
+        print(f'  all pixels ({result.pixels[0]}): A = {result.percentiles[0]:.4f}  w = {result.weights[0]:.4f}')
+        return
+    seen = [k for k in range(len(result.names)) if k not in result.unseen]
+    for k in sorted(seen, key=lambda k: -result.pixels[k])[:10]:
+        print(f'  {result.names[k]:<20} A = {result.percentiles[k]:.4f}  w = {result.weights[k]:.4f}  '
+              f'({result.pixels[k]} px)')
+    if result.unseen:
+        print(f'  {len(result.unseen)} class(es) without pixels: weight 1')

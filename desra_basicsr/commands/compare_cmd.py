@@ -7,7 +7,7 @@ the IoU of each detection against the ground truth (the paper's "IoU before / af
 """
 import argparse
 
-from desra_basicsr.commands import add_mask_channel_argument, run_job_command
+from desra_basicsr.commands import add_mask_channel_argument, job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,32 +28,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--gt', help='optional folder of ground-truth masks: adds IoU before / after')
     parser.add_argument('--json', help='write per-image and summary values to this JSON file')
     add_mask_channel_argument(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=job_command('desra_basicsr.jobs.compare', 'CompareSettings', report))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``desra compare``.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: 0 on success, 1 when a mask failed, 2 for unusable arguments.
-    """
+def report(result, args: argparse.Namespace) -> None:
+    """Print the before / after table."""
     from desra_basicsr.evaluation.folders import format_table
-    from desra_basicsr.jobs.compare import CompareSettings
-    from desra_basicsr.jobs.compare import run as compare
-    from desra_basicsr.settings import settings_from_args
-
-    def report(result) -> None:
-        summary = result.summary
-        header = ['images', 'area before %', 'area after %', 'removal rate %', 'addition rate %']
-        keys = ['images', 'area_before', 'area_after', 'removal_rate', 'addition_rate']
-        if 'iou_before' in summary:
-            header += ['IoU before', 'IoU after']
-            keys += ['iou_before', 'iou_after']
-        print(format_table(header, [[summary[k] for k in keys]]))
-        print(f'regions before: {summary["n_regions_before"]}, removed: {summary["n_removed"]}; images with new '
-              f'artifacts: {summary["images_with_additions"]}')
-
-    return run_job_command(lambda: compare(settings_from_args(CompareSettings, args)), report)
+    summary = result.summary
+    header = ['images', 'area before %', 'area after %', 'removal rate %', 'addition rate %']
+    keys = ['images', 'area_before', 'area_after', 'removal_rate', 'addition_rate']
+    if 'iou_before' in summary:
+        header += ['IoU before', 'IoU after']
+        keys += ['iou_before', 'iou_after']
+    print(format_table(header, [[summary[k] for k in keys]]))
+    print(f'regions before: {summary["n_regions_before"]}, removed: {summary["n_removed"]}; images with new '
+          f'artifacts: {summary["images_with_additions"]}')

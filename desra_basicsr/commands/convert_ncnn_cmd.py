@@ -13,7 +13,7 @@ ncnn RRDBNet x4, 2 for unusable arguments. Python API: :mod:`desra_basicsr.tools
 """
 import argparse
 
-from desra_basicsr.commands import run_job_command
+from desra_basicsr.commands import job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,21 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--bin', required=True, help='ncnn .bin file of the same model')
     parser.add_argument('--out', required=True, help='output BasicSR checkpoint (.pth)')
     parser.add_argument('--param-key', help='entry name in the checkpoint (default: params_ema)')
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=job_command('desra_basicsr.tools.ncnn', 'NcnnConvertSettings', report))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``desra convert-ncnn``.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: 0 on success, 1 when the files are not an ncnn RRDBNet x4, 2 for unusable arguments.
-    """
-    from desra_basicsr.settings import settings_from_args
-    from desra_basicsr.tools.ncnn import NcnnConvertSettings
-    from desra_basicsr.tools.ncnn import run as convert
-
-    return run_job_command(lambda: convert(settings_from_args(NcnnConvertSettings, args)),
-                           lambda result: print(result.describe()))
+def report(result, args: argparse.Namespace) -> None:
+    """Print what was written."""
+    print(result.describe())

@@ -26,7 +26,7 @@ probability as ``OUT/maps/<stem>_prob.npy``::
 """
 import argparse
 
-from desra_basicsr.commands import add_overwrite_argument, describe_on_rank0, run_job_command
+from desra_basicsr.commands import add_overwrite_argument, job_command
 from desra_basicsr.jobs.detect import METHODS, NUMERATORS, SEGMENT_INPUTS, SEMANTIC_BACKENDS, DetectSettings
 from desra_basicsr.settings import default_of
 
@@ -87,19 +87,4 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=prob_threshold,
         help=f'--method localizer: artifact where the probability is >= this ({prob_threshold})')
     add_overwrite_argument(parser)
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``desra detect``.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: 0 if every pair succeeded, 1 if some failed, 2 for unusable arguments.
-    """
-    from desra_basicsr.jobs.detect import run as detect
-    from desra_basicsr.settings import settings_from_args
-
-    return run_job_command(lambda: detect(settings_from_args(DetectSettings, args)), describe_on_rank0)
+    parser.set_defaults(func=job_command('desra_basicsr.jobs.detect', 'DetectSettings'))

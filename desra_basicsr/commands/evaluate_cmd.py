@@ -9,7 +9,7 @@ Two modes:
 """
 import argparse
 
-from desra_basicsr.commands import add_mask_channel_argument, run_job_command
+from desra_basicsr.commands import add_mask_channel_argument, job_command
 from desra_basicsr.constants import DETECT_THRESHOLD
 from desra_basicsr.jobs.evaluate import SWEEP_METHODS, EvaluateSettings
 from desra_basicsr.settings import default_of
@@ -63,33 +63,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=default_of(EvaluateSettings, 'device'),
         help='device of the detectors and the segmenter (cpu, cuda, cuda:N)')
     add_mask_channel_argument(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=job_command('desra_basicsr.jobs.evaluate', 'EvaluateSettings', report))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``desra evaluate``.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: 0 on success, 1 when a mask or image failed, 2 for unusable arguments.
-    """
+def report(result, args: argparse.Namespace) -> None:
+    """Print the scores (per image with ``--per-image``), or the sweep's table."""
     from desra_basicsr.evaluation.folders import format_table
-    from desra_basicsr.jobs.evaluate import run as evaluate
-    from desra_basicsr.settings import settings_from_args
-
-    def report(result) -> None:
-        if args.sweep:
-            rows = [(r['method'], '-' if r['threshold'] is None else f'{r["threshold"]:g}',
-                     *(r['mean'][k] for k in SCORES)) for r in result.results]
-            print(format_table(('method', 'threshold') + HEADER[1:], rows))
-            print(f'{result.images} images; IoU x100 averaged over images; precision / recall pooled over regions, '
-                  f'p = {result.p}; LDL baselines carry their threshold in their name')
-            return
-        rows = [(name, *(v[k] for k in SCORES)) for name, v in result.per_image.items()] if args.per_image else []
-        rows.append((f'mean ({result.images} images)', *(result.mean[k] for k in SCORES)))
-        print(format_table(HEADER, rows))
-        print(f'IoU x100 averaged over images; precision / recall pooled over regions, p = {result.p}')
-
-    return run_job_command(lambda: evaluate(settings_from_args(EvaluateSettings, args)), report)
+    if args.sweep:
+        rows = [(r['method'], '-' if r['threshold'] is None else f'{r["threshold"]:g}',
+                 *(r['mean'][k] for k in SCORES)) for r in result.results]
+        print(format_table(('method', 'threshold') + HEADER[1:], rows))
+        print(f'{result.images} images; IoU x100 averaged over images; precision / recall pooled over regions, '
+              f'p = {result.p}; LDL baselines carry their threshold in their name')
+        return
+    rows = [(name, *(v[k] for k in SCORES)) for name, v in result.per_image.items()] if args.per_image else []
+    rows.append((f'mean ({result.images} images)', *(result.mean[k] for k in SCORES)))
+    print(format_table(HEADER, rows))
+    print(f'IoU x100 averaged over images; precision / recall pooled over regions, p = {result.p}')

@@ -18,7 +18,7 @@ failed (a stem missing from a folder, different sizes), 2 for unusable arguments
 """
 import argparse
 
-from desra_basicsr.commands import add_overwrite_argument, add_setting_arguments, run_job_command
+from desra_basicsr.commands import add_overwrite_argument, add_setting_arguments, job_command
 from desra_basicsr.jobs.fuse import FuseSettings
 from desra_basicsr.settings import default_of
 
@@ -54,28 +54,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--device', default=default_of(FuseSettings, 'device'), help='localiser device: cpu, cuda or '
                         'cuda:N')
     add_overwrite_argument(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=job_command('desra_basicsr.jobs.fuse', 'FuseSettings', report))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``desra fuse``.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: 0 if every image was fused, 1 if some failed, 2 for unusable arguments.
-    """
+def report(result, args: argparse.Namespace) -> None:
+    """Print the counts and each source's mean share of the pixels."""
     from desra_basicsr.jobs.fuse import FuseRecord
-    from desra_basicsr.jobs.fuse import run as fuse
-    from desra_basicsr.settings import settings_from_args
-
-    def report(result) -> None:
-        print(result.describe())
-        shares = [record.shares for record in FuseRecord.done(result).values()]
-        if shares:
-            for k, source in enumerate(result.summary['meta']['sources']):
-                mean = sum(s[k] for s in shares) / len(shares)
-                print(f'  source {k} ({source}): {100 * mean:.2f} % of the pixels on average')
-
-    return run_job_command(lambda: fuse(settings_from_args(FuseSettings, args)), report)
+    print(result.describe())
+    shares = [record.shares for record in FuseRecord.done(result).values()]
+    if shares:
+        for k, source in enumerate(result.summary['meta']['sources']):
+            mean = sum(s[k] for s in shares) / len(shares)
+            print(f'  source {k} ({source}): {100 * mean:.2f} % of the pixels on average')

@@ -8,7 +8,7 @@ records each file's status and the error of files that failed, which are also pr
 """
 import argparse
 
-from desra_basicsr.commands import add_overwrite_argument, run_job_command
+from desra_basicsr.commands import add_overwrite_argument, job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,25 +27,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--out', required=True, help='output folder for the masks')
     parser.add_argument('--label', nargs='+', help='use only shapes with these labels (default: every shape)')
     add_overwrite_argument(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(
+        func=job_command('desra_basicsr.jobs.labelme', 'LabelmeSettings', report, lambda args: {'labels': args.label}))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``desra labelme2mask``.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: 0 when every file converted, 1 when some failed (listed in ``OUT/summary.json`` and printed once),
-        2 for unusable arguments.
-    """
-    from desra_basicsr.jobs.labelme import LabelmeRecord, LabelmeSettings
-    from desra_basicsr.jobs.labelme import run as labelme
-    from desra_basicsr.settings import settings_from_args
-
-    def report(result) -> None:
-        empty = sum(1 for record in LabelmeRecord.done(result).values() if record.pixels == 0)
-        print(result.describe() + (f'; {empty} mask(s) without any matching shape (empty)' if empty else ''))
-
-    return run_job_command(lambda: labelme(settings_from_args(LabelmeSettings, args, labels=args.label)), report)
+def report(result, args: argparse.Namespace) -> None:
+    """Print the counts and how many masks came out empty."""
+    from desra_basicsr.jobs.labelme import LabelmeRecord
+    empty = sum(1 for record in LabelmeRecord.done(result).values() if record.pixels == 0)
+    print(result.describe() + (f'; {empty} mask(s) without any matching shape (empty)' if empty else ''))

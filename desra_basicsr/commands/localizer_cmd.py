@@ -19,8 +19,9 @@ training data and ``--init-checkpoint`` are checked before training starts. Exit
 2 for unusable arguments. Python API: :mod:`desra_basicsr.jobs.localizer_train`.
 """
 import argparse
+import os
 
-from desra_basicsr.commands import add_overwrite_argument, run_job_command
+from desra_basicsr.commands import add_overwrite_argument, describe_on_rank0, job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -86,27 +87,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=default('checkpoint_interval'),
         help=f'iterations between the checkpoints an interrupted run resumes from ({default("checkpoint_interval")})')
     add_overwrite_argument(train)
-    train.set_defaults(func=run)
+    train.set_defaults(func=job_command('desra_basicsr.jobs.localizer_train', 'LocalizerTrainSettings', report))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``desra localizer train``.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: 0 on success, 1 if training failed, 2 for unusable arguments.
-    """
-    from desra_basicsr.jobs.localizer_train import ITEM, LocalizerTrainSettings
-    from desra_basicsr.jobs.localizer_train import run as train
-    from desra_basicsr.settings import settings_from_args
-
-    def report(result) -> None:
-        print(result.describe())
-        record = result.items.get(ITEM, {})
-        if record.get('status') == 'done':
-            print(f'localizer: {record["images"]} images, {record["iters"]} iterations in {record["seconds"]} s; '
-                  f'config {record["config"]}, checkpoint {record["checkpoint"]}')
-
-    return run_job_command(lambda: train(settings_from_args(LocalizerTrainSettings, args)), report)
+def report(result, args: argparse.Namespace) -> None:
+    """Print the counts and what the training wrote (rank 0 only under torchrun)."""
+    from desra_basicsr.jobs.localizer_train import ITEM
+    describe_on_rank0(result)
+    record = result.items.get(ITEM, {})
+    if record.get('status') == 'done' and os.environ.get('RANK', '0') == '0':
+        print(f'localizer: {record["images"]} images, {record["iters"]} iterations in {record["seconds"]} s; '
+              f'config {record["config"]}, checkpoint {record["checkpoint"]}')

@@ -14,8 +14,7 @@ partner, size mismatch, unreadable file), 2 for unusable arguments. Python API: 
 """
 import argparse
 
-from desra_basicsr.commands import (add_mask_channel_argument, add_overwrite_argument, describe_on_rank0,
-                                    run_job_command)
+from desra_basicsr.commands import add_mask_channel_argument, add_overwrite_argument, job_command
 from desra_basicsr.jobs.pseudo_gt import PseudoGTSettings
 from desra_basicsr.settings import default_of
 
@@ -45,19 +44,4 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f'soft mask edges: linear fall-off over this many pixels outside the mask (default {feather:g})')
     add_mask_channel_argument(parser)
     add_overwrite_argument(parser)
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``desra pseudo-gt``.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: 0 if every image succeeded, 1 if some failed, 2 for unusable arguments.
-    """
-    from desra_basicsr.jobs.pseudo_gt import run as pseudo_gt
-    from desra_basicsr.settings import settings_from_args
-
-    return run_job_command(lambda: pseudo_gt(settings_from_args(PseudoGTSettings, args)), describe_on_rank0)
+    parser.set_defaults(func=job_command('desra_basicsr.jobs.pseudo_gt', 'PseudoGTSettings'))

@@ -4,7 +4,7 @@ Python API: :mod:`desra_basicsr.jobs.report`.
 """
 import argparse
 
-from desra_basicsr.commands import run_job_command
+from desra_basicsr.commands import job_command
 from desra_basicsr.jobs.report import ReportSettings
 from desra_basicsr.settings import default_of
 
@@ -49,20 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=default_of(ReportSettings, 'feather'),
         help='computed pseudo-GT: soft mask edges, pixels')
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=job_command('desra_basicsr.jobs.report', 'ReportSettings', report))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``desra report``.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: 0 on success, 1 when an image failed, 2 for unusable arguments.
-    """
-    from desra_basicsr.jobs.report import run as report_job
-    from desra_basicsr.settings import settings_from_args
-
-    return run_job_command(lambda: report_job(settings_from_args(ReportSettings, args)),
-                           lambda result: print(f'report of {result.images} image(s): {result.page}'))
+def report(result, args: argparse.Namespace) -> None:
+    """Print where the report page is."""
+    print(f'report of {result.images} image(s): {result.page}')

@@ -21,7 +21,7 @@ when some image failed, 2 for unusable arguments. Python API: :mod:`desra_basics
 import argparse
 from typing import Any, Dict, List
 
-from desra_basicsr.commands import add_overwrite_argument, describe_on_rank0, run_job_command
+from desra_basicsr.commands import add_overwrite_argument, job_command
 from desra_basicsr.jobs.sr import SRSettings
 from desra_basicsr.settings import default_of
 
@@ -61,7 +61,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--device', default=default_of(SRSettings, 'device'), help='cpu, cuda or cuda:N')
     parser.add_argument('--fp16', action='store_true', help='half precision through torch.autocast (CUDA only)')
     add_overwrite_argument(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=job_command('desra_basicsr.jobs.sr', 'SRSettings', overrides=arch_options))
 
 
 def parse_arch_opts(items: List[str]) -> Dict[str, Any]:
@@ -91,17 +91,13 @@ def parse_arch_opts(items: List[str]) -> Dict[str, Any]:
     return kwargs
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``desra sr``.
+def arch_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """The settings field parsed from ``--arch-opt`` (see :func:`parse_arch_opts`).
 
     Args:
         args (argparse.Namespace): Parsed arguments.
 
     Returns:
-        int: 0 if every image succeeded, 1 if some failed, 2 for unusable arguments.
+        dict: ``{'arch_opt': ...}``.
     """
-    from desra_basicsr.jobs.sr import run as sr
-    from desra_basicsr.settings import settings_from_args
-
-    return run_job_command(lambda: sr(settings_from_args(SRSettings, args, arch_opt=parse_arch_opts(args.arch_opt))),
-                           describe_on_rank0)
+    return {'arch_opt': parse_arch_opts(args.arch_opt)}
