@@ -342,3 +342,18 @@ def test_interrupted_run_exits_with_one_line_and_resumes(tmp_path, capsys, comma
     assert {k: v for k, v in contents(out).items() if k != 'summary.json'} == \
         {k: v for k, v in contents(clean).items() if k != 'summary.json'}
     shutil.rmtree(out)
+
+
+def test_sigterm_while_a_job_loads_its_models_exits_with_one_line(capsys):
+    """SIGTERM before the folder job starts (imports, building a segmenter) ends the command like Ctrl-C does."""
+    from desra_basicsr.commands import run_job_command
+
+    def loading():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal arrives during this
+        raise AssertionError('SIGTERM did not interrupt the job')
+
+    assert run_job_command(loading) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('interrupted (SIGTERM)') and '\n' not in err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler was restored

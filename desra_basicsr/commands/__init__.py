@@ -98,9 +98,10 @@ def run_job_command(job: Callable[[], Any], report: Optional[Callable[[Any], Non
         130, SIGTERM: 143), else the result's ``exit_code`` (0 without one).
     """
     from desra_basicsr.errors import DesraInputError, DesraSettingsError
-    from desra_basicsr.jobs.core import RankError
+    from desra_basicsr.jobs.core import RankError, sigterm_interrupts
     try:
-        result = job()
+        with sigterm_interrupts():  # also while the job loads its models, before its folder job starts
+            result = job()
     except DesraSettingsError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

@@ -66,9 +66,10 @@ import os.path as osp
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
 
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.folders import check_out_dir
@@ -519,12 +520,8 @@ def run_job(job: FolderJob, overwrite: bool = False, progress: bool = True) -> J
         RankError: Under torchrun, if another rank stops answering.
         Interrupted: On SIGTERM.
     """
-    handler = _raise_on_sigterm()
-    try:
+    with sigterm_interrupts():
         return _run_job(job, overwrite, progress)
-    finally:
-        if handler is not None:
-            signal.signal(signal.SIGTERM, handler)
 
 
 def _run_job(job: FolderJob, overwrite: bool, progress: bool) -> JobResult:
@@ -598,13 +595,25 @@ def _run_job(job: FolderJob, overwrite: bool, progress: bool) -> JobResult:
     return result
 
 
-def _raise_on_sigterm() -> Optional[Callable]:
-    """Make SIGTERM raise :class:`Interrupted` (so the summary is written); returns the previous handler."""
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Inside, SIGTERM raises :class:`Interrupted` (a ``KeyboardInterrupt``), so a job saves what it finished
+    exactly as on Ctrl-C; the previous handler is restored afterwards. Outside the main thread signals are left
+    alone.
+
+    Yields:
+        None
+    """
 
     def interrupt(signum, frame):
         raise Interrupted(signum)
 
     try:
-        return signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        return None
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
