@@ -101,8 +101,9 @@ def run(settings: CalibrateSettings) -> CalibrateResult:
         DesraSettingsError: For unusable settings, before any image is read.
         DesraInputError: If an image cannot be read, or a pair differs in size.
     """
-    for path in filter(None, (settings.out, settings.released_format)):
-        check_out_file(path, {'mse': settings.mse, 'gan': settings.gan})
+    for option, path in (('--out', settings.out), ('--released-format', settings.released_format)):
+        if path:
+            check_out_file(path, {'mse': settings.mse, 'gan': settings.gan}, option)
     pairs, missing = pair_inputs({'mse': settings.mse, 'gan': settings.gan})
     from desra_basicsr.errors import DesraInputError
     if missing:

@@ -74,7 +74,7 @@ def run(settings: CompareSettings) -> CompareResult:
 
     folders = {'before': settings.before, 'after': settings.after, 'gt': settings.gt}
     if settings.json:
-        check_out_file(settings.json, {k: v for k, v in folders.items() if v})
+        check_out_file(settings.json, {k: v for k, v in folders.items() if v}, '--json')
     pairs = pair_masks(settings.before, settings.after, names=('before', 'after'))
     gt_paths = {}
     if settings.gt:

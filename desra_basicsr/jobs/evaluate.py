@@ -125,7 +125,7 @@ def run(settings: EvaluateSettings) -> EvaluateResult:
     """
     if settings.json:
         folders = {'gt': settings.gt, 'pred': settings.pred, 'mse': settings.mse, 'gan': settings.gan}
-        check_out_file(settings.json, {k: v for k, v in folders.items() if v})
+        check_out_file(settings.json, {k: v for k, v in folders.items() if v}, '--json')
     progress = progress_bar(settings.progress, 'sweep' if settings.sweep else 'evaluate')
     result = _sweep(settings, progress) if settings.sweep else _score(settings, progress)
     if settings.json:
