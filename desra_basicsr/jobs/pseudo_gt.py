@@ -2,9 +2,9 @@
 
 For users who prefer precomputed training data (``PseudoGTPairedDataset`` with ``dataroot_gt``) over merging on
 the fly. Writes ``OUT/<stem>.png`` (lossless) and ``OUT/summary.json`` with each image's ``artifact_fraction`` (mean
-merge weight), ``height`` and ``width`` (:class:`PseudoGTRecord`). Masks are read with
-:func:`desra_basicsr.image_io.load_mask`; a mask with values other than 0 and the maximum is thresholded at 127 and
-named in a notice (its record says ``mask_thresholded: true``).
+merge weight), ``height`` and ``width`` (:class:`PseudoGTRecord`). Masks are read with the one mask rule
+(:func:`desra_basicsr.image_io.load_mask`: 0/255 and 0/1 masks are binary; others are thresholded at 127 and named
+in a notice, their record saying ``mask_thresholded: true``).
 
 Example::
 
@@ -127,6 +127,6 @@ def run(settings: PseudoGTSettings) -> JobResult:
         overwrite=settings.overwrite,
         progress=settings.progress)
     if thresholded:
-        notice(f'{len(thresholded)} mask(s) are not binary (values other than 0 and 255) and were thresholded at '
+        notice(f'{len(thresholded)} mask(s) are not binary (values other than 0/255 or 0/1) and were thresholded at '
                f'127, e.g. {thresholded[0]}')
     return result
