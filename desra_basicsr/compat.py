@@ -206,15 +206,17 @@ def resolve_dist_backend(backend: Optional[str]) -> str:
         CUDA is absent and nobody asked for nccl.
 
     Raises:
-        RuntimeError: ``$DESRA_DIST_BACKEND`` (the option file's ``dist_params.backend``) asks for nccl and CUDA is
-            not available: training on the CPU instead would be silent and many times slower.
+        DesraSettingsError: ``$DESRA_DIST_BACKEND`` (the option file's ``dist_params.backend``) asks for nccl and
+            CUDA is not available: training on the CPU instead would be silent and many times slower.
     """
     import torch
+
+    from desra_basicsr.errors import DesraSettingsError
     requested = os.environ.get(DIST_BACKEND_ENV)
     backend = requested or backend or 'nccl'
     if backend == 'nccl' and not torch.cuda.is_available():
         if requested:
-            raise RuntimeError(
+            raise DesraSettingsError(
                 f'dist_params.backend is nccl but CUDA is not available to torch {torch.__version__} (built for CUDA '
                 f'{torch.version.cuda}): no GPU visible (CUDA_VISIBLE_DEVICES?) or an NVIDIA driver too old for '
                 'this CUDA build. Fix the driver, or set dist_params.backend: gloo to train on the CPU.')

@@ -190,13 +190,14 @@ def test_basicsr_resume_state_on_cpu(fixed, tmp_path):
 
 def test_dist_backend_resolution(monkeypatch):
     from desra_basicsr import compat
+    from desra_basicsr.errors import DesraSettingsError
     monkeypatch.delenv(compat.DIST_BACKEND_ENV, raising=False)
     assert compat.resolve_dist_backend('nccl') == 'gloo'  # no CUDA on the test machines
     assert compat.resolve_dist_backend('gloo') == 'gloo'
     monkeypatch.setenv(compat.DIST_BACKEND_ENV, 'mpi')
     assert compat.resolve_dist_backend('nccl') == 'mpi'
     monkeypatch.setenv(compat.DIST_BACKEND_ENV, 'nccl')  # the option file asks for nccl: no silent CPU run
-    with pytest.raises(RuntimeError, match='dist_params.backend is nccl but CUDA is not available'):
+    with pytest.raises(DesraSettingsError, match='dist_params.backend is nccl but CUDA is not available'):
         compat.resolve_dist_backend('nccl')
 
 
