@@ -58,7 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=default_of(SRSettings, 'tile_pad'),
         help='overlapping context around each tile, LR pixels')
-    parser.add_argument('--device', default=default_of(SRSettings, 'device'), help='cpu, cuda or cuda:N')
+    parser.add_argument(
+        '--device', default=default_of(SRSettings, 'device'), help='cpu, cuda or cuda:N, or auto (cuda when available)')
     parser.add_argument('--fp16', action='store_true', help='half precision through torch.autocast (CUDA only)')
     add_overwrite_argument(parser)
     parser.set_defaults(func=job_command('desra_basicsr.jobs.sr', 'SRSettings', overrides=arch_options))
