@@ -56,7 +56,8 @@ class LoopState:
         changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
         if changed:
             raise DesraSettingsError(f'{self.path}: this folder holds a loop with other settings '
-                                     f'({", ".join(changed)}); run it with the same settings to resume, or choose another --out')
+                                     f'({", ".join(changed)}); run it with the same settings to resume, or choose '
+                                     'another --out')
         done = previous.get('batches', [])
         if batches[:len(done)] != done:
             raise DesraSettingsError(f'{self.path}: this folder holds a loop over the batches {", ".join(done)}; '
