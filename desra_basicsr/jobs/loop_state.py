@@ -12,6 +12,7 @@ may change).
 import json
 import os
 import os.path as osp
+import time
 from typing import Any, Callable, Dict, List, Optional
 
 from desra_basicsr.errors import DesraSettingsError
@@ -89,12 +90,13 @@ class LoopState:
             apply (Apply | None): Changes the state with the record (saved in the same write).
 
         Returns:
-            dict: The stage's record.
+            dict: The stage's record, with the ``seconds`` it took.
         """
         found = self.record(number, name)
         if found is not None:
             return found
-        found = work()
+        start = time.time()
+        found = dict(work(), seconds=round(time.time() - start, 1))
         if apply is not None:
             apply(self.data, found)
         self.stages(number)[name] = found
