@@ -12,12 +12,15 @@ For a GAN-SR model and its MSE-SR twin (each a BasicSR option file, or an archit
    validation split and the rule of :func:`desra_basicsr.evaluation.selection.choose_checkpoint` keeps one; with
    ``length='fixed'`` the last checkpoint (``iters``, the paper's 1000 by default) is used;
 4. ``forgetting``: the images fixed in earlier rounds are scored again with the candidate, against the current
-   version's masks; a candidate that gains artifacts on more than ``forget_tolerance`` percent of them is rejected
-   and the current version kept;
-5. ``pool_after``, ``heldout``: the candidate on the pool and on the held-out set (scored against the starting
-   model, never trained on): removal, addition, area, detail (:func:`~desra_basicsr.jobs.loop_sets.score_model`);
-6. ``accept``: an accepted candidate becomes the current version, registered in ``OUT/models/manifest.json``
-   (:mod:`desra_basicsr.jobs.model_registry`); ``report``: the round's HTML page.
+   version's masks (:func:`score_model`);
+5. ``pool_after``, ``heldout``: the candidate on the pool (against the masks it was fine-tuned on) and on the
+   held-out set (against the starting model; never trained on, never used to decide): removal, addition, area,
+   detail;
+6. ``accept``: a candidate that gains artifacts on more than ``forget_tolerance`` percent of the images fixed in
+   earlier rounds, or of its own pool, is rejected and the current version kept (the pool stays for the next
+   round); otherwise it becomes the current version, registered in ``OUT/models/manifest.json``
+   (:mod:`desra_basicsr.jobs.model_registry`), and the pool's images count as fixed. ``report``: the round's HTML
+   page.
 
 Batches are a list of folders (one round each), or a watched folder: every poll, the images not taken before form
 the next batch, until a file named ``STOP`` appears there or ``max_rounds`` rounds ran. Every stage is recorded in
@@ -75,7 +78,8 @@ class LoopSettings(Settings):
         min_pool (int): Images with artifacts the pool must hold before a fine-tune.
         train_clean (bool): Also fine-tune on the images without artifacts (their pseudo-GT is the model's own
             output; the demo's recipe).
-        forget_tolerance (float): Largest addition rate (percent) accepted on the images fixed in earlier rounds.
+        forget_tolerance (float): Largest addition rate (percent) a fine-tuned model may have on the images fixed
+            in earlier rounds, and on the pool it was fine-tuned on; beyond it, the model is rejected.
         max_rounds (int): Stop after this many rounds (0: when the batches run out, or at ``STOP``).
         poll_seconds (float): Seconds between polls of ``watch``.
         seed (int): Seed of the first round's fine-tune and split (round r uses ``seed + r - 1``).
@@ -218,11 +222,15 @@ def _sr(settings: LoopSettings, lr: str, out: str, model: Dict[str, Any]) -> Dic
 def _detect(settings: LoopSettings, mse: str, gan: str, out: str) -> Dict[str, float]:
     """DeSRA-det of ``gan`` against ``mse``; the artifact fraction of each image."""
     from desra_basicsr.jobs import detect
-    result = detect.run(detect.DetectSettings(
-        mse=mse, gan=gan, out=out, seg_checkpoint=settings.seg_checkpoint, seg_config=settings.seg_config,
-        device=settings.device, progress=settings.progress))
+    result = detect.run(detect.DetectSettings(mse=mse, gan=gan, out=out, device=settings.device,
+                                              progress=settings.progress, **dict(_detect_options(settings))))
     _check_job('detect', result)
     return {name: rec.artifact_fraction for name, rec in detect.DetectRecord.done(result).items()}
+
+
+def _detect_options(settings: LoopSettings) -> Tuple[Tuple[str, Any], ...]:
+    """The detection settings of every detect stage (beyond the folders and the device)."""
+    return (('seg_checkpoint', settings.seg_checkpoint), ('seg_config', settings.seg_config))
 
 
 def _check_job(name: str, result: Any) -> None:
@@ -439,19 +447,20 @@ def _choose(settings: LoopSettings, state: LoopState, number: int, trained: Dict
             return {'iteration': last, 'weights': checkpoints[last], 'scores': [],
                     'reason': f'fixed length: the last checkpoint, {last} iterations (--length fixed)'}
         from desra_basicsr.evaluation.selection import SelectionRule, choose_checkpoint
-        from desra_basicsr.jobs import score_checkpoints
-        scores = score_checkpoints.run(score_checkpoints.ScoreSettings(
-            checkpoints=checkpoints, opt=state.record(0, 'template')['template'],
-            **_set_folders(osp.join(root, 'validation')), out=osp.join(root, 'scores'), device=settings.device))
+        from desra_basicsr.jobs.checkpoint_scores import CheckpointScoreSettings, score_checkpoints
+        images = _set_folders(osp.join(root, 'validation'))
+        scores = score_checkpoints(CheckpointScoreSettings(
+            out=osp.join(root, 'scores'), lr=images['lr'], mse=images['mse'], gan=images['gan'],
+            masks=images['mask'], opt=trained['options'], checkpoints=tuple(sorted(checkpoints.items())),
+            detect_options=_detect_options(settings), device=settings.device, progress=settings.progress))
         choice, reason = choose_checkpoint(
-            scores, SelectionRule(min_detail=settings.min_detail, max_addition=settings.max_addition))
-        return {'iteration': choice.iteration, 'weights': checkpoints[choice.iteration], 'reason': reason,
+            scores, SelectionRule(max_addition=settings.max_addition, min_detail=settings.min_detail))
+        return {'iteration': choice.iter, 'weights': checkpoints[choice.iter], 'reason': reason,
                 'scores': [asdict(s) for s in scores]}
 
     found = state.stage(number, 'choose', work)
-    gan = settings.gan()
-    found['opt'] = write_sr_options(osp.join(root, 'candidate', 'sr.yml'), gan.network_g(), found['weights'], None)
-    return found
+    opt = write_sr_options(osp.join(root, 'candidate', 'sr.yml'), settings.gan().network_g(), found['weights'], None)
+    return dict(found, opt=opt)
 
 
 def _forgetting(settings: LoopSettings, state: LoopState, number: int, opt: str) -> Dict[str, Any]:
@@ -480,9 +489,15 @@ def _accept(settings: LoopSettings, state: LoopState, registry: ModelRegistry, n
     """Stage ``accept``: register an accepted candidate and make it current; or keep the current version."""
     parent = state.record(number, 'start')['model']
     chosen, forgetting, trained = decided['choose'], decided['forgetting'], decided['finetune']
-    if not forgetting['passed']:
+    own = decided['pool_after']['summary']
+    problems = [] if forgetting['passed'] else [forgetting['reason']]
+    if own['addition_rate'] > settings.forget_tolerance:
+        problems.append(f'{own["images_with_additions"]} of {own["images"]} images of the pool it was fine-tuned on '
+                        f'gained artifacts ({own["addition_rate"]:.1f} %, beyond the tolerance of '
+                        f'{settings.forget_tolerance:g} %)')
+    if problems:
         return state.stage(number, 'accept', lambda: {
-            'accepted': False, 'version': parent, 'reason': f'rejected: {forgetting["reason"]}; {parent} kept'})
+            'accepted': False, 'version': parent, 'reason': f'rejected: {"; ".join(problems)}; {parent} kept'})
     version = f'v{len(state.data["versions"])}'
     split = state.record(number, 'split')
 
