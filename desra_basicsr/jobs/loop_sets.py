@@ -216,23 +216,14 @@ def measure_detail(gan: str, candidate: str, masks: str, mse: str) -> Dict[str, 
         gan (str): Folder of the outputs the masks were detected on.
         candidate (str): Folder of the candidate model's outputs (``<stem>.png``).
         masks (str): Folder of the masks (``<stem>.png``).
-        mse (str): Folder of MSE-SR outputs.
+        mse (str): Folder of MSE-SR outputs (``<stem>.png``).
 
     Returns:
         dict: ``std_ratio``, ``mad`` (candidate against ``gan``), ``mse_std_ratio``, ``mse_mad`` (MSE-SR against
         ``gan``), means over the images, and ``per_image``.
     """
-    from desra_basicsr.evaluation.detail import DetailSummary
-    from desra_basicsr.image_io import list_images, read_image, read_mask, stem, stem_index
-
-    finetuned, twin = DetailSummary(), DetailSummary()
-    mse_files = stem_index(mse)
-    for name in list_images(gan):
-        key, png = stem(name), f'{stem(name)}.png'
-        y_gan = read_image(osp.join(gan, name))
-        mask = read_mask(osp.join(masks, png))
-        finetuned.add(key, y_gan, read_image(osp.join(candidate, png)), mask)
-        twin.add(key, y_gan, read_image(mse_files[key]), mask)
+    from desra_basicsr.jobs.checkpoint_scores import detail_kept
+    finetuned, twin = detail_kept(gan, candidate, masks), detail_kept(gan, mse, masks)
     return {
         'std_ratio': finetuned.mean('std_ratio'),
         'mad': finetuned.mean('mad'),
