@@ -12,9 +12,10 @@ photos with artifacts. For each seed, two loops over the same stream:
 
 Per round it prints the held-out removal, addition, area and detail of the round's fine-tuned model (and whether
 it was accepted; a round without a fine-tune shows the current model's), the forgetting check on the photos fixed
-in earlier rounds (addition rate, area before -> after), the iterations chosen and the round's wall time; then, per loop, the held-out figures of the current model after
-the last round against the targets: removal >= 85 %, addition <= 6 %, detail >= 0.93, and no accepted round that
-added artifacts on an earlier batch. Every loop is resumable (its own folder under ``--out``).
+in earlier rounds (addition rate, area before -> after), the iterations chosen and the round's wall time; then,
+per loop, the held-out figures of the current model after the last round against the targets: removal >= 85 %,
+addition <= 6 %, detail >= 0.93, and no accepted round that added artifacts on an earlier batch. Every loop is
+resumable (its own folder under ``--out``).
 
 Usage (from the repository root, after ``make setup``)::
 
