@@ -2,7 +2,6 @@
 import json
 import os.path as osp
 
-import pytest
 import yaml
 
 import desra_basicsr.jobs.loop as loop
@@ -41,7 +40,6 @@ def test_loop_one_round_registers_a_servable_version(tmp_path, capsys):
     assert stage_records(out) == before
 
 
-@pytest.mark.slow
 def test_loop_two_rounds_resumed_after_an_interrupt(tmp_path, capsys, monkeypatch):
     batches = make_batches(str(tmp_path))
     out = str(tmp_path / 'loop')
@@ -74,7 +72,6 @@ def test_loop_two_rounds_resumed_after_an_interrupt(tmp_path, capsys, monkeypatc
     assert 'fixed in earlier rounds' in printed and 'current model: v2' in printed
 
 
-@pytest.mark.slow
 def test_a_model_that_adds_artifacts_on_an_earlier_batch_is_rejected(tmp_path, capsys):
     b1, b2 = make_batches(str(tmp_path))
     out = str(tmp_path / 'loop')
