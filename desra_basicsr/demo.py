@@ -2,38 +2,35 @@
 
 It follows the paper's protocol (section 4.1): the GAN-SR model is fine-tuned on one set of real LR photos (the
 *fine-tune set*, ``demo_data/finetune_lr/``) and judged on photos the fine-tune never saw (the *held-out set*,
-``demo_data/heldout_lr/``); see :mod:`desra_basicsr.demo_corpus` for the corpus and its split. Stages, each one
-a job of the Python API under the ``desra`` commands (:mod:`desra_basicsr.jobs`), writing into ``--out``:
+``demo_data/heldout_lr/``); see :mod:`desra_basicsr.demo_corpus` for the corpus and its split.
 
-1. for both sets: MSE-SR and GAN-SR inference (``<set>/sr_mse/``, ``<set>/sr_gan/``) and DeSRA-det
-   (``<set>/masks_before/``);
-2. pseudo-GT of the fine-tune set (eq. 10, ``finetune/pseudo_gt/``, shown in the report; the fine-tune merges on
-   the fly);
-3. the DeSRA fine-tune of the GAN-SR model and its discriminator on the fine-tune set only, through
-   ``desra_basicsr/train.py`` (``DeSRAFinetuneModel``, ``PseudoGTPairedDataset``; options
-   ``options/finetune_desra.yml`` written from the template ``options/demo_finetune_desra.yml``; run folder
-   ``experiments/demo_finetune_desra/``);
-4. for both sets: inference with the fine-tuned model (``<set>/sr_finetuned/``) and DeSRA-det again
-   (``<set>/masks_after/``);
-5. for both sets: detected area before/after, removal and addition rates (the paper's Table 3,
-   ``compare_<set>.json``) and how much GAN-SR detail survives outside the before-masks
-   (:mod:`desra_basicsr.evaluation.detail`); the visual report of the held-out set (``report/index.html``).
+The demo is ``desra loop`` (:mod:`desra_basicsr.jobs.loop`) with one preset (:func:`loop_settings`): the fine-tune
+set is the one batch, the held-out set is ``heldout``, and the recipe is the fixed length of ``--iters`` iterations
+(500) from ``options/demo_finetune_desra.yml``, seed 0, on every photo of the fine-tune set. Its stages write into
+``--out``:
 
-Every stage is resumable (completed outputs are kept), so an interrupted demo continues where it stopped; the
-settings of a run are stored in ``demo_settings.json`` and a folder made with other settings is refused.
+1. the held-out set with both models and DeSRA-det (``heldout/sr_mse/``, ``heldout/sr_gan/``, ``heldout/masks/``);
+2. the fine-tune set likewise (``rounds/001/sr_mse/``, ``sr_gan/``, ``masks/``), its pseudo-GT (eq. 10,
+   ``rounds/001/pseudo_gt/``) and the DeSRA fine-tune of the GAN-SR model and its discriminator
+   (:mod:`desra_basicsr.jobs.finetune`: ``DeSRAFinetuneModel``, ``PseudoGTPairedDataset``; options
+   ``rounds/001/finetune/options/finetune_desra.yml``, log ``rounds/001/finetune/finetune.log``);
+3. for both sets: inference with the fine-tuned model and DeSRA-det again (``rounds/001/pool_after/`` and
+   ``rounds/001/heldout/``: ``sr/``, ``masks/``), the detected area before/after, removal and addition rates (the
+   paper's Table 3, ``compare.json``) and how much GAN-SR detail survives outside the before-masks
+   (:mod:`desra_basicsr.evaluation.detail`);
+4. the visual report of the held-out set (``report/round_001/index.html``) and the model registry
+   (``models/manifest.json``: ``v1`` is the fine-tuned model, served by ``desra sr --opt models/v1/sr.yml``).
+
+Every stage is resumable (``loop_state.json`` records the finished ones), so an interrupted demo continues where
+it stopped; a folder holding a run with other settings is refused.
 """
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
-import time
-from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
-
-import yaml
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
 
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
+from desra_basicsr.jobs.finetune import MAX_ITERS, MAX_SEED
 from desra_basicsr.settings import Settings, setting
 from desra_basicsr.utils import atomic_write_path
 
@@ -54,16 +51,9 @@ SEMANTICS_OFF = (
     '(default config: the mit-b5 640x640 one shipped with mmseg)')
 
 
-#: Most fine-tune iterations of a demo run.
-MAX_ITERS = 100_000
-#: Largest ``manual_seed``.
-MAX_SEED = 2**32 - 1
-
-
 @dataclass(frozen=True)
 class DemoSettings(Settings):
-    """What a demo run uses (paths made absolute: the fine-tune runs in another working directory); stored in
-    ``<out>/demo_settings.json``.
+    """What a demo run uses (paths made absolute); recorded by the loop in ``<out>/loop_state.json``.
 
     Attributes:
         finetune_input (str): Folder of the fine-tune set's real LR photos.
@@ -129,129 +119,41 @@ def check_settings(settings: DemoSettings) -> None:
     resolve_device(settings.device)
 
 
-def _claim_output(out: str, settings: DemoSettings) -> None:
-    """Record the settings in ``out``; refuse a folder holding a run with other settings."""
-    path = osp.join(out, 'demo_settings.json')
-    wanted = asdict(settings)
-    if osp.isfile(path):
-        with open(path, 'r') as f:
-            previous = json.load(f)
-        if previous != wanted:
-            changed = ', '.join(sorted(k for k in set(wanted) | set(previous) if previous.get(k) != wanted.get(k)))
-            raise DesraSettingsError(f'{path}: this folder holds a demo run with other settings ({changed}); '
-                                     'delete the folder or choose another --out')
-        return
-    with atomic_write_path(path) as tmp:
-        with open(tmp, 'w') as f:
-            json.dump(wanted, f, indent=2)
-
-
-def write_finetune_options(settings: DemoSettings, folders: Dict[str, str], path: str) -> dict:
-    """Write the fine-tune option file: the recipe with this run's data, weights, seed and iterations.
-
-    Args:
-        settings (DemoSettings): Absolute-path settings.
-        folders (dict): Absolute folders of the fine-tune set (``sr_mse``, ``sr_gan``, ``masks_before``).
-        path (str): Where the option file is written.
-
-    Returns:
-        dict: The options written.
-    """
-    with open(settings.finetune_options, 'r') as f:
-        opt = yaml.safe_load(f)
-    opt['datasets']['train'].update(
-        dataroot_lq=settings.finetune_input,
-        dataroot_mse=folders['sr_mse'],
-        dataroot_gan=folders['sr_gan'],
-        dataroot_mask=folders['masks_before'])
-    opt['path'].update(pretrain_network_g=settings.gan_weights, pretrain_network_d=settings.netd_weights)
-    opt['train']['total_iter'] = settings.iters
-    opt['manual_seed'] = settings.seed
-    if settings.device.startswith('cuda'):
-        opt['num_gpu'] = 1
-    with atomic_write_path(path) as tmp:
-        with open(tmp, 'w') as f:
-            f.write(f'# written by `desra demo` from {settings.finetune_options}\n')
-            yaml.safe_dump(opt, f, sort_keys=False)
-    return opt
-
-
 class DemoError(DesraInputError):
-    """A stage of the demo failed on some input (its job printed why); the commands exit with 1."""
+    """A stage of the demo failed on some input, or found nothing to fine-tune on; the commands exit with 1."""
 
 
-def _job(name: str, result: Any) -> Any:
-    """Fail the demo when a folder job had failed items; pass its result through otherwise."""
-    if getattr(result, 'exit_code', 0):
-        raise DemoError(f'stage {name}: {result.failed} item(s) failed (see {result.summary_path})')
-    return result
+def loop_settings(out: str, settings: DemoSettings) -> Any:
+    """The demo as ``desra loop`` settings: the fine-tune set as the one batch, the held-out set as ``heldout``.
 
-
-def _train(opt_path: str, workdir: str, log_path: str, device: str) -> None:
-    """Run ``desra_basicsr/train.py`` in ``workdir``; progress lines are shown, the whole log is kept."""
-    cmd = [sys.executable, '-m', 'desra_basicsr.train', '-opt', opt_path, '--auto_resume']
-    print(f'\n$ (cd {workdir} && python -m desra_basicsr.train -opt {opt_path} --auto_resume)  '
-          f'# log: {log_path}',
-          flush=True)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get('PYTHONPATH')])))
-    if device.startswith('cuda:'):
-        env['CUDA_VISIBLE_DEVICES'] = device.split(':', 1)[1]  # BasicSR trains on the first visible GPU
-    with open(log_path, 'a') as log:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        tail: List[str] = []
-        for line in proc.stdout:
-            log.write(line)
-            tail = (tail + [line])[-25:]
-            if '[epoch:' in line or 'End of training' in line:
-                print('  ' + line.split('INFO: ')[-1].rstrip(), flush=True)
-        code = proc.wait()
-    if code != 0:
-        sys.stderr.write(''.join(tail))
-        raise DemoError(f'fine-tuning failed with exit code {code} (log: {log_path})')
-
-
-def measure_detail(folders: Dict[str, str]) -> Dict[str, Any]:
-    """Detail kept outside the before-masks by the fine-tuned model, and by MSE-SR for reference.
+    The demo's recipe: a fixed length of ``settings.iters`` iterations from ``settings.finetune_options``, on every
+    photo of the fine-tune set (those without artifacts teach the model to keep its own output), seed
+    ``settings.seed``. The demo shows its figures whatever they are, so its one candidate is always accepted
+    (``forget_tolerance`` 100 %).
 
     Args:
-        folders (dict): Folders of one set (``sr_mse``, ``sr_gan``, ``sr_finetuned``, ``masks_before``).
+        out (str): Output folder.
+        settings (DemoSettings): The demo's settings.
 
     Returns:
-        dict: ``std_ratio``, ``mad`` (fine-tuned against GAN-SR), ``mse_std_ratio``, ``mse_mad`` (MSE-SR against
-        GAN-SR), means over the images, and ``per_image``.
+        desra_basicsr.jobs.loop.LoopSettings: The loop's settings.
     """
-    from desra_basicsr.evaluation.detail import DetailSummary
-    from desra_basicsr.image_io import list_images, read_image, read_mask, stem
-
-    finetuned, mse = DetailSummary(), DetailSummary()
-    for name in list_images(folders['sr_gan']):
-        key, png = stem(name), f'{stem(name)}.png'
-        gan = read_image(osp.join(folders['sr_gan'], name))
-        mask = read_mask(osp.join(folders['masks_before'], png))
-        finetuned.add(key, gan, read_image(osp.join(folders['sr_finetuned'], png)), mask)
-        mse.add(key, gan, read_image(osp.join(folders['sr_mse'], png)), mask)
-    return {
-        'std_ratio': finetuned.mean('std_ratio'),
-        'mad': finetuned.mean('mad'),
-        'mse_std_ratio': mse.mean('std_ratio'),
-        'mse_mad': mse.mean('mad'),
-        'per_image': finetuned.per_image
-    }
+    from desra_basicsr.jobs.loop import LoopSettings
+    return LoopSettings(
+        out=out, batches=(settings.finetune_input, ), heldout=settings.heldout_input, gan_opt=GAN_OPT,
+        gan_weights=settings.gan_weights, netd_weights=settings.netd_weights, mse_opt=MSE_OPT,
+        mse_weights=settings.mse_weights, template=settings.finetune_options, length='fixed', iters=settings.iters,
+        min_pool=1, train_clean=True, forget_tolerance=100.0, seed=settings.seed,
+        seg_checkpoint=settings.seg_checkpoint, seg_config=settings.seg_config, device=settings.device)
 
 
-class StageClock:
-    """Runs the stages of the demo, printing each name and adding up the seconds each name took."""
+def _photo_names(figures: Dict[str, Any]) -> Dict[str, Any]:
+    """The fine-tune set's figures with the loop's pool names (``r001_<photo>``) back to the photos' names."""
+    def strip(table: Dict[str, Any]) -> Dict[str, Any]:
+        return {name.split('_', 1)[1]: row for name, row in table.items()}
 
-    def __init__(self) -> None:
-        self.seconds: Dict[str, float] = {}
-
-    def __call__(self, name: str, fn: Callable, *args) -> Any:
-        """Run ``fn(*args)`` as stage ``name``; returns its result."""
-        print(f'\n== {name}', flush=True)
-        start = time.time()
-        result = fn(*args)
-        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.time() - start, 1)
-        return result
+    return {'summary': figures['summary'], 'per_image': strip(figures['per_image']),
+            'detail': dict(figures['detail'], per_image=strip(figures['detail']['per_image']))}
 
 
 def run_demo(out: str, settings: DemoSettings) -> Dict[str, Any]:
@@ -267,28 +169,20 @@ def run_demo(out: str, settings: DemoSettings) -> Dict[str, Any]:
 
     Raises:
         DesraSettingsError: For missing inputs, overlapping sets or an output folder holding another run.
-        DemoError: When a stage fails.
+        DemoError: When a stage fails, or no photo of the fine-tune set has artifacts.
     """
+    from desra_basicsr.jobs import loop
     check_settings(settings)
     out = osp.abspath(out)
-    os.makedirs(out, exist_ok=True)
-    _claim_output(out, settings)
-    folders = {
-        name: {k: osp.join(out, name, k)
-               for k in ('sr_mse', 'sr_gan', 'masks_before', 'sr_finetuned', 'masks_after')}
-        for name in SETS
-    }
     _print_start(out, settings)
-    stage = StageClock()
-    for name, lr in settings.inputs().items():
-        _detect_before(stage, settings, lr, folders[name])
-    opt_path, weights = _finetune(stage, settings, out, folders['finetune'])
-    result: Dict[str, Any] = {}
-    for name, lr in settings.inputs().items():
-        result[name] = _detect_after(stage, settings, lr, folders[name], (opt_path, weights),
-                                     osp.join(out, f'compare_{name}.json'))
-    page = stage('report', _report, settings, folders['heldout'], osp.join(out, 'report'))
-    result.update(seconds=stage.seconds, semantics=bool(settings.seg_checkpoint), report=page)
+    looped = loop.run(loop_settings(out, settings), on_round=lambda record: None)
+    found = looped.rounds[0]
+    if 'skip' in found:
+        raise DemoError(f'{settings.finetune_input}: {found["skip"]["reason"]}')
+    result: Dict[str, Any] = {'heldout': found['heldout'], 'finetune': _photo_names(found['pool_after'])}
+    result.update(seconds={name: record['seconds'] for name, record in found.items()
+                           if isinstance(record, dict) and 'seconds' in record},
+                  semantics=bool(settings.seg_checkpoint), report=found['report']['page'])
     with atomic_write_path(osp.join(out, 'demo_result.json')) as tmp:
         with open(tmp, 'w') as fobj:
             json.dump(result, fobj, indent=2)
@@ -304,76 +198,6 @@ def _print_start(out: str, settings: DemoSettings) -> None:
     print('semantics: ON (' + settings.seg_checkpoint + ')' if settings.seg_checkpoint else
           SEMANTICS_OFF.format(checkpoint=SEGFORMER_CHECKPOINT_NAME),
           flush=True)
-
-
-def _detection(settings: DemoSettings, mse: str, gan: str, masks: str) -> Any:
-    """DeSRA-det of the demo's GAN-SR (or fine-tuned) outputs against the MSE-SR ones."""
-    from desra_basicsr.jobs import detect
-    return detect.run(detect.DetectSettings(
-        mse=mse, gan=gan, out=masks, seg_checkpoint=settings.seg_checkpoint, seg_config=settings.seg_config,
-        device=settings.device))
-
-
-def _sr(name: str, settings: DemoSettings, lr: str, out: str, opt: str, weights: str) -> Any:
-    """Inference of one demo model over one set's LR photos (stage ``name``)."""
-    from desra_basicsr.jobs import sr
-    return _job(name, sr.run(sr.SRSettings(input=lr, out=out, opt=opt, weights=weights, device=settings.device)))
-
-
-def _detect_before(stage: StageClock, settings: DemoSettings, lr: str, f: Dict[str, str]) -> None:
-    """Stage 1 for one set: MSE-SR and GAN-SR inference, DeSRA-det."""
-    stage('sr_mse', _sr, 'sr_mse', settings, lr, f['sr_mse'], MSE_OPT, settings.mse_weights)
-    stage('sr_gan', _sr, 'sr_gan', settings, lr, f['sr_gan'], GAN_OPT, settings.gan_weights)
-    stage('detect_before', lambda: _job('detect_before', _detection(settings, f['sr_mse'], f['sr_gan'],
-                                                                    f['masks_before'])))
-
-
-def _finetune(stage: StageClock, settings: DemoSettings, out: str, train: Dict[str, str]) -> Tuple[str, str]:
-    """Stages 2-3: pseudo-GT of the fine-tune set, then the fine-tune (skipped when its weights exist).
-
-    Returns:
-        tuple[str, str]: The fine-tune option file and the fine-tuned generator's weights.
-    """
-    from desra_basicsr.jobs import pseudo_gt
-    stage('pseudo_gt', lambda: _job('pseudo_gt', pseudo_gt.run(pseudo_gt.PseudoGTSettings(
-        mse=train['sr_mse'], gan=train['sr_gan'], masks=train['masks_before'],
-        out=osp.join(out, 'finetune', 'pseudo_gt')))))
-    opt_path = osp.join(out, 'options', 'finetune_desra.yml')
-    opt = write_finetune_options(settings, train, opt_path)
-    weights = osp.join(out, 'experiments', opt['name'], 'models', 'net_g_latest.pth')
-    if osp.isfile(weights):
-        print(f'\nfine-tune: {weights} exists, skipped')
-    else:
-        stage('finetune', _train, opt_path, out, osp.join(out, 'finetune.log'), settings.device)
-    return opt_path, weights
-
-
-def _detect_after(stage: StageClock, settings: DemoSettings, lr: str, f: Dict[str, str], finetuned: Tuple[str, str],
-                  compare_json: str) -> Dict[str, Any]:
-    """Stages 4-5 for one set: fine-tuned inference, DeSRA-det again, the comparison and the detail kept.
-
-    Returns:
-        dict: The comparison ``summary``, ``per_image`` and ``detail`` of the set.
-    """
-    from desra_basicsr.jobs import compare
-    opt_path, weights = finetuned
-    stage('sr_finetuned', _sr, 'sr_finetuned', settings, lr, f['sr_finetuned'], opt_path, weights)
-    stage('detect_after', lambda: _job('detect_after', _detection(settings, f['sr_mse'], f['sr_finetuned'],
-                                                                  f['masks_after'])))
-    compared = stage('compare', lambda: compare.run(
-        compare.CompareSettings(before=f['masks_before'], after=f['masks_after'], json=compare_json, progress=False)))
-    detail = stage('detail', measure_detail, f)
-    return {'summary': compared.summary, 'per_image': compared.per_image, 'detail': detail}
-
-
-def _report(settings: DemoSettings, held: Dict[str, str], out: str) -> str:
-    """The visual report of the held-out set; returns the page."""
-    from desra_basicsr.jobs import report
-    return report.run(report.ReportSettings(
-        out=out, lr=settings.heldout_input, mse=held['sr_mse'], gan=held['sr_gan'], masks=held['masks_before'],
-        finetuned=held['sr_finetuned'], finetuned_masks=held['masks_after'],
-        title=f'DeSRA demo: held-out photos ({settings.iters} fine-tune iterations on the fine-tune set)',
-        progress=False)).page
 
 
 def format_set_line(name: str, figures: Dict[str, Any]) -> str:

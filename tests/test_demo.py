@@ -1,4 +1,5 @@
-"""``desra demo``: the README's main command, shortened (few fine-tune iterations), as CI runs it."""
+"""``desra demo`` (``desra loop`` with the demo preset): the README's main command, shortened (few fine-tune
+iterations), as CI runs it."""
 import json
 import os.path as osp
 
@@ -21,33 +22,44 @@ def test_demo_loop_shortened(tmp_path, capsys):
     assert printed.count('removal rate') == 2 and 'detail outside the before-masks' in printed
 
     defaults = DemoSettings()
+    folders = {'heldout': ('heldout/sr_mse', 'heldout/sr_gan', 'heldout/masks', 'rounds/001/heldout/sr',
+                           'rounds/001/heldout/masks'),
+               'finetune': ('rounds/001/sr_mse', 'rounds/001/sr_gan', 'rounds/001/masks')}
     for name, lr in (('heldout', defaults.heldout_input), ('finetune', defaults.finetune_input)):
         photos = [stem(n) for n in list_images(lr)]
         assert len(photos) >= 15
-        for folder in ('sr_mse', 'sr_gan', 'masks_before', 'sr_finetuned', 'masks_after'):
-            assert [stem(n) for n in list_images(osp.join(out, name, folder))] == photos, (name, folder)
+        for folder in folders[name]:
+            assert [stem(n) for n in list_images(osp.join(out, folder))] == photos, (name, folder)
         # The committed GAN-SR model paints local artifacts on most photos of both sets.
-        fractions = [read_mask(osp.join(out, name, 'masks_before', f'{p}.png')).mean() for p in photos]
+        fractions = [read_mask(osp.join(out, folders[name][2], f'{p}.png')).mean() for p in photos]
         assert sum(f > 0 for f in fractions) >= len(photos) / 2 and max(fractions) < 0.9
-        with open(osp.join(out, f'compare_{name}.json')) as f:
+    # The fine-tune set, every photo (the demo's recipe), scored with the fine-tuned model.
+    pool = [stem(n) for n in list_images(osp.join(out, 'rounds', '001', 'pool_after', 'sr'))]
+    assert pool == [f'r001_{stem(n)}' for n in list_images(defaults.finetune_input)]
+    for folder in ('heldout', 'pool_after'):
+        with open(osp.join(out, 'rounds', '001', folder, 'compare.json')) as f:
             compared = json.load(f)
-        assert compared['summary']['images'] == len(photos) and compared['summary']['n_regions_before'] > 0
-    assert [stem(n) for n in list_images(osp.join(out, 'finetune', 'pseudo_gt'))] == [
-        stem(n) for n in list_images(defaults.finetune_input)
-    ]
-    assert osp.isfile(osp.join(out, 'report', 'index.html'))
-    with open(osp.join(out, 'options', 'finetune_desra.yml')) as f:
+        assert compared['summary']['images'] >= 15 and compared['summary']['n_regions_before'] > 0
+    assert len(list_images(osp.join(out, 'rounds', '001', 'pseudo_gt'))) == len(pool)
+    assert osp.isfile(osp.join(out, 'report', 'round_001', 'index.html'))
+    with open(osp.join(out, 'rounds', '001', 'finetune', 'options', 'finetune_desra.yml')) as f:
         written = f.read()
-    assert f'total_iter: {SHORT_ITERS}' in written and defaults.finetune_input in written
+    assert f'total_iter: {SHORT_ITERS}' in written and 'rounds/001/train/lr' in written
     assert defaults.heldout_input not in written  # the fine-tune never sees the held-out photos
     with open(osp.join(out, 'demo_result.json')) as f:
         result = json.load(f)
     assert 0 < result['heldout']['detail']['std_ratio'] < 2
+    assert sorted(result['finetune']['per_image']) == sorted(stem(n) for n in list_images(defaults.finetune_input))
+    with open(osp.join(out, 'models', 'manifest.json')) as f:
+        assert [v['version'] for v in json.load(f)['versions']] == ['v0', 'v1']
 
-    # Resume: everything is there, nothing is redone; other settings in the same folder are refused.
+    # Resume: everything is there, nothing is done again; other settings in the same folder are refused.
+    with open(osp.join(out, 'loop_state.json')) as f:
+        state = json.load(f)
     assert main(['demo', '--out', out, '--iters', str(SHORT_ITERS)]) == 0
-    printed = capsys.readouterr().out
-    assert 'fine-tune:' in printed and 'exists, skipped' in printed
+    assert 'removal rate' in capsys.readouterr().out
+    with open(osp.join(out, 'loop_state.json')) as f:
+        assert json.load(f) == state
     assert main(['demo', '--out', out, '--iters', str(SHORT_ITERS), '--seed', '1']) == 2
     assert 'other settings (seed)' in capsys.readouterr().err
 

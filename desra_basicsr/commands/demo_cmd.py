@@ -1,13 +1,14 @@
 """``desra demo``: the whole DeSRA loop on the bundled real-photo corpus with the project's small demo models.
 
-Following the paper's protocol (section 4.1), the GAN-SR model is fine-tuned on the corpus's fine-tune set and
-judged on its held-out set, photos the fine-tune never sees: MSE-SR and GAN-SR inference, DeSRA-det, pseudo-GT,
-a DeSRA fine-tune on the CPU (``desra_basicsr/train.py``, ``DeSRAFinetuneModel``), inference with the fine-tuned
-model and detection again on both sets, then the paper-style table (removal rate, addition rate, detected area
-before/after), the detail kept outside the artifact masks, and the visual report of the held-out photos. No
-download, no GPU. Semantics are off unless a SegFormer ADE20K checkpoint is given with ``--seg-checkpoint``.
-Resumable: run the same command again to continue. Needs the source checkout (options/, demo_data/,
-experiments/pretrained_models/). See :mod:`desra_basicsr.demo`.
+``desra loop`` with one preset (:func:`desra_basicsr.demo.loop_settings`): following the paper's protocol (section
+4.1), the GAN-SR model is fine-tuned on the corpus's fine-tune set (the one batch) and judged on its held-out set
+(``--heldout``), photos the fine-tune never sees: MSE-SR and GAN-SR inference, DeSRA-det, pseudo-GT, a DeSRA
+fine-tune of a fixed 500 iterations on the CPU (:mod:`desra_basicsr.jobs.finetune`), inference with the
+fine-tuned model and detection again on both sets, then the paper-style table (removal rate, addition rate,
+detected area before/after), the detail kept outside the artifact masks, and the visual report of the held-out
+photos. No download, no GPU. Semantics are off unless a SegFormer ADE20K checkpoint is given with
+``--seg-checkpoint``. Resumable: run the same command again to continue. Needs the source checkout (options/,
+demo_data/, experiments/pretrained_models/). See :mod:`desra_basicsr.demo`.
 """
 import argparse
 
