@@ -1,20 +1,23 @@
 """The folder-level Python API under the ``desra`` commands: one module per job, each with a typed settings
 dataclass and a ``run(settings)`` function returning a result object.
 
-=======================  ===============================  ============================================
-module                   settings                         result
-=======================  ===============================  ============================================
-``jobs.sr``              :class:`SRSettings`              :class:`~.core.JobResult` (``OUT/<stem>.png``)
-``jobs.detect``          :class:`DetectSettings`          :class:`~.core.JobResult` (masks, maps)
-``jobs.pseudo_gt``       :class:`PseudoGTSettings`        :class:`~.core.JobResult` (pseudo-GT images)
-``jobs.labelme``         :class:`LabelmeSettings`         :class:`~.core.JobResult` (GT masks)
-``jobs.evaluate``        :class:`EvaluateSettings`        :class:`EvaluateResult` (IoU, precision, recall; sweeps)
-``jobs.compare``         :class:`CompareSettings`         :class:`CompareResult` (removal and addition rates)
-``jobs.calibrate``       :class:`CalibrateSettings`       :class:`CalibrateResult` (class-weight table)
-``jobs.report``          :class:`ReportSettings`          :class:`ReportResult` (HTML page and PNG grids)
-``jobs.localizer_train`` :class:`LocalizerTrainSettings`  :class:`~.core.JobResult` (localiser)
-``jobs.fuse``            :class:`FuseSettings`            :class:`~.core.JobResult` (fused images)
-=======================  ===============================  ============================================
+==========================  ================================  ========================================================
+module                      settings                          result
+==========================  ================================  ========================================================
+``jobs.sr``                 :class:`SRSettings`               :class:`~.core.JobResult` (``OUT/<stem>.png``)
+``jobs.detect``             :class:`DetectSettings`           :class:`~.core.JobResult` (masks, maps)
+``jobs.pseudo_gt``          :class:`PseudoGTSettings`         :class:`~.core.JobResult` (pseudo-GT images)
+``jobs.labelme``            :class:`LabelmeSettings`          :class:`~.core.JobResult` (GT masks)
+``jobs.evaluate``           :class:`EvaluateSettings`         :class:`EvaluateResult` (IoU, precision, recall; sweeps)
+``jobs.compare``            :class:`CompareSettings`          :class:`CompareResult` (removal and addition rates)
+``jobs.calibrate``          :class:`CalibrateSettings`        :class:`CalibrateResult` (class-weight table)
+``jobs.report``             :class:`ReportSettings`           :class:`ReportResult` (HTML page and PNG grids)
+``jobs.localizer_train``    :class:`LocalizerTrainSettings`   :class:`~.core.JobResult` (localiser)
+``jobs.fuse``               :class:`FuseSettings`             :class:`~.core.JobResult` (fused images)
+``jobs.finetune``           :class:`FinetuneSettings`         :class:`FinetuneResult` (checkpoints by iteration)
+``jobs.checkpoint_scores``  :class:`CheckpointScoreSettings`  list of ``CheckpointScore``
+``jobs.loop``               :class:`LoopSettings`             :class:`LoopResult` (rounds, model registry)
+==========================  ================================  ========================================================
 
 Example::
 
