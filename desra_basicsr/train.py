@@ -356,6 +356,37 @@ def _log_file() -> Optional[str]:
     return None
 
 
+def train_checked(root_path: str, argv: List[str]) -> None:
+    """Run BasicSR's training pipeline with the plugin's checks; a user error becomes one exception.
+
+    ``sys.argv`` and BasicSR's ``parse_options`` are restored afterwards, so the Python API
+    (:mod:`desra_basicsr.jobs.finetune`) can train several times in one process.
+
+    Args:
+        root_path (str): Root of the run (``experiments/`` is created there).
+        argv (list[str]): Command-line arguments without the program name.
+
+    Raises:
+        DesraSettingsError: Unusable options or missing inputs (one line naming the file or key).
+        DesraInputError: An input failed during training.
+    """
+    opt_path = _option_value(argv, '-opt')
+    saved_argv, saved_parse = sys.argv[:], basicsr_train.parse_options
+    try:
+        sys.argv[1:] = prepare_argv(argv)
+        basicsr_train.parse_options = parse_checked_options  # train_pipeline's one parse of the options
+        basicsr_train.train_pipeline(root_path)
+    except (DesraInputError, FileNotFoundError, KeyError) as err:
+        known = user_error(err, opt_path)
+        if known is None:
+            raise
+        code, message = known
+        raise (DesraSettingsError if code == EXIT_SETTINGS else DesraInputError)(message) from err
+    finally:
+        sys.argv[:] = saved_argv
+        basicsr_train.parse_options = saved_parse
+
+
 def run(root_path: str, argv: List[str]) -> int:
     """Run BasicSR's training pipeline; report a user error in one line.
 
@@ -366,22 +397,16 @@ def run(root_path: str, argv: List[str]) -> int:
     Returns:
         int: 0, or the exit code of a user error (2: unusable options or missing inputs, 1: an input failed).
     """
-    opt_path = _option_value(argv, '-opt')
     try:
-        sys.argv[1:] = prepare_argv(argv)
-        basicsr_train.parse_options = parse_checked_options  # train_pipeline's one parse of the options
-        basicsr_train.train_pipeline(root_path)
-    except (DesraInputError, FileNotFoundError, KeyError) as err:
-        known = user_error(err, opt_path)
-        if known is None:
-            raise
-        code, message = known
+        train_checked(root_path, argv)
+    except DesraInputError as err:
+        message = str(err)
         log = _log_file()
         if log is not None:
             logging.getLogger('basicsr').error(message)
             message += f' (log: {log})'
         print(f'error: {message}', file=sys.stderr)
-        return code
+        return EXIT_SETTINGS if isinstance(err, DesraSettingsError) else EXIT_INPUT
     return 0
 
 

@@ -542,24 +542,13 @@ def _cuda_device(device: str) -> Iterator[None]:
 
 def _train_in_process(opt_path: str, out: str, log_path: str, device: str, progress: bool) -> None:
     """BasicSR's training pipeline with ``desra_basicsr/train.py``'s checks, in this process, rooted at ``out``."""
-    from basicsr import train as basicsr_train
-    from desra_basicsr.train import EXIT_SETTINGS, parse_checked_options, prepare_argv, user_error
+    from desra_basicsr.train import train_checked
 
-    saved_argv, saved_parse = sys.argv[:], basicsr_train.parse_options
-    try:
-        with basicsr_logger(log_path, progress), _cuda_device(device), _working_folder(out):
-            sys.argv[1:] = prepare_argv(['-opt', opt_path, '--auto_resume'])
-            basicsr_train.parse_options = parse_checked_options
-            basicsr_train.train_pipeline(out)
-    except (DesraInputError, FileNotFoundError, KeyError) as err:
-        known = user_error(err, opt_path)
-        if known is None:
-            raise
-        code, message = known
-        raise (DesraSettingsError if code == EXIT_SETTINGS else DesraInputError)(f'{message} (log: {log_path})')
-    finally:
-        sys.argv[:] = saved_argv
-        basicsr_train.parse_options = saved_parse
+    with basicsr_logger(log_path, progress), _cuda_device(device), _working_folder(out):
+        try:
+            train_checked(out, ['-opt', opt_path, '--auto_resume'])
+        except DesraInputError as err:
+            raise type(err)(f'{err} (log: {log_path})') from err
 
 
 def _train_torchrun(opt_path: str, out: str, log_path: str, nproc: int, progress: bool) -> None:
