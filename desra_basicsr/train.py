@@ -359,8 +359,9 @@ def _log_file() -> Optional[str]:
 def train_checked(root_path: str, argv: List[str]) -> None:
     """Run BasicSR's training pipeline with the plugin's checks; a user error becomes one exception.
 
-    ``sys.argv`` and BasicSR's ``parse_options`` are restored afterwards, so the Python API
-    (:mod:`desra_basicsr.jobs.finetune`) can train several times in one process.
+    ``sys.argv``, BasicSR's ``parse_options`` and ``$DESRA_DIST_BACKEND`` are restored afterwards, so the Python API
+    (:mod:`desra_basicsr.jobs.finetune`) can train several times in one process, and the processes it starts later
+    do not inherit this run's backend.
 
     Args:
         root_path (str): Root of the run (``experiments/`` is created there).
@@ -372,6 +373,7 @@ def train_checked(root_path: str, argv: List[str]) -> None:
     """
     opt_path = _option_value(argv, '-opt')
     saved_argv, saved_parse = sys.argv[:], basicsr_train.parse_options
+    saved_backend = os.environ.get(DIST_BACKEND_ENV)
     try:
         sys.argv[1:] = prepare_argv(argv)
         basicsr_train.parse_options = parse_checked_options  # train_pipeline's one parse of the options
@@ -385,6 +387,10 @@ def train_checked(root_path: str, argv: List[str]) -> None:
     finally:
         sys.argv[:] = saved_argv
         basicsr_train.parse_options = saved_parse
+        if saved_backend is None:  # the option file's backend applies to this run only, not to later ones
+            os.environ.pop(DIST_BACKEND_ENV, None)
+        else:
+            os.environ[DIST_BACKEND_ENV] = saved_backend
 
 
 def run(root_path: str, argv: List[str]) -> int:

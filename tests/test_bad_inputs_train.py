@@ -211,3 +211,25 @@ def test_resuming_needs_no_pretrained_files(cwd, monkeypatch):
     os.makedirs('experiments/x/training_states')
     open(opt['path']['resume_state'], 'wb').close()
     check_files(opt)
+
+
+def test_in_process_training_leaves_no_backend_for_later_runs(cwd, monkeypatch):
+    """The option file's dist backend reaches this run's init_dist only: a later run (or a process started later,
+    which inherits the environment) must not train with it, e.g. gloo where its own option file asks for nccl."""
+    import yaml
+
+    from desra_basicsr.compat import DIST_BACKEND_ENV
+    from desra_basicsr.train import train_checked
+    monkeypatch.delenv(DIST_BACKEND_ENV, raising=False)
+    opt = tiny_options()
+    opt['dist_params'] = {'backend': 'gloo'}
+    for key in ('dataroot_lq', 'dataroot_mse', 'dataroot_gan', 'dataroot_mask'):  # refused before training starts
+        opt['datasets']['train'][key] = osp.join(cwd, 'absent', key)
+    path = osp.join(cwd, 'options.yml')
+    with open(path, 'w') as f:
+        yaml.safe_dump(opt, f)
+    argv = sys.argv[:]
+    with pytest.raises(DesraSettingsError, match='not found'):
+        train_checked(cwd, ['-opt', path])
+    assert DIST_BACKEND_ENV not in os.environ
+    assert sys.argv == argv
