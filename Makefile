@@ -1,7 +1,7 @@
 # The README's commands. `make setup` is implied by the others.
 PY := .venv/bin/python
 
-.PHONY: setup test test-fast demo docs bench bench-quality bench-localizer-fusion lint
+.PHONY: setup test test-fast demo docs bench bench-quality bench-loop bench-localizer-fusion lint
 
 setup:
 	@bash scripts/setup.sh
@@ -26,6 +26,11 @@ bench: setup
 # The DeSRA fine-tune on unseen photos over seeds and recipes (about 35 minutes on 2 CPU cores).
 bench-quality: setup
 	$(PY) -m benchmarks.bench_quality
+
+# desra loop on the demo corpus as a stream of 3 batches, the chosen length against the fixed 500 iterations, seeds
+# 0-2 (about 35 minutes a seed on 2 CPU cores); BENCH_LOOP_ARGS passes options, e.g. BENCH_LOOP_ARGS="--seeds 0".
+bench-loop: setup
+	$(PY) -m benchmarks.bench_loop --seeds 0 1 2 --out results/bench_loop $(BENCH_LOOP_ARGS)
 
 # Artifact localiser and multi-model fusion on the demo corpus (about 45 minutes on 2 CPU cores): the demo's DeSRA
 # fine-tune (resumed if results/demo exists), then the benchmark with three candidates: the demo GAN-SR model (the
