@@ -115,12 +115,6 @@ def detail_kept(gan: str, candidate: str, masks: str) -> 'DetailSummary':
     return summary
 
 
-def _finished(name: str, result: Any) -> None:
-    """Fail the scoring when a folder job had failed items."""
-    if getattr(result, 'exit_code', 0):
-        raise DesraInputError(f'scoring, {name}: {result.failed} item(s) failed (see {result.summary_path})')
-
-
 def score_one(settings: CheckpointScoreSettings, iteration: int, weights: str) -> Tuple[CheckpointScore, dict]:
     """Score one checkpoint (steps 1-4 of the module docstring) in ``OUT/iter_<N>/``.
 
@@ -136,12 +130,14 @@ def score_one(settings: CheckpointScoreSettings, iteration: int, weights: str) -
 
     folder = osp.join(settings.out, f'iter_{iteration}')
     sr_dir, masks_dir = osp.join(folder, 'sr'), osp.join(folder, 'masks')
-    _finished(f'iteration {iteration} sr', sr.run(sr.SRSettings(
+    sr.run(sr.SRSettings(
         input=settings.lr, out=sr_dir, opt=settings.opt, weights=weights, param_key=settings.param_key,
-        device=settings.device, overwrite=settings.overwrite, progress=settings.progress)))
-    _finished(f'iteration {iteration} detect', detect.run(detect.DetectSettings(
+        device=settings.device, overwrite=settings.overwrite,
+        progress=settings.progress)).require_all_done(f'scoring, iteration {iteration} sr')
+    detect.run(detect.DetectSettings(
         mse=settings.mse, gan=sr_dir, out=masks_dir, device=settings.device, overwrite=settings.overwrite,
-        progress=settings.progress, **dict(settings.detect_options))))
+        progress=settings.progress,
+        **dict(settings.detect_options))).require_all_done(f'scoring, iteration {iteration} detect')
     compared = compare.run(compare.CompareSettings(before=settings.masks, after=masks_dir,
                                                    json=osp.join(folder, 'compare.json'), progress=False))
     detail = detail_kept(settings.gan, sr_dir, settings.masks)

@@ -181,6 +181,18 @@ class JobResult:
         """1 when an item failed in this run, else 0."""
         return 1 if self.failed else 0
 
+    def require_all_done(self, what: str) -> None:
+        """Refuse to go on from a run with failed items (for jobs that chain folder jobs, e.g. the loop).
+
+        Args:
+            what (str): The step, for the message.
+
+        Raises:
+            DesraInputError: If an item failed in this run.
+        """
+        if self.failed:
+            raise DesraInputError(f'{what}: {self.failed} item(s) failed (see {self.summary_path})')
+
     def describe(self) -> str:
         """One line for the terminal: counts of this run and the summary's path."""
         return (f'{self.summary["meta"].get("command", "job")}: {self.done} done, {self.skipped} kept from an '

@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Tuple
 
 import yaml
 
-from desra_basicsr.errors import DesraInputError, DesraSettingsError
+from desra_basicsr.errors import DesraSettingsError
 from desra_basicsr.jobs.finetune import MAX_ITERS, MAX_SEED
 from desra_basicsr.jobs.loop_sets import ImageSet, ModelSpec, check_twins, family_template, link_file, measure_detail
 from desra_basicsr.jobs.loop_state import LoopState
@@ -215,7 +215,7 @@ def _sr(settings: LoopSettings, lr: str, out: str, model: Dict[str, Any]) -> Dic
     from desra_basicsr.jobs import sr
     result = sr.run(sr.SRSettings(input=lr, out=out, device=settings.device, tile=settings.tile,
                                   progress=settings.progress, **model))
-    _check_job('sr', result)
+    result.require_all_done('stage sr')
     return {'folder': out, 'images': len(result.items)}
 
 
@@ -224,18 +224,13 @@ def _detect(settings: LoopSettings, mse: str, gan: str, out: str) -> Dict[str, f
     from desra_basicsr.jobs import detect
     result = detect.run(detect.DetectSettings(mse=mse, gan=gan, out=out, device=settings.device,
                                               progress=settings.progress, **dict(_detect_options(settings))))
-    _check_job('detect', result)
+    result.require_all_done('stage detect')
     return {name: rec.artifact_fraction for name, rec in detect.DetectRecord.done(result).items()}
 
 
 def _detect_options(settings: LoopSettings) -> Tuple[Tuple[str, Any], ...]:
     """The detection settings of every detect stage (beyond the folders and the device)."""
     return (('seg_checkpoint', settings.seg_checkpoint), ('seg_config', settings.seg_config))
-
-
-def _check_job(name: str, result: Any) -> None:
-    if getattr(result, 'exit_code', 0):
-        raise DesraInputError(f'stage {name}: {result.failed} item(s) failed (see {result.summary_path})')
 
 
 def score_model(settings: LoopSettings, images: Dict[str, str], opt: str, out: str) -> Dict[str, Any]:
