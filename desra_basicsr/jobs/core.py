@@ -252,6 +252,15 @@ def dist_info() -> Tuple[int, int]:
     return rank, world_size
 
 
+def under_torchrun() -> bool:
+    """Whether ``python -m torch.distributed.run`` started this process, whatever the world size (one process too).
+
+    Returns:
+        bool: True when torchrun's ``LOCAL_RANK`` and ``WORLD_SIZE`` are set.
+    """
+    return 'LOCAL_RANK' in os.environ and 'WORLD_SIZE' in os.environ
+
+
 def local_rank() -> int:
     """This process's rank on its machine (torchrun's ``LOCAL_RANK``; 0 outside torchrun).
 

@@ -10,7 +10,8 @@ and the init checkpoint are checked before mmengine starts.
 
 Under ``python -m torch.distributed.run`` the item is collective: every rank trains (mmengine's distributed launch,
 ``launcher='pytorch'``: DistributedDataParallel, SyncBN on GPUs, each rank ``batch_size`` images per iteration),
-over nccl on one GPU per rank or over gloo on CPU processes, and rank 0 writes the files.
+over nccl on one GPU per rank or over gloo on CPU processes, and rank 0 writes the files. One torchrun process
+(``--nproc_per_node=1``) takes the same distributed launch, as mmsegmentation's ``tools/dist_train.sh`` does.
 
 Example::
 
@@ -25,7 +26,7 @@ from typing import Dict, List, Optional, Tuple
 
 from desra_basicsr.errors import DesraInputError, DesraSettingsError, settings_phase
 from desra_basicsr.folders import check_out_dir, pair_inputs
-from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, dist_info, local_rank, run_job
+from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, dist_info, local_rank, run_job, under_torchrun
 from desra_basicsr.localizer.config import DEFAULT_ARCH, Arch
 from desra_basicsr.settings import Settings, setting
 
@@ -216,7 +217,7 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
     """
     from desra_basicsr.localizer.config import CHECKPOINT_NAME, CONFIG_NAME
 
-    distributed = dist_info()[1] > 1
+    distributed = under_torchrun()
     check_out_dir(settings.out, settings.input_dirs())
     pair_inputs({'gan': settings.gan, 'masks': settings.masks})  # missing or empty folders
     if settings.init_checkpoint:
