@@ -19,7 +19,8 @@ arguments (an unknown class, a strength out of its range, an empty --hr folder).
 """
 import argparse
 
-from desra_basicsr.commands import add_overwrite_argument, job_command
+from desra_basicsr.commands import (add_action_parser, add_overwrite_argument, add_setting_arguments,
+                                    job_command)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,22 +32,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from desra_basicsr.jobs.zoo_synth import SHAPE_CHOICES, ZooSynthSettings
     from desra_basicsr.settings import default_of
 
-    parser = subparsers.add_parser(
-        'zoo',
-        help='build the artifact zoo: synthetic artifacts with exact masks',
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    actions = parser.add_subparsers(dest='action', metavar='ACTION', required=True)
-    synth = actions.add_parser(
-        'synth', help='paint synthetic artifacts into clean HR photos', description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    synth = add_action_parser(subparsers, 'zoo', 'build the artifact zoo: synthetic artifacts with exact masks',
+                              'synth', 'paint synthetic artifacts into clean HR photos', __doc__)
     synth.add_argument('--hr', required=True, help='folder of clean HR photos')
     synth.add_argument('--out', required=True, help='output folder (img/, mask/, summary.json)')
     synth.add_argument(
         '--classes', default=None, help='comma-separated artifact classes (default: all; docs/zoo.md lists them)')
-    per_image, seed = default_of(ZooSynthSettings, 'per_image'), default_of(ZooSynthSettings, 'seed')
-    synth.add_argument(
-        '--per-image', type=int, default=per_image, help=f'artifacts per photo and class (default {per_image})')
+    add_setting_arguments(synth, ZooSynthSettings, {'per_image': 'artifacts per photo and class'})
     synth.add_argument(
         '--strength',
         default=None,
@@ -60,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=SHAPE_CHOICES,
         default=default_of(ZooSynthSettings, 'shape'),
         help='region shape; random draws one per artifact (default random)')
-    synth.add_argument('--seed', type=int, default=seed, help=f'seed of the run (default {seed})')
+    add_setting_arguments(synth, ZooSynthSettings,
+                          {'seed': 'seed of the run; each artifact\'s seed is made from it and the item\'s name'})
     add_overwrite_argument(synth)
     synth.set_defaults(func=job_command('desra_basicsr.jobs.zoo_synth', 'ZooSynthSettings'))
