@@ -50,7 +50,7 @@ def main() -> None:
         area = cls.area if cls.area == 1 else args.area
         painted, mask = paint(clean, name, rng_for(args.seed, name), shape='ellipse', area=area)
         write_image(osp.join(args.out, f'{name}.png'), outlined(painted, mask))
-        print(f'{name}: strength {cls.strength:g}, area {mask.mean():.3f}')
+        print(f'{name} ({cls.description}): strength {cls.strength:g}, area {mask.mean():.3f}')
 
 
 if __name__ == '__main__':

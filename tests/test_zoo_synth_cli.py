@@ -8,6 +8,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from helpers.paths import REPO_ROOT
 from helpers.photos import skimage_photo_bgr
 
 from desra_basicsr.commands import main
@@ -59,6 +60,24 @@ def test_each_item_has_its_own_seed_so_subsets_and_reruns_paint_the_same(hr, tmp
             a = cv2.imread(os.path.join(full, part, f'{name}.png'))
             assert np.array_equal(a, cv2.imread(os.path.join(subset, part, f'{name}.png')))
     assert sorted(os.listdir(os.path.join(subset, 'img')))[0] == 'chelsea__grid__0.png'
+
+
+@pytest.mark.slow
+def test_two_torchrun_processes_paint_what_one_process_paints(hr, tmp_path):
+    single, multi = str(tmp_path / 'single'), str(tmp_path / 'multi')
+    assert _synth(hr, single, '--classes', 'grid,paste,blotch') == 0
+    cmd = [
+        sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', '-m', 'desra_basicsr',
+        'zoo', 'synth', '--hr', hr, '--out', multi, '--classes', 'grid,paste,blotch'
+    ]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(os.path.join(single, 'summary.json')) as a, open(os.path.join(multi, 'summary.json')) as b:
+        assert json.load(a)['items'] == json.load(b)['items']
+    for part in ('img', 'mask'):
+        for name in os.listdir(os.path.join(single, part)):
+            with open(os.path.join(single, part, name), 'rb') as a, open(os.path.join(multi, part, name), 'rb') as b:
+                assert a.read() == b.read(), name
 
 
 def test_rerun_keeps_finished_items_and_redoes_a_lost_one(hr, tmp_path, capsys):

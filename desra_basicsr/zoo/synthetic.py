@@ -38,6 +38,7 @@ import numpy as np
 
 from desra_basicsr.errors import DesraSettingsError
 from desra_basicsr.zoo import SHAPES
+
 #: Width (pixels) over which the artifact's blending weight rises from the mask's edge to 1, inside the mask.
 FEATHER = 3.0
 #: Candidate places scored when a class prefers flat areas, edges, or a source of different texture.
@@ -69,7 +70,7 @@ class ArtifactClass:
         area (float): Default area, as a fraction of the image.
         place (str): Where the region goes: ``'any'``, ``'flat'`` (the flattest candidate) or ``'edges'`` (the
             most edged candidate).
-        description (str): One line for the docs and the command's help.
+        description (str): What the class models, in one line (``scripts/zoo_examples.py`` prints it).
     """
     painter: Painter
     strength: float
@@ -256,7 +257,7 @@ def _paste(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, streng
 
 
 def _smooth_field(shape: Tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """A field in [-1, 1] that varies over the whole image (one random cosine wave of 1-2 periods)."""
+    """A field in [-1, 1] that varies over the whole image (one random cosine wave of 0.5-2 periods)."""
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     angle = rng.uniform(0, 2 * np.pi)
@@ -277,7 +278,7 @@ def _tone(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, strengt
 #: The artifact classes by name (docs: "Artifact zoo").
 CLASSES: Dict[str, ArtifactClass] = {
     'texture': ArtifactClass(_texture, 14.0, 1.0, 60.0, 0.05, 'flat', 'noise-like fine texture over flat areas'),
-    'grid': ArtifactClass(_grid, 14.0, 1.0, 60.0, 0.05, 'any', 'checkerboard of period 2-4 px (pixel shuffle)'),
+    'grid': ArtifactClass(_grid, 14.0, 1.0, 60.0, 0.05, 'any', 'checkerboard of period 2-4 px, as pixel shuffle makes'),
     'halo': ArtifactClass(_halo, 3.0, 0.25, 8.0, 0.05, 'edges', 'over-sharpening halos and ringing at edges'),
     'blotch': ArtifactClass(_blotch, 20.0, 2.0, 80.0, 0.05, 'any', 'smooth saturated colour blotches'),
     'paste': ArtifactClass(_paste, 1.0, 0.1, 1.0, 0.05, 'any', 'texture pasted from elsewhere in the image'),
