@@ -1,6 +1,7 @@
 """``desra zoo synth`` through the real command line: the layout the zoo's readers expect, resume, seeds per item,
 and bad input (exit 2, one line naming the option or folder, nothing written)."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 from helpers.paths import REPO_ROOT
 from helpers.photos import skimage_photo_bgr
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from desra_basicsr.commands import main
 from desra_basicsr.jobs.zoo_samples import synthetic_samples
@@ -121,11 +124,32 @@ def test_an_unreadable_photo_fails_its_items_only(hr, tmp_path, capsys):
     (('--seed', '-1'), '--seed -1'),
 ])
 def test_bad_options_exit_2_naming_the_option_and_write_nothing(hr, tmp_path, capsys, extra, named):
-    out = str(tmp_path / 'synth')
+    _refused(hr, str(tmp_path / 'synth'), capsys, extra, named)
+
+
+def _refused(hr, out, capsys, extra, named):
+    capsys.readouterr()
     assert _synth(hr, out, *extra) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and named in err[0], err
+    assert len(err) == 1 and err[0].startswith('error: ') and named in err[0], err
     assert not os.path.exists(out)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(sorted(CLASSES)),
+       value=st.one_of(st.sampled_from([math.nan, math.inf, -math.inf]), st.floats(allow_nan=True)))
+def test_every_strength_outside_its_class_range_is_refused(hr, tmp_path, capsys, name, value):
+    cls = CLASSES[name]
+    assume(not cls.lo <= value <= cls.hi)
+    _refused(hr, str(tmp_path / 'synth'), capsys, ('--classes', name, '--strength', f'{name}={value!r}'),
+             f'--strength {name}=')
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.one_of(st.sampled_from([math.nan, math.inf, -math.inf, 0.0]), st.floats(allow_nan=True)))
+def test_every_area_outside_0_1_is_refused(hr, tmp_path, capsys, value):
+    assume(not 0 < value <= 1)
+    _refused(hr, str(tmp_path / 'synth'), capsys, (f'--area={value!r}', ), '--area')
 
 
 @pytest.mark.parametrize('make', [lambda p: p.mkdir(), lambda p: None])
