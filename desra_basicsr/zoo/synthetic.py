@@ -9,7 +9,8 @@ pictures):
   strength: its RMS amplitude in grey levels.
 * ``halo`` - over-sharpening halos and ringing around edges (the residual of a windowed-sinc low-pass added back);
   strength: the sharpening amount. The region is placed on the most edged of a few candidate places.
-* ``blotch`` - colour blotches: smooth, saturated chroma shifts; strength: their RMS in YCrCb chroma units.
+* ``blotch`` - colour blotches: smooth, saturated chroma shifts; strength: their RMS in YCrCb chroma units. The
+  region is placed on the flattest of a few candidate places.
 * ``paste`` - texture pasted from elsewhere in the same image (the analogue of DiffGAR's VQGAN token replacement);
   strength: its opacity. The source is the candidate place whose texture differs most from the region's.
 * ``tone`` - a mild perturbation of contrast, brightness and colour, smooth over the image (the analogue of
@@ -229,10 +230,9 @@ def _blotch(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, stren
     """Smooth saturated chroma blotches (Cr and Cb shifted by blurred noise)."""
     h, w = mask.shape
     ycrcb = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_BGR2YCrCb).astype(np.float64)
-    sigma = rng.uniform(1.5, 3.0)
-    masking = _masking(image)[:, :, 0]
+    sigma = rng.uniform(2.0, 4.0)
     for channel in (1, 2):
-        ycrcb[:, :, channel] += strength * masking * _unit_noise((h, w), sigma, rng)
+        ycrcb[:, :, channel] += strength * _unit_noise((h, w), sigma, rng)
     return cv2.cvtColor(ycrcb.astype(np.float32), cv2.COLOR_YCrCb2BGR).astype(np.float64)
 
 
@@ -280,7 +280,7 @@ CLASSES: Dict[str, ArtifactClass] = {
     'texture': ArtifactClass(_texture, 14.0, 1.0, 60.0, 0.05, 'flat', 'noise-like fine texture over flat areas'),
     'grid': ArtifactClass(_grid, 14.0, 1.0, 60.0, 0.05, 'any', 'checkerboard of period 2-4 px, as pixel shuffle makes'),
     'halo': ArtifactClass(_halo, 3.0, 0.25, 8.0, 0.05, 'edges', 'over-sharpening halos and ringing at edges'),
-    'blotch': ArtifactClass(_blotch, 20.0, 2.0, 80.0, 0.05, 'any', 'smooth saturated colour blotches'),
+    'blotch': ArtifactClass(_blotch, 25.0, 2.0, 80.0, 0.05, 'flat', 'saturated colour blotches over flat areas'),
     'paste': ArtifactClass(_paste, 1.0, 0.1, 1.0, 0.05, 'any', 'texture pasted from elsewhere in the image'),
     'tone': ArtifactClass(_tone, 0.08, 0.01, 0.3, 1.0, 'any', 'mild smooth contrast, brightness and colour shift'),
 }
