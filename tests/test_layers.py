@@ -21,7 +21,7 @@ ROOT = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), PACKAGE)
 LAYERS: Tuple[Tuple[Tuple[str, Tuple[str, ...]], ...], ...] = (
     (('base', ('__init__', 'bootstrap', 'compat', 'errors', 'constants', 'settings', 'utils', 'version', 'devices',
                'folders', 'image_io', 'checkpoints', 'demo_corpus')), ),
-    (('detection', ('detection', )), ),
+    (('detection', ('detection', )), ('zoo', ('zoo', ))),
     (('evaluation', ('evaluation', )), ),
     (('basicsr glue', ('registry', 'archs', 'data', 'models', 'metrics', 'inference', 'train')),
      ('localizer', ('localizer', )), ('tools', ('tools', ))),

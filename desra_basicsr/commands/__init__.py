@@ -83,6 +83,28 @@ def add_setting_arguments(parser: argparse.ArgumentParser, cls: type, helps: Dic
             '--' + name.replace('_', '-'), type=type(default), default=default, help=f'{text} (default: {default})')
 
 
+def add_action_parser(subparsers: argparse._SubParsersAction, command: str, command_help: str, action: str,
+                      action_help: str, doc: str) -> argparse.ArgumentParser:
+    """Add a command with actions (``desra localizer train``, ``desra zoo synth``) and its first action.
+
+    Args:
+        subparsers (argparse._SubParsersAction): The ``desra`` sub-parsers.
+        command (str): The command (``localizer``).
+        command_help (str): Its one-line help.
+        action (str): The action (``train``).
+        action_help (str): Its one-line help.
+        doc (str): The description of both (the command module's docstring).
+
+    Returns:
+        argparse.ArgumentParser: The action's parser, for its options.
+    """
+    parser = subparsers.add_parser(
+        command, help=command_help, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_subparsers(dest='action', metavar='ACTION', required=True)
+    return actions.add_parser(
+        action, help=action_help, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def run_job_command(job: Callable[[], Any], report: Optional[Callable[[Any], None]] = None) -> int:
     """Run a job of :mod:`desra_basicsr.jobs` for a command and turn its outcome into the exit code.
 

@@ -21,7 +21,7 @@ training data and ``--init-checkpoint`` are checked before training starts. Exit
 import argparse
 import os
 
-from desra_basicsr.commands import add_overwrite_argument, describe_on_rank0, job_command
+from desra_basicsr.commands import add_action_parser, add_overwrite_argument, describe_on_rank0, job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,15 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     def default(name: str):
         return default_of(LocalizerTrainSettings, name)
 
-    parser = subparsers.add_parser(
-        'localizer',
-        help='train the artifact localiser (finds GAN-SR artifacts without the MSE-SR twin)',
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    actions = parser.add_subparsers(dest='action', metavar='ACTION', required=True)
-    train = actions.add_parser(
-        'train', help='train on GAN-SR images and DeSRA-det masks', description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    train = add_action_parser(subparsers, 'localizer',
+                              'train the artifact localiser (finds GAN-SR artifacts without the MSE-SR twin)', 'train',
+                              'train on GAN-SR images and DeSRA-det masks', __doc__)
     train.add_argument('--gan', required=True, help='folder of GAN-SR images')
     train.add_argument('--masks', required=True, help='folder of DeSRA-det masks (desra detect output, same stems)')
     train.add_argument('--out', required=True, help='output folder (config, checkpoint, work_dir, summary.json)')
