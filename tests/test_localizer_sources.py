@@ -206,3 +206,19 @@ def test_a_synthetic_item_without_its_files_is_refused(zoo, tmp_path, capsys):
     out = tmp_path / 'out'
     refused(['localizer', 'train', '--out', str(out), '--source', 'synthetic', synth] + SMALL, out, capsys,
             '--source synthetic', 'chelsea: no partner file')
+
+
+def test_settings_take_sources_from_python(zoo, tmp_path):
+    from desra_basicsr.jobs.localizer_train import LocalizerTrainSettings
+    out = str(tmp_path / 'out')
+    sources = [TrainingSource('synthetic', zoo['synth'], weight=3), TrainingSource('clean', zoo['clean'])]
+    settings_ = LocalizerTrainSettings(out=out, sources=sources)
+    assert settings_.sources == tuple(sources) and settings_.training_sources()[0].weight == 3.0
+    short = LocalizerTrainSettings(out=out, gan='img', masks='mask', clean='clean', sources=sources[:1])
+    assert short.training_sources() == (TrainingSource('generator', osp.abspath('img'), osp.abspath('mask')),
+                                        TrainingSource('clean', osp.abspath('clean')), sources[0])
+    assert short.training_sources()[0].describe() == f'--gan {osp.abspath("img")} --masks {osp.abspath("mask")}'
+    with pytest.raises(DesraSettingsError, match='not a training source'):
+        LocalizerTrainSettings(out=out, sources=['synthetic zoo/synth'])
+    with pytest.raises(DesraSettingsError, match='no training source with artifact masks'):
+        LocalizerTrainSettings(out=out, sources=sources[1:])

@@ -135,11 +135,12 @@ class LocalizerTrainSettings(Settings):
         if (self.gan is None) != (self.masks is None):
             raise DesraSettingsError('--gan and --masks go together (a generator\'s outputs and their DeSRA-det '
                                      'masks); or give the generator as --source generator IMAGES MASKS')
-        object.__setattr__(self, 'sources', tuple(self.sources))
-        for source in self.sources:
+        sources = self.sources if isinstance(self.sources, (list, tuple)) else [self.sources]
+        for source in sources:
             if not isinstance(source, TrainingSource):
                 raise DesraSettingsError(f'--source {source!r}: not a training source (desra_basicsr.jobs.'
                                          'localizer_sources.TrainingSource)')
+        object.__setattr__(self, 'sources', tuple(sources))
         if all(source.kind == 'clean' for source in self.training_sources()):
             raise DesraSettingsError('no training source with artifact masks: give --gan and --masks, or --source '
                                      'synthetic DIR or --source generator IMAGES MASKS')

@@ -93,10 +93,10 @@ def list_clean_images(clean_dir: str) -> List[str]:
         DesraInputError: The folder is missing or holds no image, or an image cannot be decoded.
     """
     if not osp.isdir(clean_dir):
-        raise DesraInputError(f'{clean_dir}: --clean is not a directory')
+        raise DesraInputError(f'{clean_dir}: the folder of clean images is not a directory')
     paths = [osp.join(clean_dir, name) for name in list_images(clean_dir)]
     if not paths:
-        raise DesraInputError(f'{clean_dir}: no images in the --clean folder')
+        raise DesraInputError(f'{clean_dir}: no images in the folder of clean images')
     for path in paths:
         read_image(path)
     return paths
