@@ -149,7 +149,7 @@ def _not_a_zoo(tmp_path) -> str:
     'unknown kind', 'weight 0', 'weight negative', 'weight nan', 'weight inf', 'weight text', 'generator one folder',
     'clean two folders', 'too many', 'empty generator', 'empty clean', 'empty synthetic', 'missing folder',
     'plain folder as synthetic', 'other command as synthetic', 'only clean', 'gan without masks', 'scale 0',
-    'scale nan'
+    'scale nan', 'too many scales'
 ])
 def test_unusable_sources_are_refused(zoo, tmp_path, capsys, case):
     """Exit 2 with one line naming the option and the problem, before anything is written."""
@@ -176,8 +176,9 @@ def test_unusable_sources_are_refused(zoo, tmp_path, capsys, case):
         'other command as synthetic': (['--source', 'synthetic', _not_a_zoo(tmp_path)], ['not a folder of']),
         'only clean': (['--source', 'clean', zoo['clean']], ['no training source with artifact masks']),
         'gan without masks': (['--gan', zoo['img']], ['--gan and --masks go together']),
-        'scale 0': (gen + ['--scales', '0', '1'], ['--scales 0.0 1.0: give 1 to 16 finite factors']),
-        'scale nan': (gen + ['--scales', 'nan'], ['--scales nan']),
+        'scale 0': (gen + ['--scales', '1', '0'], ['--scales 0.0: must be a finite number in [0.25, 4]']),
+        'scale nan': (gen + ['--scales', 'nan'], ['--scales nan: must be a finite number']),
+        'too many scales': (gen + ['--scales'] + ['1'] * 17, ['--scales 1.0 1.0', 'give 1 to 16 numbers']),
     }
     extra, names = cases[case]
     out = tmp_path / 'out'

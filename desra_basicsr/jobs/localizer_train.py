@@ -29,7 +29,6 @@ Example::
         TrainingSource('clean', 'zoo/hr', weight=0.5))))
     config, checkpoint = result.items['localizer']['config'], result.items['localizer']['checkpoint']
 """
-import math
 import os.path as osp
 import shutil
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from desra_basicsr.folders import check_out_dir
 from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, dist_info, local_rank, run_job, under_torchrun
 from desra_basicsr.jobs.localizer_sources import SourceData, TrainingSource, source_roles
 from desra_basicsr.localizer.config import DEFAULT_ARCH, Arch
-from desra_basicsr.settings import Settings, setting
+from desra_basicsr.settings import Settings, check_number, setting
 
 #: Name of the job's single item in ``summary.json``.
 ITEM = 'localizer'
@@ -144,12 +143,11 @@ class LocalizerTrainSettings(Settings):
         if all(source.kind == 'clean' for source in self.training_sources()):
             raise DesraSettingsError('no training source with artifact masks: give --gan and --masks, or --source '
                                      'synthetic DIR or --source generator IMAGES MASKS')
-        scales = tuple(self.scales)
-        if not 1 <= len(scales) <= MAX_SCALES or not all(
-                isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and
-                MIN_SCALE <= s <= MAX_SCALE for s in scales):
-            raise DesraSettingsError(f'--scales {" ".join(map(str, scales))}: give 1 to {MAX_SCALES} finite factors '
-                                     f'in [{MIN_SCALE:g}, {MAX_SCALE:g}]')
+        scales = self.scales if isinstance(self.scales, (list, tuple)) else [self.scales]
+        if not 1 <= len(scales) <= MAX_SCALES or not all(isinstance(s, (int, float)) for s in scales):
+            raise DesraSettingsError(f'--scales {" ".join(map(str, scales))}: give 1 to {MAX_SCALES} numbers')
+        for scale in scales:
+            check_number('--scales', scale, {'lo': MIN_SCALE, 'hi': MAX_SCALE, 'lo_open': False, 'hi_open': False})
         object.__setattr__(self, 'scales', tuple(float(s) for s in scales))
         if self.arch.startswith('deeplabv3plus') and self.batch_size < 2:
             raise DesraSettingsError(f'--batch-size {self.batch_size}: must be >= 2 for {self.arch} (the BatchNorm '
