@@ -111,9 +111,6 @@ def test_clean_images_are_trained_on_as_all_clean(tmp_path):
         cv2.imwrite(str(clean / f'{name}.png'), np.ascontiguousarray(skimage_photo_bgr(name)[:64, :64]))
     cfg = build_train_config('segformer-mit-b0', [DataSource(data['img'], data['mask']), DataSource(str(clean))],
                              str(tmp_path / 'work'), iters=10, artifact_weight=1.0)
-    # 2048 artifact pixels among 4 images of 4096: sqrt((16384 - 2048) / 2048)
-    masks = [mask for _, mask in list_artifact_pairs(data['img'], data['mask'])]
-    assert balanced_artifact_weight(artifact_fraction(masks, list_clean_images(str(clean)))) == round(np.sqrt(7), 3)
     pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadArtifactMask')]
     dataset = [DesraArtifactMaskDataset(data['img'], data['mask'], lazy_init=False, pipeline=pipeline),
                DesraArtifactMaskDataset(str(clean), lazy_init=False, pipeline=pipeline)]

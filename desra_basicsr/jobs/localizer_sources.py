@@ -205,9 +205,8 @@ def training_artifact_weight(data: Sequence[SourceData]) -> float:
     """The balanced artifact-class weight of the pixels training draws from the sources.
 
     Each source's share of artifact pixels, weighted by how often the source is drawn, gives the share training
-    sees; :func:`desra_basicsr.localizer.dataset.balanced_artifact_weight` turns it into the weight. With one mask
-    source and one clean source of as many pixels (a generator and its pseudo-GT) this is the ratio over all their
-    pixels.
+    sees; :func:`desra_basicsr.localizer.dataset.balanced_artifact_weight` turns it into the weight. For a generator
+    and its pseudo-GT as a clean source of the same weight (as many pixels) this is the ratio over all their pixels.
 
     Args:
         data (Sequence[SourceData]): The checked sources.

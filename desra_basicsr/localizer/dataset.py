@@ -102,12 +102,11 @@ def list_clean_images(clean_dir: str) -> List[str]:
     return paths
 
 
-def artifact_fraction(mask_paths: Sequence[str] = (), clean_paths: Sequence[str] = ()) -> float:
-    """The share of artifact pixels among the pixels of some masks and clean images.
+def artifact_fraction(mask_paths: Sequence[str]) -> float:
+    """The share of artifact pixels among the pixels of some masks.
 
     Args:
-        mask_paths (Sequence[str]): Masks (their artifact and clean pixels).
-        clean_paths (Sequence[str]): Images without a mask (all their pixels are clean).
+        mask_paths (Sequence[str]): The masks.
 
     Returns:
         float: Artifact pixels / all pixels, in [0, 1] (0 without any pixel).
@@ -120,7 +119,6 @@ def artifact_fraction(mask_paths: Sequence[str] = (), clean_paths: Sequence[str]
         labels = read_label_map(path)
         artifact += int(np.count_nonzero(labels))
         total += labels.size
-    total += sum(int(np.prod(read_image(path).shape[:2])) for path in clean_paths)
     return artifact / total if total else 0.0
 
 
