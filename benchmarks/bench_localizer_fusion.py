@@ -34,13 +34,28 @@ Usage (the demo's models: ``make bench-localizer-fusion`` runs the DeSRA fine-tu
 
 Every stage is a ``desra`` job: run it again with the same ``--work`` to resume (the timed stages are always run
 again, so their rates come from a fresh start).
+
+**Leave one generator out** (``--leave-one-out MANIFEST``, instead of ``--candidate``): does the localiser find the
+artifacts of generators it never saw? The manifest of the artifact zoo (JSON: ``{"generators": [{"name": ...,
+"splits": {"finetune": {"sr": DIR, "masks": DIR}, "heldout": {"sr": DIR, "masks": DIR}}}, ...], "synthetic": DIR}``;
+relative folders are read from the manifest's folder, else from the working folder) lists each generator's outputs
+and DeSRA-det masks. For each generator of ``--generators`` (default: all), a localiser trained on the fine-tune
+outputs of every other generator (and the ``--synthetic`` folder, and ``--clean`` images, with their weights) is
+scored on the left-out generator's held-out outputs against its DeSRA-det masks: IoU x100, region precision and
+recall, their mean and worst over the left-out generators. Also scored on every generator: a localiser trained on the
+synthetic artifacts only (when there are any), and one trained on all generators (generators it saw). Written to
+``WORK/leave_one_out.json``::
+
+    .venv/bin/python -m benchmarks.bench_localizer_fusion --leave-one-out results/zoo/manifest.json \
+        --synthetic results/zoo/synth --work results/bench_localizer_loo --iters 1000
 """
 import argparse
 import json
 import os
 import os.path as osp
 import time
-from typing import Dict, List
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -50,6 +65,10 @@ from desra_basicsr.demo import MSE_OPT, PRETRAINED
 from desra_basicsr.evaluation.folders import format_table
 from desra_basicsr.image_io import list_images, read_image, stem
 from desra_basicsr.jobs import detect, evaluate, fuse, localizer_train, pseudo_gt, sr
+from desra_basicsr.jobs.localizer_sources import TrainingSource
+
+#: The scores of a localiser against DeSRA-det's masks.
+SCORES = ('iou', 'precision', 'recall')
 
 
 def parse_args(argv: List[str] = None) -> argparse.Namespace:
@@ -64,9 +83,15 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
         '--candidate',
         nargs=3,
         action='append',
-        required=True,
         metavar=('LABEL', 'OPT', 'WEIGHTS'),
         help='a GAN-SR candidate (at least 3; the first trains the localiser, the second tests it on another model)')
+    parser.add_argument('--leave-one-out', metavar='MANIFEST', default=None,
+                        help='leave-one-generator-out mode on the generators of this zoo manifest (no --candidate)')
+    parser.add_argument('--generators', nargs='+', default=None, help='leave-one-out: the generators left out in turn')
+    parser.add_argument('--synthetic', default=None, help='leave-one-out: a desra zoo synth folder to train on too')
+    parser.add_argument('--synthetic-weight', type=float, default=1.0, help='leave-one-out: its source weight')
+    parser.add_argument('--clean', default=None, help='leave-one-out: clean images to train on as negatives')
+    parser.add_argument('--clean-weight', type=float, default=1.0, help='leave-one-out: their source weight')
     parser.add_argument('--work', required=True, help='work folder (SR outputs, masks, localiser, results.json)')
     parser.add_argument('--arch', default=localizer_train.DEFAULT_ARCH, help='localiser architecture')
     parser.add_argument('--iters', type=int, default=300, help='localiser training iterations')
@@ -84,8 +109,10 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
         action='store_true',
         help='also fuse with the localiser\'s scores instead of DeSRA\'s (no MSE-SR; one localiser pass per candidate)')
     args = parser.parse_args(argv)
-    if len(args.candidate) < 3:
-        parser.error(f'--candidate: give at least 3 GAN-SR candidates, got {len(args.candidate)}')
+    if args.leave_one_out:
+        return args
+    if len(args.candidate or []) < 3:
+        parser.error(f'--candidate: give at least 3 GAN-SR candidates, got {len(args.candidate or [])}')
     labels = [c[0] for c in args.candidate]
     if len(set(labels) | {'mse'}) != len(labels) + 1:
         parser.error(f'--candidate: labels must be unique and not "mse", got {labels}')
@@ -137,6 +164,8 @@ def main(argv: List[str] = None) -> dict:
     """
     args = parse_args(argv)
     cv2.setNumThreads(1)
+    if args.leave_one_out:
+        return leave_one_out(args)
     work = osp.abspath(args.work)
     models = {'mse': (args.mse_opt, args.mse_weights), **{c[0]: (c[1], c[2]) for c in args.candidate}}
     candidates = [c[0] for c in args.candidate]
@@ -192,7 +221,7 @@ def main(argv: List[str] = None) -> dict:
             seconds['localizer_detect_heldout'] = t
         scores = evaluate.run(evaluate.EvaluateSettings(gt=path('masks', 'heldout', label),
                                                         pred=path('localizer_masks', label))).mean
-        localizer_scores[label] = {k: scores[k] for k in ('iou', 'precision', 'recall')}
+        localizer_scores[label] = {k: scores[k] for k in SCORES}
     per_minute = {
         'desra_det': 60 * n_heldout / (seconds['mse_sr_heldout'] + seconds['desra_det_heldout']),
         'localizer': 60 * n_heldout / seconds['localizer_detect_heldout'],
@@ -257,6 +286,164 @@ def print_results(results: dict, candidates: List[str]) -> None:
         label, f'{r["psnr"]:.2f}', f'{r["ssim"]:.4f}',
         '-' if r['artifact_area'] is None else f'{r["artifact_area"]:.2f}'
     ] for label, r in results['fusion'].items()]))
+
+
+@dataclass(frozen=True)
+class ZooGenerator:
+    """A generator of the zoo manifest: its outputs and DeSRA-det masks on the fine-tune and held-out sets.
+
+    Attributes:
+        name (str): The generator's name.
+        finetune (tuple[str, str]): Fine-tune outputs and masks folders.
+        heldout (tuple[str, str]): Held-out outputs and masks folders.
+    """
+    name: str
+    finetune: Tuple[str, str]
+    heldout: Tuple[str, str]
+
+
+def read_manifest(path: str) -> Tuple[List[ZooGenerator], Optional[str]]:
+    """The generators of a zoo manifest and its synthetic folder, if it names one (see the module docstring).
+
+    Args:
+        path (str): The manifest (JSON).
+
+    Returns:
+        tuple: The generators, in the manifest's order, and the synthetic folder or None.
+
+    Raises:
+        SystemExit: If the manifest cannot be read, or a generator lacks a unique name or a split's folders.
+    """
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+    except (OSError, ValueError) as err:
+        raise SystemExit(f'{path}: cannot read the zoo manifest ({err})') from None
+    entries = data.get('generators') if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise SystemExit(f'{path}: no "generators" list in the zoo manifest')
+    base = osp.dirname(osp.abspath(path))
+
+    def folder(value) -> Optional[str]:
+        if isinstance(value, dict):  # {"out": DIR} or {"path": DIR}
+            value = value.get('out', value.get('path'))
+        if not isinstance(value, str) or not value:
+            return None
+        beside = osp.join(base, value)
+        return osp.abspath(beside if not osp.isabs(value) and osp.exists(beside) else value)
+
+    generators = []
+    for i, entry in enumerate(entries):
+        name = entry.get('name') if isinstance(entry, dict) else None
+        splits = entry.get('splits') if isinstance(entry, dict) else None
+        pairs = {}
+        for split in ('finetune', 'heldout'):
+            part = splits.get(split) if isinstance(splits, dict) else None
+            pair = (folder(part.get('sr')), folder(part.get('masks'))) if isinstance(part, dict) else (None, None)
+            if None in pair:
+                raise SystemExit(f'{path}: generator #{i + 1} ({name}) has no {split} "sr" and "masks" folders')
+            pairs[split] = pair
+        if not isinstance(name, str) or not name or name in {g.name for g in generators}:
+            raise SystemExit(f'{path}: generator #{i + 1} needs a unique "name", got {name!r}')
+        generators.append(ZooGenerator(name, pairs['finetune'], pairs['heldout']))
+    return generators, folder(data.get('synthetic'))
+
+
+def summarise(scores: Dict[str, Dict[str, float]]) -> dict:
+    """Mean and worst (lowest) of each score over generators, with the generator of the worst.
+
+    Args:
+        scores (dict): Generator -> ``iou``, ``precision``, ``recall``.
+
+    Returns:
+        dict: ``mean`` and ``worst`` (each score -> value), ``worst_generator`` (each score -> name).
+    """
+    worst = {k: min(scores, key=lambda name: scores[name][k]) for k in SCORES}
+    return dict(mean={k: float(np.mean([s[k] for s in scores.values()])) for k in SCORES},
+                worst={k: scores[worst[k]][k] for k in SCORES}, worst_generator=worst)
+
+
+def _train_and_score(args: argparse.Namespace, work: str, label: str, sources: Sequence[TrainingSource],
+                     targets: Sequence[ZooGenerator]) -> Dict[str, Dict[str, float]]:
+    """Train a localiser on the sources and score it on the targets' held-out outputs against their masks."""
+    record = checked(localizer_train.run(localizer_train.LocalizerTrainSettings(
+        out=osp.join(work, label, 'localizer'), sources=tuple(sources), arch=args.arch, iters=args.iters,
+        batch_size=args.batch_size, crop_size=args.crop_size, seed=args.seed, num_workers=0))).items[
+            localizer_train.ITEM]
+    scores = {}
+    for target in targets:
+        out = osp.join(work, label, 'masks', target.name)
+        checked(detect.run(detect.DetectSettings(
+            mse=None, gan=target.heldout[0], out=out, method='localizer', device=args.device, overwrite=True,
+            localizer_config=record['config'], localizer_checkpoint=record['checkpoint'])))
+        mean = evaluate.run(evaluate.EvaluateSettings(gt=target.heldout[1], pred=out)).mean
+        scores[target.name] = {k: float(mean[k]) for k in SCORES}
+    return scores
+
+
+def leave_one_out(args: argparse.Namespace) -> dict:
+    """The leave-one-generator-out benchmark (see the module docstring).
+
+    Args:
+        args (argparse.Namespace): Parsed arguments with ``leave_one_out``.
+
+    Returns:
+        dict: The figures written to ``WORK/leave_one_out.json``.
+
+    Raises:
+        SystemExit: For an unusable manifest, fewer than two generators, or an unknown ``--generators`` name.
+    """
+    generators, manifest_synthetic = read_manifest(args.leave_one_out)
+    by_name = {g.name: g for g in generators}
+    left_out = args.generators or list(by_name)
+    unknown = [name for name in left_out if name not in by_name]
+    if unknown or len(generators) < 2:
+        raise SystemExit(f'--generators: unknown {unknown}' if unknown else
+                         f'{args.leave_one_out}: leaving one generator out needs at least 2 generators')
+    synthetic = args.synthetic or manifest_synthetic
+    work = osp.abspath(args.work)
+    extra = [TrainingSource('synthetic', synthetic, weight=args.synthetic_weight)] if synthetic else []
+    extra += [TrainingSource('clean', args.clean, weight=args.clean_weight)] if args.clean else []
+    trained_on = {name: [TrainingSource('generator', *g.finetune) for g in generators if g.name != name]
+                  for name in left_out}
+    scores = {name: _train_and_score(args, work, f'without_{name}', trained_on[name] + extra, [by_name[name]])[name]
+              for name in left_out}
+    results = dict(
+        manifest=osp.abspath(args.leave_one_out), synthetic=synthetic, clean=args.clean,
+        localizer=dict(arch=args.arch, iters=args.iters, seed=args.seed, batch_size=args.batch_size,
+                       crop_size=args.crop_size, synthetic_weight=args.synthetic_weight,
+                       clean_weight=args.clean_weight),
+        left_out=dict(scores=scores, **summarise(scores)))
+    seen = _train_and_score(args, work, 'all_generators', [TrainingSource('generator', *g.finetune)
+                                                           for g in generators] + extra, generators)
+    results['seen'] = dict(scores=seen, **summarise(seen))
+    if synthetic:
+        alone = _train_and_score(args, work, 'synthetic_only', extra, generators)
+        results['synthetic_only'] = dict(scores=alone, **summarise(alone))
+    os.makedirs(work, exist_ok=True)
+    with open(osp.join(work, 'leave_one_out.json'), 'w', encoding='utf-8') as f:
+        json.dump(results, f, indent=2)
+    print_leave_one_out(results)
+    return results
+
+
+def print_leave_one_out(results: dict) -> None:
+    """Print one table per localiser kind: each generator's scores, their mean and the worst."""
+    titles = {'left_out': 'trained without the generator it is scored on', 'seen': 'trained on every generator',
+              'synthetic_only': 'trained on the synthetic artifacts only'}
+    loc = results['localizer']
+    print(f'\n=== Leave one generator out ({loc["arch"]}, {loc["iters"]} iterations, seed {loc["seed"]}): localiser '
+          'vs DeSRA-det on held-out outputs ===')
+    for key, title in titles.items():
+        if key not in results:
+            continue
+        part = results[key]
+        value = lambda k, v: f'{v:.1f}' if k == 'iou' else f'{v:.3f}'  # noqa: E731
+        rows = [[name] + [value(k, s[k]) for k in SCORES] for name, s in part['scores'].items()]
+        rows.append(['mean'] + [value(k, part['mean'][k]) for k in SCORES])
+        rows.append(['worst'] + [f'{value(k, part["worst"][k])} ({part["worst_generator"][k]})' for k in SCORES])
+        print(f'\n{title}:')
+        print(format_table(['generator', 'IoU', 'precision', 'recall'], rows))
 
 
 if __name__ == '__main__':

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from desra_basicsr.commands import main
 from desra_basicsr.jobs import localizer_train as job
-from desra_basicsr.localizer.dataset import balanced_artifact_weight
-from helpers.localizer import make_artifact_data, mmengine_log
+from desra_basicsr.localizer.dataset import artifact_fraction, balanced_artifact_weight
+from helpers.localizer import make_artifact_data, mmengine_log, refused
 from helpers.mmseg import mit_b0_config_path, random_checkpoint
 from helpers.paths import REPO_ROOT
 from helpers.training import train_env
@@ -38,21 +38,6 @@ def data(tmp_path_factory):
 def train_args(data, out, *extra):
     folders = ['--gan', data['img'], '--masks', data['mask'], '--out', str(out)]
     return ['localizer', 'train'] + folders + SMALL + list(extra)
-
-
-def refused(args, out, capsys, *names):
-    """Run the command; assert exit 2 within a few seconds, one error line naming ``names``, and no ``--out``."""
-    start = time.time()
-    assert main(args) == 2
-    elapsed = time.time() - start
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith('error: '), err
-    for name in names:
-        assert name in err, err
-    assert 'Traceback' not in err and 'weights_only=False' not in err
-    assert not osp.exists(out)  # no work_dir, no mmengine log, no summary
-    assert elapsed < 15, f'refused after {elapsed:.1f} s'
-    return err
 
 
 @pytest.mark.parametrize('option, value, expected', [
@@ -158,6 +143,7 @@ NUMERIC_OPTIONS = [
     ('--num-workers', 0, job.MAX_NUM_WORKERS, True),
     ('--seed', 0, job.MAX_SEED, True),
     ('--checkpoint-interval', 1, job.MAX_ITERS, True),
+    ('--cat-max-ratio', 0.0, 1.0, False),  # 0 itself is refused too
 ]
 
 
@@ -194,4 +180,5 @@ def test_a_grey_mask_stored_as_rgb_trains(data, tmp_path, capsys):
     with open(out / 'summary.json') as f:
         weight = json.load(f)['meta']['artifact_weight']
     grey = [osp.join(data['mask'], name) for name in sorted(os.listdir(data['mask']))]
-    assert weight == balanced_artifact_weight(grey)  # the RGB masks read as the same labels as the grey ones
+    # the RGB masks read as the same labels as the grey ones
+    assert weight == balanced_artifact_weight(artifact_fraction(grey))

@@ -9,8 +9,8 @@ import pytest
 from scipy import ndimage
 
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
-from desra_basicsr.localizer.config import ARCHS, build_train_config
-from desra_basicsr.localizer.dataset import (MAX_BALANCED_ARTIFACT_WEIGHT, balanced_artifact_weight,
+from desra_basicsr.localizer.config import ARCHS, DataSource, build_train_config
+from desra_basicsr.localizer.dataset import (MAX_BALANCED_ARTIFACT_WEIGHT, artifact_fraction, balanced_artifact_weight,
                                              list_artifact_pairs, list_clean_images)
 from helpers.localizer import make_artifact_data
 from helpers.photos import skimage_photo_bgr
@@ -18,8 +18,8 @@ from helpers.photos import skimage_photo_bgr
 
 @pytest.mark.parametrize('arch', sorted(ARCHS))
 def test_config_is_offline_two_class_and_plain_bn(arch, tmp_path):
-    cfg = build_train_config(
-        arch, 'img', 'mask', str(tmp_path / 'work'), iters=10, batch_size=2, crop_size=96, artifact_weight=3.5)
+    cfg = build_train_config(arch, [DataSource('img', 'mask')], str(tmp_path / 'work'), iters=10, batch_size=2,
+                             crop_size=96, artifact_weight=3.5)
     path = str(tmp_path / 'cfg.py')
     cfg.dump(path)
     text = open(path).read()
@@ -36,24 +36,24 @@ def test_config_is_offline_two_class_and_plain_bn(arch, tmp_path):
     heads = [cfg.model.decode_head] + ([cfg.model.auxiliary_head] if 'auxiliary_head' in cfg.model else [])
     for head in heads:
         losses = head.loss_decode if isinstance(head.loss_decode, list) else [head.loss_decode]
-        assert all(loss.class_weight == [1.0, 3.5] for loss in losses)
+        assert all(loss.class_weight == [1.0, 3.5] and loss.avg_non_ignore for loss in losses)
 
 
 def test_artifact_weight_balances_the_classes_of_the_masks(tmp_path):
     data = make_artifact_data(str(tmp_path), names=('chelsea', 'coffee'))  # 32x32 artifact squares in 64x64
     masks = sorted(osp.join(data['mask'], f) for f in os.listdir(data['mask']))
-    assert balanced_artifact_weight(masks) == 1.732  # sqrt((4096 - 1024) / 1024)
-    cfg = build_train_config('segformer-mit-b0', data['img'], data['mask'], str(tmp_path / 'work'), iters=10,
-                             artifact_weight=1.732)
+    assert balanced_artifact_weight(artifact_fraction(masks)) == 1.732  # sqrt((4096 - 1024) / 1024)
+    cfg = build_train_config('segformer-mit-b0', [DataSource(data['img'], data['mask'])], str(tmp_path / 'work'),
+                             iters=10, artifact_weight=1.732)
     assert cfg.model.decode_head.loss_decode.class_weight == [1.0, 1.732]
     assert cfg.localizer.artifact_weight == 1.732
     cv2.imwrite(masks[0], np.zeros((64, 64), np.uint8))
     cv2.imwrite(masks[1], np.zeros((64, 64), np.uint8))
-    assert balanced_artifact_weight(masks) == 1.0  # no artifact: unweighted
+    assert balanced_artifact_weight(artifact_fraction(masks)) == 1.0  # no artifact: unweighted
     mask = np.zeros((64, 64), np.uint8)
     mask[0, 0] = 255
     cv2.imwrite(masks[0], mask)
-    assert balanced_artifact_weight(masks) == MAX_BALANCED_ARTIFACT_WEIGHT  # sqrt(8191) capped
+    assert balanced_artifact_weight(artifact_fraction(masks)) == MAX_BALANCED_ARTIFACT_WEIGHT  # sqrt(8191) capped
 
 
 def test_settings_refuse_unusable_values(tmp_path):
@@ -74,7 +74,7 @@ def test_settings_refuse_unusable_values(tmp_path):
         LocalizerTrainSettings(gan='', masks='mask', out='out')
     assert LocalizerTrainSettings(**paths).gan == osp.abspath('img')
     with pytest.raises(ValueError, match='unknown localiser architecture'):
-        build_train_config('unet', 'img', 'mask', str(tmp_path), iters=10, artifact_weight=1.0)
+        build_train_config('unet', [DataSource('img', 'mask')], str(tmp_path), iters=10, artifact_weight=1.0)
 
 
 def test_training_pairs_are_checked(tmp_path, capsys):
@@ -109,16 +109,14 @@ def test_clean_images_are_trained_on_as_all_clean(tmp_path):
     clean.mkdir()
     for name in ('chelsea', 'coffee'):  # the same photos without the painted noise
         cv2.imwrite(str(clean / f'{name}.png'), np.ascontiguousarray(skimage_photo_bgr(name)[:64, :64]))
-    cfg = build_train_config('segformer-mit-b0', data['img'], data['mask'], str(tmp_path / 'work'), iters=10,
-                             artifact_weight=1.0, clean_dir=str(clean))
-    # 2048 artifact pixels among 4 images of 4096: sqrt((16384 - 2048) / 2048)
-    masks = [mask for _, mask in list_artifact_pairs(data['img'], data['mask'])]
-    assert balanced_artifact_weight(masks, list_clean_images(str(clean))) == round(float(np.sqrt(7)), 3)
-    dataset = DesraArtifactMaskDataset(data['img'], data['mask'], clean_dir=str(clean), lazy_init=False,
-                                       pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadArtifactMask')])
-    assert len(dataset) == 4
-    load = Compose(cfg.train_dataloader.dataset.pipeline[:2])
-    labels = [load(dataset.get_data_info(i))['gt_seg_map'] for i in range(4)]
+    cfg = build_train_config('segformer-mit-b0', [DataSource(data['img'], data['mask']), DataSource(str(clean))],
+                             str(tmp_path / 'work'), iters=10, artifact_weight=1.0)
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadArtifactMask')]
+    dataset = [DesraArtifactMaskDataset(data['img'], data['mask'], lazy_init=False, pipeline=pipeline),
+               DesraArtifactMaskDataset(str(clean), lazy_init=False, pipeline=pipeline)]
+    assert [len(part) for part in dataset] == [2, 2]
+    load = Compose(cfg.train_dataloader.dataset.datasets[1].pipeline[:2])
+    labels = [load(part.get_data_info(i))['gt_seg_map'] for part in dataset for i in range(2)]
     assert [int(label.max()) for label in labels] == [1, 1, 0, 0]  # painted squares are artifacts; clean all 0
     assert all(label.shape == (64, 64) for label in labels)
     (clean / 'broken.png').write_bytes(b'not an image')
@@ -132,8 +130,8 @@ def test_localizer_trains_and_predicts_a_mask_of_the_image_size(tmp_path):
     data = make_artifact_data(str(tmp_path / 'data'))
     out = str(tmp_path / 'loc')
     train = lambda iters: train_localizer(  # noqa: E731
-        build_train_config('segformer-mit-b0', data['img'], data['mask'], osp.join(out, 'work_dir'), iters=iters,
-                           artifact_weight=2.0, batch_size=2, crop_size=48, num_workers=0), out)
+        build_train_config('segformer-mit-b0', [DataSource(data['img'], data['mask'])], osp.join(out, 'work_dir'),
+                           iters=iters, artifact_weight=2.0, batch_size=2, crop_size=48, num_workers=0), out)
     info = train(3)
     assert osp.isfile(info['config']) and osp.isfile(info['checkpoint'])
     assert info['images'] == 4 and info['resumed_from'] is None and np.isfinite(info['final_loss'])
@@ -154,8 +152,8 @@ def test_localizer_trains_and_predicts_a_mask_of_the_image_size(tmp_path):
     start = torch.load(again['checkpoint'], weights_only=True)['state_dict']
     init_out = str(tmp_path / 'init')
     init = train_localizer(
-        build_train_config('segformer-mit-b0', data['img'], data['mask'], osp.join(init_out, 'work_dir'), iters=1,
-                           artifact_weight=2.0, batch_size=2, crop_size=48, num_workers=0, lr=1e-12,
+        build_train_config('segformer-mit-b0', [DataSource(data['img'], data['mask'])], osp.join(init_out, 'work_dir'),
+                           iters=1, artifact_weight=2.0, batch_size=2, crop_size=48, num_workers=0, lr=1e-12,
                            init_checkpoint=again['checkpoint']),
         init_out)
     tuned = torch.load(init['checkpoint'], weights_only=True)
@@ -169,8 +167,8 @@ def test_deeplabv3plus_trains_without_compiled_mmcv_ops(tmp_path):
     from desra_basicsr.localizer.predictor import ArtifactLocalizer
     from desra_basicsr.localizer.training import train_localizer
     data = make_artifact_data(str(tmp_path / 'data'), names=('chelsea', 'coffee'))
-    cfg = build_train_config('deeplabv3plus-r18', data['img'], data['mask'], str(tmp_path / 'work'), iters=1,
-                             artifact_weight=2.0, batch_size=2, crop_size=48, num_workers=0)
+    cfg = build_train_config('deeplabv3plus-r18', [DataSource(data['img'], data['mask'])], str(tmp_path / 'work'),
+                             iters=1, artifact_weight=2.0, batch_size=2, crop_size=48, num_workers=0)
     info = train_localizer(cfg, str(tmp_path / 'loc'))
     prob = ArtifactLocalizer(info['config'], info['checkpoint']).probability(skimage_photo_bgr('chelsea')[:40, :56])
     assert prob.shape == (40, 56)

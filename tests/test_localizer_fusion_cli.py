@@ -46,8 +46,9 @@ def test_localizer_train_writes_config_checkpoint_and_summary(trained_localizer,
 def test_localizer_train_bad_inputs(trained_localizer, tmp_path, capsys):
     data = trained_localizer['data']
     base = ['localizer', 'train', '--out', str(tmp_path / 'out'), '--iters', '1', '--arch', 'segformer-mit-b0']
-    assert main(base + ['--gan', data['img'], '--masks', str(tmp_path / 'absent')]) == 2
-    assert 'absent: --masks is not a folder' in capsys.readouterr().err
+    absent = str(tmp_path / 'absent')
+    assert main(base + ['--gan', data['img'], '--masks', absent]) == 2
+    assert f'--masks {absent}: {absent} is not a folder' in capsys.readouterr().err
     masks = tmp_path / 'masks'
     masks.mkdir()
     for name in os.listdir(data['mask'])[:3]:
@@ -224,5 +225,6 @@ def test_localizer_train_with_clean_images(trained_localizer, tmp_path):
             '0']
     assert main(args) == 0
     summary = load(out)
-    assert summary['meta']['clean'] == str(clean) and summary['items']['localizer']['clean_images'] == 2
+    assert summary['meta']['sources'][1] == {'kind': 'clean', 'path': str(clean), 'masks': None, 'weight': 1.0}
+    assert summary['items']['localizer']['clean_images'] == 2
     assert main(args[:7] + [str(tmp_path / 'absent')] + args[8:] + ['--overwrite']) == 2  # --clean missing

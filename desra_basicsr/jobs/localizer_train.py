@@ -1,12 +1,17 @@
-"""Localiser training job: train the artifact localiser on GAN-SR images and their DeSRA-det masks.
+"""Localiser training job: train the artifact localiser on weighted sources of images with artifact masks.
+
+The sources (:mod:`desra_basicsr.jobs.localizer_sources`) are synthetic-artifact folders (exact masks), generators'
+outputs with their DeSRA-det masks, and clean images trained on as all clean, each drawn with its weight;
+``gan`` / ``masks`` and ``clean`` are the short form of one generator source and one clean source.
 
 One job item, ``localizer``, whose inputs are every image and mask and whose outputs are ``OUT/localizer_config.py``
 and ``OUT/localizer.pth`` (:mod:`desra_basicsr.localizer.training`), so the job core
 (:mod:`desra_basicsr.jobs.core`) gives training what it gives the folder jobs: a finished run is kept, other
-settings or changed inputs are refused unless ``overwrite`` (which also discards the intermediate checkpoints),
-and ``OUT/summary.json`` records the settings, the training time and the final loss. An interrupted training run
-resumes from its latest checkpoint in ``OUT/work_dir`` (``checkpoint_interval``). Every setting, the training data
-and the init checkpoint are checked before mmengine starts.
+settings (a source, its weight included) or changed inputs are refused unless ``overwrite`` (which also discards the
+intermediate checkpoints), and ``OUT/summary.json`` records the settings with the sources, the training time and the
+final loss. An interrupted training run resumes from its latest checkpoint in ``OUT/work_dir``
+(``checkpoint_interval``). Every setting, the training data and the init checkpoint are checked before mmengine
+starts.
 
 Under ``python -m torch.distributed.run`` the item is collective: every rank trains (mmengine's distributed launch,
 ``launcher='pytorch'``: DistributedDataParallel, SyncBN on GPUs, each rank ``batch_size`` images per iteration),
@@ -15,20 +20,26 @@ over nccl on one GPU per rank or over gloo on CPU processes, and rank 0 writes t
 
 Example::
 
+    from desra_basicsr.jobs.localizer_sources import TrainingSource
     from desra_basicsr.jobs.localizer_train import LocalizerTrainSettings, run
     result = run(LocalizerTrainSettings(gan='sr/gan', masks='masks', out='localizer', iters=2000))
+    result = run(LocalizerTrainSettings(out='zoo_localizer', sources=(
+        TrainingSource('synthetic', 'zoo/synth', weight=2.0),
+        TrainingSource('generator', 'zoo/gan_a/sr', 'zoo/gan_a/masks'),
+        TrainingSource('clean', 'zoo/hr', weight=0.5))))
     config, checkpoint = result.items['localizer']['config'], result.items['localizer']['checkpoint']
 """
 import os.path as osp
 import shutil
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from desra_basicsr.errors import DesraInputError, DesraSettingsError, settings_phase
-from desra_basicsr.folders import check_out_dir, pair_inputs
+from desra_basicsr.folders import check_out_dir
 from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, dist_info, local_rank, run_job, under_torchrun
+from desra_basicsr.jobs.localizer_sources import SourceData, TrainingSource, source_roles
 from desra_basicsr.localizer.config import DEFAULT_ARCH, Arch
-from desra_basicsr.settings import Settings, setting
+from desra_basicsr.settings import Settings, check_number, setting
 
 #: Name of the job's single item in ``summary.json``.
 ITEM = 'localizer'
@@ -51,6 +62,8 @@ MAX_NUM_WORKERS = 64
 MAX_ARTIFACT_WEIGHT = 100.0
 #: Largest seed (numpy's seeds, which mmengine's ``set_random_seed`` passes on, are 32-bit).
 MAX_SEED = 2**32 - 1
+#: Range of the rescaling factors of ``scales`` (mmseg's configs rescale by 0.5-2), and their largest number.
+MIN_SCALE, MAX_SCALE, MAX_SCALES = 0.25, 4.0, 16
 #: Top-level modules of an mmseg segmentor (``EncoderDecoder``): an init checkpoint holds weights under them.
 SEGMENTOR_PARTS = ('backbone', 'neck', 'decode_head', 'auxiliary_head')
 
@@ -60,11 +73,13 @@ class LocalizerTrainSettings(Settings):
     """Settings of :func:`run`.
 
     Attributes:
-        gan (str): Folder of GAN-SR images.
-        masks (str): Folder of DeSRA-det masks (``desra detect`` output; same stems and sizes).
         out (str): Output folder.
+        gan (str | None): Folder of GAN-SR images: with ``masks``, one ``generator`` source of weight 1.
+        masks (str | None): Folder of DeSRA-det masks of ``gan`` (``desra detect`` output; same stems and sizes).
         clean (str | None): Folder of artifact-free images trained on as all clean, e.g. the DeSRA pseudo-GT of
-            ``gan`` (``desra pseudo-gt``).
+            ``gan`` (``desra pseudo-gt``): one ``clean`` source of weight 1.
+        sources (tuple[TrainingSource, ...]): Further sources (:mod:`desra_basicsr.jobs.localizer_sources`); with
+            ``gan`` / ``masks`` and ``clean`` at least one source with masks.
         arch (str): A key of :data:`desra_basicsr.localizer.config.ARCHS`.
         iters (int): Training iterations, in [1, :data:`MAX_ITERS`].
         batch_size (int): Images per iteration (per process), in [1, :data:`MAX_BATCH_SIZE`]; DeepLabV3+ needs 2
@@ -76,16 +91,22 @@ class LocalizerTrainSettings(Settings):
         num_workers (int): Data loading processes (0: the main process), at most :data:`MAX_NUM_WORKERS`.
         init_checkpoint (str | None): mmseg checkpoint initialising the weights of matching names and shapes.
         artifact_weight (float | None): Cross-entropy weight of the artifact class (clean: 1), in
-            (0, :data:`MAX_ARTIFACT_WEIGHT`]; None balances the classes
-            (:func:`desra_basicsr.localizer.dataset.balanced_artifact_weight`).
+            (0, :data:`MAX_ARTIFACT_WEIGHT`]; None balances the classes of the pixels training draws
+            (:func:`desra_basicsr.jobs.localizer_sources.training_artifact_weight`).
+        scales (tuple[float, ...]): Factors an image is rescaled by before cropping, one drawn per image, each in
+            [:data:`MIN_SCALE`, :data:`MAX_SCALE`]; ``(1.0, )``: none.
+        cat_max_ratio (float): Largest share of one class in a random crop (mmseg's ``RandomCrop`` retries up to 10
+            crops), in (0, 1]; 1: any crop.
+        photometric (bool): mmseg's ``PhotoMetricDistortion`` of the crops.
         checkpoint_interval (int | None): Iterations between resumable checkpoints (None: only at the end).
         overwrite (bool): Train again from scratch even when an earlier run with other settings wrote ``out``.
         progress (bool): Show a progress bar.
     """
-    gan: str = setting(kind='path')
-    masks: str = setting(kind='path')
     out: str = setting(kind='path')
+    gan: Optional[str] = setting(None, kind='path')
+    masks: Optional[str] = setting(None, kind='path')
     clean: Optional[str] = setting(None, kind='path')
+    sources: Tuple[TrainingSource, ...] = ()
     arch: Arch = DEFAULT_ARCH
     iters: int = setting(2000, lo=1, hi=MAX_ITERS)
     batch_size: int = setting(4, lo=1, hi=MAX_BATCH_SIZE)
@@ -95,30 +116,64 @@ class LocalizerTrainSettings(Settings):
     num_workers: int = setting(2, lo=0, hi=MAX_NUM_WORKERS)
     init_checkpoint: Optional[str] = setting(None, kind='path')
     artifact_weight: Optional[float] = setting(None, lo=0, lo_open=True, hi=MAX_ARTIFACT_WEIGHT)
+    scales: Tuple[float, ...] = (1.0, )
+    cat_max_ratio: float = setting(1.0, lo=0, lo_open=True, hi=1)
+    photometric: bool = False
     checkpoint_interval: Optional[int] = setting(500, lo=1, hi=MAX_ITERS)
     overwrite: bool = False
     progress: bool = True
 
     def check(self) -> None:
-        """DeepLabV3+ needs two images per batch.
+        """Checks across fields: the sources, the rescaling factors, DeepLabV3+'s batch.
 
         Raises:
-            DesraSettingsError: If ``batch_size`` is 1 for a DeepLabV3+ architecture.
+            DesraSettingsError: If ``gan`` comes without ``masks`` or the reverse, a source is not a
+                :class:`TrainingSource`, no source has masks, a rescaling factor is out of range, or ``batch_size``
+                is 1 for a DeepLabV3+ architecture.
         """
+        if (self.gan is None) != (self.masks is None):
+            raise DesraSettingsError('--gan and --masks go together (a generator\'s outputs and their DeSRA-det '
+                                     'masks); or give the generator as --source generator IMAGES MASKS')
+        sources = self.sources if isinstance(self.sources, (list, tuple)) else [self.sources]
+        for source in sources:
+            if not isinstance(source, TrainingSource):
+                raise DesraSettingsError(f'--source {source!r}: not a training source (desra_basicsr.jobs.'
+                                         'localizer_sources.TrainingSource)')
+        object.__setattr__(self, 'sources', tuple(sources))
+        if all(source.kind == 'clean' for source in self.training_sources()):
+            raise DesraSettingsError('no training source with artifact masks: give --gan and --masks, or --source '
+                                     'synthetic DIR or --source generator IMAGES MASKS')
+        scales = self.scales if isinstance(self.scales, (list, tuple)) else [self.scales]
+        if not 1 <= len(scales) <= MAX_SCALES or not all(isinstance(s, (int, float)) for s in scales):
+            raise DesraSettingsError(f'--scales {" ".join(map(str, scales))}: give 1 to {MAX_SCALES} numbers')
+        for scale in scales:
+            check_number('--scales', scale, {'lo': MIN_SCALE, 'hi': MAX_SCALE, 'lo_open': False, 'hi_open': False})
+        object.__setattr__(self, 'scales', tuple(float(s) for s in scales))
         if self.arch.startswith('deeplabv3plus') and self.batch_size < 2:
             raise DesraSettingsError(f'--batch-size {self.batch_size}: must be >= 2 for {self.arch} (the BatchNorm '
                                      'of its image-pooling branch needs two samples)')
 
-    def input_dirs(self) -> Dict[str, str]:
-        """The input folders by role (``clean`` only when given).
+    def training_sources(self) -> Tuple[TrainingSource, ...]:
+        """Every source: ``gan`` / ``masks`` and ``clean`` (weight 1 each) first, then ``sources``.
 
         Returns:
-            dict[str, str]: ``gan``, ``masks`` and perhaps ``clean``.
+            tuple[TrainingSource, ...]: The sources.
         """
-        inputs = {'gan': self.gan, 'masks': self.masks}
-        if self.clean:
-            inputs['clean'] = self.clean
-        return inputs
+        short = []
+        if self.gan is not None:
+            short.append(TrainingSource('generator', self.gan, self.masks, legacy=True))
+        if self.clean is not None:
+            short.append(TrainingSource('clean', self.clean, legacy=True))
+        return tuple(short) + self.sources
+
+    def input_dirs(self) -> Dict[str, str]:
+        """The input folders by role (the output folder may be none of them, nor inside one).
+
+        Returns:
+            dict[str, str]: ``gan``, ``masks``, ``clean`` when given, and the folders of each source.
+        """
+        inputs = {role: getattr(self, role) for role in ('gan', 'masks', 'clean') if getattr(self, role)}
+        return dict(inputs, **source_roles(self.sources))
 
 
 def init_process_group() -> None:
@@ -164,24 +219,13 @@ def check_init_checkpoint(path: str) -> None:
         raise DesraSettingsError(f'--init-checkpoint {err}') from err
 
 
-def _training_data(settings: LocalizerTrainSettings) -> Tuple[List[Tuple[str, str]], List[str], float]:
-    """The checked training pairs, clean images and the artifact weight (the settings' or the balanced one)."""
-    from desra_basicsr.localizer.dataset import balanced_artifact_weight, list_artifact_pairs, list_clean_images
-    pairs = list_artifact_pairs(settings.gan, settings.masks)
-    clean = list_clean_images(settings.clean) if settings.clean else []
-    weight = settings.artifact_weight
-    if weight is None:
-        weight = balanced_artifact_weight([mask for _, mask in pairs], clean)
-    return pairs, clean, weight
-
-
-def _train_config(settings: LocalizerTrainSettings, artifact_weight: float, distributed: bool):
+def _train_config(settings: LocalizerTrainSettings, data: Sequence[SourceData], artifact_weight: float,
+                  distributed: bool):
     """The mmengine config of :func:`desra_basicsr.localizer.config.build_train_config` for the settings."""
-    from desra_basicsr.localizer.config import build_train_config
+    from desra_basicsr.localizer.config import Augmentation, DataSource, build_train_config
     return build_train_config(
         settings.arch,
-        settings.gan,
-        settings.masks,
+        [DataSource(part.img_dir, part.mask_dir, part.source.weight, part.names) for part in data],
         osp.join(settings.out, 'work_dir'),
         settings.iters,
         artifact_weight=artifact_weight,
@@ -191,15 +235,19 @@ def _train_config(settings: LocalizerTrainSettings, artifact_weight: float, dist
         seed=settings.seed,
         num_workers=settings.num_workers,
         init_checkpoint=settings.init_checkpoint,
-        clean_dir=settings.clean,
+        augmentation=Augmentation(settings.scales, settings.cat_max_ratio, settings.photometric),
         checkpoint_interval=settings.checkpoint_interval,
         launcher='pytorch' if distributed else 'none')
 
 
 def _job_settings(settings: LocalizerTrainSettings, artifact_weight: float) -> dict:
     """The settings recorded in ``summary.json`` (a later run with others is refused unless ``overwrite``)."""
-    recorded = ('gan', 'masks', 'clean', 'arch', 'iters', 'batch_size', 'crop_size', 'lr', 'seed', 'init_checkpoint')
-    return dict({name: getattr(settings, name) for name in recorded}, artifact_weight=artifact_weight)
+    recorded = ('arch', 'iters', 'batch_size', 'crop_size', 'lr', 'seed', 'init_checkpoint', 'cat_max_ratio',
+                'photometric')
+    return dict({name: getattr(settings, name) for name in recorded},
+                sources=[source.record() for source in settings.training_sources()],
+                scales=list(settings.scales),
+                artifact_weight=artifact_weight)
 
 
 def run(settings: LocalizerTrainSettings) -> JobResult:
@@ -209,22 +257,26 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
         settings (LocalizerTrainSettings): Data, model and schedule.
 
     Returns:
-        JobResult: ``items['localizer']`` holds ``config``, ``checkpoint``, ``images``, ``clean_images``, ``iters``,
+        JobResult: ``items['localizer']`` holds ``config``, ``checkpoint``, ``images``, ``clean_images``,
+        ``source_images`` (per source, in the order of :meth:`LocalizerTrainSettings.training_sources`), ``iters``,
         ``seconds``, ``resumed_from`` and ``final_loss``.
 
     Raises:
         DesraSettingsError: Unusable settings, training data or init checkpoint, before training starts.
     """
+    from desra_basicsr.jobs.localizer_sources import input_files, load_source, training_artifact_weight
     from desra_basicsr.localizer.config import CHECKPOINT_NAME, CONFIG_NAME
 
     distributed = under_torchrun()
     check_out_dir(settings.out, settings.input_dirs())
-    pair_inputs({'gan': settings.gan, 'masks': settings.masks})  # missing or empty folders
     if settings.init_checkpoint:
         check_init_checkpoint(settings.init_checkpoint)
     with settings_phase():
-        pairs, clean, artifact_weight = _training_data(settings)
-        cfg = _train_config(settings, artifact_weight, distributed)
+        data = [load_source(source) for source in settings.training_sources()]
+        artifact_weight = settings.artifact_weight
+        if artifact_weight is None:
+            artifact_weight = training_artifact_weight(data)
+        cfg = _train_config(settings, data, artifact_weight, distributed)
     if distributed:
         init_process_group()
     if settings.overwrite and dist_info()[0] == 0:
@@ -235,7 +287,6 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
         info = train_localizer(cfg, settings.out)
         return {k: osp.abspath(v) if k in ('config', 'checkpoint') else v for k, v in info.items()}
 
-    inputs = tuple(path for pair in pairs for path in pair) + tuple(clean)
     outputs = (osp.join(settings.out, CONFIG_NAME), osp.join(settings.out, CHECKPOINT_NAME))
     return run_job(
         FolderJob(
@@ -243,7 +294,7 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
             out_dir=settings.out,
             input_dirs=settings.input_dirs(),
             settings=_job_settings(settings, artifact_weight),
-            items=[JobItem(ITEM, inputs, outputs)],
+            items=[JobItem(ITEM, tuple(input_files(data)), outputs)],
             process=process,
             weights={'init_checkpoint': settings.init_checkpoint} if settings.init_checkpoint else {},
             desc='localizer train',

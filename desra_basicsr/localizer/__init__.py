@@ -8,7 +8,9 @@ found from the generated image alone. This package does that with mmsegmentation
 * :mod:`~desra_basicsr.localizer.config`: the training config, built from a config shipped inside the
   mmsegmentation wheel (DeepLabV3+ ResNet-50 / ResNet-18, or the lighter SegFormer mit-b0), with two classes, no
   download, plain BatchNorm;
-* :mod:`~desra_basicsr.localizer.dataset`: the (GAN-SR image, DeSRA-det mask) pairs as an mmseg dataset;
+* :mod:`~desra_basicsr.localizer.dataset`: each training source (image and artifact-mask pairs, or clean images)
+  as an mmseg dataset;
+* :mod:`~desra_basicsr.localizer.sampler`: the sources drawn with their weights (an mmengine sampler);
 * :mod:`~desra_basicsr.localizer.training`: training through mmengine's ``Runner``, writing a checkpoint and the
   config;
 * :mod:`~desra_basicsr.localizer.predictor`: the artifact-probability map of an image, and a detector with the

@@ -1,19 +1,23 @@
 """The localiser's mmseg training config, built from a config shipped inside the mmsegmentation 1.2.2 wheel.
 
 The model comes from the wheel's config (``mmseg/.mim/configs/...``, see :data:`ARCHS`) with two classes in every
-head and a class-weighted cross-entropy, nothing to download (``pretrained`` and checkpoint ``init_cfg`` cleared;
-``init_checkpoint`` may initialise the weights), plain BatchNorm (SyncBN under a distributed launch on GPUs), and
-test-time inference at the image's own resolution in sliding windows of the training crop's size (the window must
-match the crop: DeepLabV3+'s image-pooling branch and SegFormer's attention see the whole window). Training is
-AdamW with a poly learning-rate decay, random crops and horizontal flips of (GAN-SR image, DeSRA-det mask) pairs,
-one checkpoint kept. None of the architectures needs compiled mmcv ops. The docs (``docs/localizer-fusion.md`` and
+head and a class-weighted cross-entropy averaged over the pixels that are not padding (``avg_non_ignore``), nothing
+to download (``pretrained`` and checkpoint ``init_cfg`` cleared; ``init_checkpoint`` may initialise the weights),
+plain BatchNorm (SyncBN under a distributed launch on GPUs), and test-time inference at the image's own resolution
+in sliding windows of the training crop's size (mmseg's ``mode='slide'``; the window must match the crop:
+DeepLabV3+'s image-pooling branch and SegFormer's attention see the whole window). Training is AdamW with a poly
+learning-rate decay on the concatenated training sources (mmengine's ``ConcatDataset``), each drawn with its weight
+(:class:`~desra_basicsr.localizer.sampler.WeightedSourceSampler`), with mmseg's augmentations: random crops
+(optionally with ``cat_max_ratio``), horizontal flips, and optionally rescaling by a random factor (mmcv's
+``RandomChoice`` of ``Resize``) and ``PhotoMetricDistortion``; one checkpoint kept. None of the
+architectures needs compiled mmcv ops. The docs (``docs/localizer-fusion.md`` and
 ``docs/benchmarks/localizer-fusion.md``) give the reasons and measurements behind these choices.
 
 This module imports only the standard library at import time; the values it receives are checked by
 :class:`desra_basicsr.jobs.localizer_train.LocalizerTrainSettings`.
 """
 import os.path as osp
-from typing import Dict, Literal, Optional
+from typing import Dict, Literal, NamedTuple, Optional, Sequence, Tuple
 
 from desra_basicsr.localizer.classes import CLASSES
 
@@ -35,6 +39,36 @@ CHECKPOINT_NAME = 'localizer.pth'
 TEST_STRIDE_FRACTION = 0.75
 #: Iterations between two lines of mmengine's training log (fewer for shorter runs).
 LOG_INTERVAL = 50
+
+
+class DataSource(NamedTuple):
+    """One training source of :func:`build_train_config`.
+
+    Attributes:
+        img_dir (str): Folder of images.
+        mask_dir (str | None): Folder of their artifact masks (same stems); None: the images are all clean.
+        weight (float): How often the source is drawn, relative to the other sources' weights.
+        names (tuple[str, ...] | None): Only these stems of the folders; None: every image.
+    """
+    img_dir: str
+    mask_dir: Optional[str] = None
+    weight: float = 1.0
+    names: Optional[Tuple[str, ...]] = None
+
+
+class Augmentation(NamedTuple):
+    """mmseg augmentations of the training crops beyond random crops and horizontal flips.
+
+    Attributes:
+        scales (tuple[float, ...]): Factors an image is rescaled by before cropping, one drawn per image (mmcv's
+            ``RandomChoice`` of ``Resize``); ``(1.0, )``: no rescaling.
+        cat_max_ratio (float): ``RandomCrop``'s largest share of one class in a crop (it retries up to 10 crops);
+            1: any crop.
+        photometric (bool): mmseg's ``PhotoMetricDistortion`` (brightness, contrast, saturation, hue).
+    """
+    scales: Tuple[float, ...] = (1.0, )
+    cat_max_ratio: float = 1.0
+    photometric: bool = False
 
 
 def wheel_config_path(arch: str) -> str:
@@ -70,31 +104,41 @@ def _two_class_model(arch: str, window: int, artifact_weight: float):
                 losses = cfg.loss_decode if isinstance(cfg.loss_decode, list) else [cfg.loss_decode]
                 for loss in losses:
                     loss.class_weight = [1.0, artifact_weight]
+                    loss.avg_non_ignore = True  # the padding of crops smaller than the window weighs nothing
     stride = max(1, int(window * TEST_STRIDE_FRACTION))
     model.test_cfg = dict(mode='slide', crop_size=(window, window), stride=(stride, stride))
     model.data_preprocessor.size = (window, window)
     return model
 
 
-def _train_dataloader(img_dir: str, mask_dir: str, clean_dir: Optional[str], crop_size: int, batch_size: int,
-                      num_workers: int) -> dict:
-    """Random crops and horizontal flips of the pairs of :class:`~desra_basicsr.localizer.dataset.
-    DesraArtifactMaskDataset`, drawn without end."""
-    pipeline = [
-        dict(type='LoadImageFromFile'),
-        dict(type='LoadArtifactMask'),
-        dict(type='RandomCrop', crop_size=(crop_size, crop_size)),
+def _train_pipeline(crop_size: int, augmentation: Augmentation) -> list:
+    """Load the image and its label map, then mmseg's augmentations (see :class:`Augmentation`)."""
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadArtifactMask')]
+    if tuple(augmentation.scales) != (1.0, ):
+        choices = [[dict(type='Resize', scale_factor=float(s), keep_ratio=True)] for s in augmentation.scales]
+        pipeline.append(dict(type='RandomChoice', transforms=choices))
+    pipeline += [
+        dict(type='RandomCrop', crop_size=(crop_size, crop_size), cat_max_ratio=augmentation.cat_max_ratio),
         dict(type='RandomFlip', prob=0.5),
-        dict(type='PackSegInputs'),
+    ]
+    if augmentation.photometric:
+        pipeline.append(dict(type='PhotoMetricDistortion'))
+    return pipeline + [dict(type='PackSegInputs')]
+
+
+def _train_dataloader(sources: Sequence[DataSource], pipeline: list, batch_size: int, num_workers: int) -> dict:
+    """The sources as one ``ConcatDataset`` of :class:`~desra_basicsr.localizer.dataset.DesraArtifactMaskDataset`,
+    drawn without end, each with its weight."""
+    datasets = [
+        dict(type='DesraArtifactMaskDataset', img_dir=source.img_dir, mask_dir=source.mask_dir,
+             names=None if source.names is None else list(source.names), pipeline=pipeline) for source in sources
     ]
     return dict(
         batch_size=batch_size,
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
-        sampler=dict(type='InfiniteSampler', shuffle=True),
-        dataset=dict(
-            type='DesraArtifactMaskDataset', img_dir=img_dir, mask_dir=mask_dir, clean_dir=clean_dir,
-            pipeline=pipeline))
+        sampler=dict(type='WeightedSourceSampler', weights=[float(source.weight) for source in sources]),
+        dataset=dict(type='ConcatDataset', datasets=datasets))
 
 
 def _schedule(iters: int, lr: float, checkpoint_interval: Optional[int]) -> dict:
@@ -133,8 +177,7 @@ def _launch(launcher: str) -> dict:
 
 
 def build_train_config(arch: str,
-                       img_dir: str,
-                       mask_dir: str,
+                       sources: Sequence[DataSource],
                        work_dir: str,
                        iters: int,
                        *,
@@ -145,15 +188,15 @@ def build_train_config(arch: str,
                        seed: int = 0,
                        num_workers: int = 2,
                        init_checkpoint: Optional[str] = None,
-                       clean_dir: Optional[str] = None,
+                       augmentation: Augmentation = Augmentation(),
                        checkpoint_interval: Optional[int] = None,
                        launcher: str = 'none'):
-    """mmengine config training a localiser on (GAN-SR image, DeSRA-det mask) pairs.
+    """mmengine config training a localiser on weighted sources of (image, artifact mask) pairs and clean images.
 
     Args:
         arch (str): A key of :data:`ARCHS`.
-        img_dir (str): Folder of GAN-SR images.
-        mask_dir (str): Folder of DeSRA-det masks (same stems and sizes).
+        sources (Sequence[DataSource]): The training sources (at least one with masks), e.g. a generator's GAN-SR
+            outputs with their DeSRA-det masks, synthetic artifacts with their exact masks, clean images.
         work_dir (str): mmengine work folder (logs, intermediate checkpoints for resuming).
         iters (int): Training iterations.
         artifact_weight (float): Cross-entropy weight of the artifact class (the clean class weighs 1), e.g.
@@ -165,8 +208,7 @@ def build_train_config(arch: str,
         num_workers (int): Data loading processes (0 loads in the main process).
         init_checkpoint (str | None): mmseg checkpoint whose weights of matching names and shapes initialise the
             model (the class layers, of another shape, are skipped). None trains from scratch.
-        clean_dir (str | None): Folder of artifact-free images trained on as all clean (see
-            :mod:`desra_basicsr.localizer.dataset`).
+        augmentation (Augmentation): mmseg augmentations beyond random crops and flips (default: none).
         checkpoint_interval (int | None): Iterations between the checkpoints training resumes from (default
             ``iters``).
         launcher (str): ``'none'`` or ``'pytorch'`` (one process per GPU, or CPU processes over gloo, under
@@ -176,14 +218,16 @@ def build_train_config(arch: str,
         mmengine.config.Config: The config (``Runner.from_cfg`` trains it).
 
     Raises:
-        ValueError: For an unknown architecture or launcher.
+        ValueError: For an unknown architecture or launcher, or no source.
     """
     from mmengine.config import Config
+    if not sources:
+        raise ValueError('no training source')
     cfg = dict(
         default_scope='mmseg',
         localizer=dict(arch=arch, base_config=ARCHS.get(arch), classes=list(CLASSES), artifact_weight=artifact_weight),
         model=_two_class_model(arch, crop_size, artifact_weight),
-        train_dataloader=_train_dataloader(img_dir, mask_dir, clean_dir, crop_size, batch_size, num_workers),
+        train_dataloader=_train_dataloader(sources, _train_pipeline(crop_size, augmentation), batch_size, num_workers),
         test_pipeline=[dict(type='LoadImageFromFile'), dict(type='PackSegInputs')],
         log_level='INFO',
         load_from=init_checkpoint,

@@ -1,4 +1,4 @@
-"""The localiser's training data: (GAN-SR image, DeSRA-det mask) pairs as an mmseg dataset.
+"""The localiser's training data: each source of (image, artifact mask) pairs, or of clean images, as an mmseg dataset.
 
 Images and masks are paired by file stem (:func:`desra_basicsr.image_io.pair_by_stem`; extensions may differ).
 Masks follow the package's one mask rule (:func:`desra_basicsr.image_io.read_mask`: single-channel, or colour with
@@ -6,10 +6,12 @@ equal channels; 0/255 and 0/1 masks are binary, others are thresholded at 127 wi
 where the mask is artifact, else 0, so mmseg's ignore value 255 only ever marks padding. Every pair is checked
 before training starts (missing partners, sizes, unreadable files), with an error naming the file.
 
-Optional *clean* images (``clean_dir``: images known to hold no artifact, such as the DeSRA pseudo-GT of the same
-GAN-SR outputs, where the artifact regions hold MSE-SR pixels) are added with an all-clean label map
+A source of *clean* images (no mask folder: images known to hold no artifact, such as the DeSRA pseudo-GT of the
+same GAN-SR outputs, where the artifact regions hold MSE-SR pixels) is trained on with all-clean label maps
 (:class:`LoadArtifactMask`). Next to the GAN-SR image of the same photo they show the model the same content with
 and without the painted texture, so that it learns the texture rather than where a generator tends to paint it.
+Training concatenates the sources (mmengine's ``ConcatDataset``) and draws each with its weight
+(:class:`desra_basicsr.localizer.sampler.WeightedSourceSampler`).
 """
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
@@ -20,7 +22,7 @@ from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS, TRANSFORMS
 
 from desra_basicsr.errors import DesraInputError
-from desra_basicsr.image_io import list_images, pair_by_stem, read_image, read_mask
+from desra_basicsr.image_io import list_images, pair_by_stem, read_image, read_mask, stem
 from desra_basicsr.localizer.classes import CLASSES, PALETTE
 
 #: Upper bound of the default artifact-class weight (:func:`balanced_artifact_weight`).
@@ -42,12 +44,14 @@ def read_label_map(path: str) -> np.ndarray:
     return read_mask(path).astype(np.uint8)
 
 
-def list_artifact_pairs(img_dir: str, mask_dir: str) -> List[Tuple[str, str]]:
+def list_artifact_pairs(img_dir: str, mask_dir: str, names: Optional[Sequence[str]] = None) -> List[Tuple[str, str]]:
     """Validated (image, mask) pairs of two folders.
 
     Args:
-        img_dir (str): Folder of GAN-SR images.
+        img_dir (str): Folder of images with artifacts (GAN-SR outputs, synthetic artifacts).
         mask_dir (str): Folder of masks with the same stems.
+        names (Sequence[str] | None): Only these stems (e.g. the finished items of a synthetic-artifact folder);
+            None: every image.
 
     Returns:
         list[tuple[str, str]]: ``(image path, mask path)`` per stem, sorted.
@@ -57,6 +61,11 @@ def list_artifact_pairs(img_dir: str, mask_dir: str) -> List[Tuple[str, str]]:
             mask rule or differs in size from its image.
     """
     pairs, missing = pair_by_stem([img_dir, mask_dir])
+    if names is not None:
+        wanted = set(names)
+        pairs = [pair for pair in pairs if stem(pair[0]) in wanted]
+        missing = {name: folders for name, folders in missing.items() if name in wanted}
+        missing.update({name: (img_dir, mask_dir) for name in wanted - {stem(p[0]) for p in pairs} - set(missing)})
     if missing:
         name, folders = min(missing.items())
         raise DesraInputError(f'{name}: no partner file in {", ".join(folders)} (images and masks are paired by '
@@ -84,28 +93,23 @@ def list_clean_images(clean_dir: str) -> List[str]:
         DesraInputError: The folder is missing or holds no image, or an image cannot be decoded.
     """
     if not osp.isdir(clean_dir):
-        raise DesraInputError(f'{clean_dir}: --clean is not a directory')
+        raise DesraInputError(f'{clean_dir}: the folder of clean images is not a directory')
     paths = [osp.join(clean_dir, name) for name in list_images(clean_dir)]
     if not paths:
-        raise DesraInputError(f'{clean_dir}: no images in the --clean folder')
+        raise DesraInputError(f'{clean_dir}: no images in the folder of clean images')
     for path in paths:
         read_image(path)
     return paths
 
 
-def balanced_artifact_weight(mask_paths: Sequence[str], clean_paths: Sequence[str] = ()) -> float:
-    """Cross-entropy weight of the artifact class that softens its imbalance against the clean class.
-
-    The square root of the ratio of clean to artifact pixels over all masks, clipped to
-    ``[1, MAX_BALANCED_ARTIFACT_WEIGHT]`` (1 when the masks hold no artifact or more artifact than clean pixels);
-    README, "Artifact localiser and fusion", compares it with the full ratio.
+def artifact_fraction(mask_paths: Sequence[str]) -> float:
+    """The share of artifact pixels among the pixels of some masks.
 
     Args:
-        mask_paths (Sequence[str]): Training masks.
-        clean_paths (Sequence[str]): Training images without a mask (all their pixels are clean).
+        mask_paths (Sequence[str]): The masks.
 
     Returns:
-        float: The weight, rounded to 3 decimals.
+        float: Artifact pixels / all pixels, in [0, 1] (0 without any pixel).
 
     Raises:
         DesraInputError: If a file cannot be read or a mask breaks the mask rule.
@@ -115,10 +119,26 @@ def balanced_artifact_weight(mask_paths: Sequence[str], clean_paths: Sequence[st
         labels = read_label_map(path)
         artifact += int(np.count_nonzero(labels))
         total += labels.size
-    total += sum(int(np.prod(read_image(path).shape[:2])) for path in clean_paths)
-    if artifact == 0:
+    return artifact / total if total else 0.0
+
+
+def balanced_artifact_weight(fraction: float) -> float:
+    """Cross-entropy weight of the artifact class that softens its imbalance against the clean class.
+
+    The square root of the ratio of clean to artifact pixels, ``sqrt((1 - fraction) / fraction)``, clipped to
+    ``[1, MAX_BALANCED_ARTIFACT_WEIGHT]`` (1 when there is no artifact or more artifact than clean pixels); README,
+    "Artifact localiser and fusion", compares it with the full ratio.
+
+    Args:
+        fraction (float): The share of artifact pixels among the pixels training sees (:func:`artifact_fraction`,
+            or the mean of the sources' fractions weighted by how often each is drawn).
+
+    Returns:
+        float: The weight, rounded to 3 decimals.
+    """
+    if fraction <= 0:
         return 1.0
-    return round(float(np.clip(np.sqrt((total - artifact) / artifact), 1.0, MAX_BALANCED_ARTIFACT_WEIGHT)), 3)
+    return round(float(np.clip(np.sqrt((1 - fraction) / fraction), 1.0, MAX_BALANCED_ARTIFACT_WEIGHT)), 3)
 
 
 @TRANSFORMS.register_module()
@@ -144,29 +164,34 @@ class LoadArtifactMask(BaseTransform):
 
 @DATASETS.register_module()
 class DesraArtifactMaskDataset(BaseSegDataset):
-    """(GAN-SR image, artifact mask) pairs for mmseg training, and optional clean images; labels 0 clean, 1 artifact.
+    """One training source for mmseg: (image, artifact mask) pairs, or clean images; labels 0 clean, 1 artifact.
 
     Args:
-        img_dir (str): Folder of GAN-SR images.
-        mask_dir (str): Folder of masks (0/255 or 0/1) with the same stems.
-        clean_dir (str | None): Folder of artifact-free images (all clean; load them with :class:`LoadArtifactMask`).
+        img_dir (str): Folder of images (with artifacts, or clean ones when ``mask_dir`` is None).
+        mask_dir (str | None): Folder of masks (0/255 or 0/1) with the same stems; None: every image is all clean
+            (load the samples with :class:`LoadArtifactMask`).
+        names (Sequence[str] | None): Only the image pairs of these stems (e.g. the finished items of a
+            synthetic-artifact folder); None: every image.
         **kwargs: Other :class:`mmseg.datasets.BaseSegDataset` arguments (``pipeline``, ``test_mode``, ...).
     """
     METAINFO = dict(classes=CLASSES, palette=PALETTE)
 
-    def __init__(self, img_dir: str, mask_dir: str, clean_dir: Optional[str] = None, **kwargs) -> None:
-        self.clean_dir = clean_dir
-        super().__init__(data_prefix=dict(img_path=img_dir, seg_map_path=mask_dir), **kwargs)
+    def __init__(self, img_dir: str, mask_dir: Optional[str] = None, names: Optional[Sequence[str]] = None,
+                 **kwargs) -> None:
+        self.img_dir, self.mask_dir, self.names = img_dir, mask_dir, names
+        super().__init__(data_prefix=dict(img_path=img_dir, seg_map_path=mask_dir or ''), **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        """One entry per validated pair (see :func:`list_artifact_pairs`), then one per clean image.
+        """One entry per validated pair (see :func:`list_artifact_pairs`) or clean image
+        (:func:`list_clean_images`).
 
         Returns:
             list[dict]: mmseg data infos.
         """
-        pairs = list_artifact_pairs(self.data_prefix['img_path'], self.data_prefix['seg_map_path'])
-        if self.clean_dir:
-            pairs += [(path, None) for path in list_clean_images(self.clean_dir)]
+        if self.mask_dir:
+            pairs = list_artifact_pairs(self.img_dir, self.mask_dir, self.names)
+        else:
+            pairs = [(path, None) for path in list_clean_images(self.img_dir)]
         return [
             dict(
                 img_path=osp.abspath(img_path),

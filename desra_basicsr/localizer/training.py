@@ -52,8 +52,9 @@ def train_localizer(cfg, out_dir: str) -> Dict[str, Any]:
         out_dir (str): Output folder of ``localizer_config.py`` and ``localizer.pth``.
 
     Returns:
-        dict: ``config`` and ``checkpoint`` paths, ``images`` (training pairs), ``clean_images``, ``iters``,
-        ``seconds`` (wall time of this call), ``resumed_from`` (checkpoint or None) and ``final_loss``.
+        dict: ``config`` and ``checkpoint`` paths, ``images`` (training pairs), ``clean_images``,
+        ``source_images`` (the images of each source), ``iters``, ``seconds`` (wall time of this call),
+        ``resumed_from`` (checkpoint or None) and ``final_loss``.
 
     Raises:
         DesraInputError: Unusable training data (see :func:`desra_basicsr.localizer.dataset.list_artifact_pairs`).
@@ -62,11 +63,9 @@ def train_localizer(cfg, out_dir: str) -> Dict[str, Any]:
     from mmengine.runner import Runner, find_latest_checkpoint
     from mmseg.utils import register_all_modules
 
-    from desra_basicsr.localizer.dataset import list_artifact_pairs, list_clean_images
+    from desra_basicsr.localizer import dataset  # noqa: F401 (registers the dataset and its transform)
+    from desra_basicsr.localizer.sampler import source_sizes
 
-    data = cfg.train_dataloader.dataset
-    pairs = list_artifact_pairs(data.img_dir, data.mask_dir)
-    clean = list_clean_images(data.clean_dir) if data.get('clean_dir') else []
     cfg = cfg.copy()
     resumed_from = find_latest_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
     if resumed_from:
@@ -82,12 +81,16 @@ def train_localizer(cfg, out_dir: str) -> Dict[str, Any]:
         else None
     config_path, checkpoint_path = osp.join(out_dir, CONFIG_NAME), osp.join(out_dir, CHECKPOINT_NAME)
     iters = cfg.train_cfg.max_iters
+    data = runner.train_dataloader.dataset
+    sizes = source_sizes(data)
+    images = sum(n for n, part in zip(sizes, data.datasets) if part.mask_dir)
+    clean = sum(sizes) - images
     if get_rank() == 0:
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         meta = dict(
             dataset_meta=dict(classes=list(CLASSES), palette=PALETTE),
-            localizer=dict(arch=cfg.localizer.arch, iters=iters, images=len(pairs), clean_images=len(clean),
+            localizer=dict(arch=cfg.localizer.arch, iters=iters, images=images, clean_images=clean,
                            init_checkpoint=init_checkpoint))
         with atomic_write_path(checkpoint_path) as tmp:
             torch.save(dict(state_dict=state, meta=meta), tmp)
@@ -97,8 +100,9 @@ def train_localizer(cfg, out_dir: str) -> Dict[str, Any]:
     return dict(
         config=config_path,
         checkpoint=checkpoint_path,
-        images=len(pairs),
-        clean_images=len(clean),
+        images=images,
+        clean_images=clean,
+        source_images=sizes,
         iters=iters,
         seconds=round(seconds, 2),
         resumed_from=resumed_from,

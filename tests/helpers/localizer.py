@@ -1,6 +1,7 @@
 """Artifact data and logs of the localiser tests."""
 import os
 import os.path as osp
+import time
 
 import cv2
 import numpy as np
@@ -33,3 +34,45 @@ def mmengine_log(out: str) -> str:
     with open(next(osp.join(root, f) for root, _, files in os.walk(osp.join(out, 'work_dir')) for f in files
                    if f.endswith('.log'))) as f:
         return f.read()
+
+
+def make_synthetic_folder(root: str, size: int = 64, names=('astronaut', 'chelsea', 'coffee'), failed=('rocket', ),
+                          cls: str = 'noise') -> str:
+    """A folder in the layout of ``desra zoo synth --out ROOT`` (:mod:`desra_basicsr.jobs.zoo_samples`): painted
+    real-photo crops in ``img/``, their exact masks in ``mask/``, the clean crops in ``hr/`` as targets, and a
+    ``summary.json`` of the command whose ``failed`` items have no files."""
+    import json
+
+    from desra_basicsr.jobs.zoo_samples import SYNTH_COMMAND
+    data = make_artifact_data(root, size, names)
+    hr = osp.join(root, 'hr')
+    os.makedirs(hr, exist_ok=True)
+    items = {}
+    for name in names:
+        cv2.imwrite(osp.join(hr, f'{name}.png'), np.ascontiguousarray(skimage_photo_bgr(name)[:size, :size]))
+        items[name] = {'status': 'done', 'class': cls, 'target': osp.join(hr, f'{name}.png'),
+                       'outputs': [f'img/{name}.png', f'mask/{name}.png']}
+    items.update({name: {'status': 'error', 'message': f'{name}: failed'} for name in failed})
+    summary = {'meta': {'command': SYNTH_COMMAND}, 'counts': {'done': len(names), 'error': len(failed)},
+               'items': items}
+    with open(osp.join(root, 'summary.json'), 'w') as f:
+        json.dump(summary, f)
+    assert data['img'] == osp.join(root, 'img') and data['mask'] == osp.join(root, 'mask')
+    return root
+
+
+def refused(args, out, capsys, *names) -> str:
+    """Run ``desra ARGS``; assert exit 2 within a few seconds, one error line naming ``names``, no traceback, and no
+    ``out`` (no work_dir, no mmengine log, no summary). Returns the error line."""
+    from desra_basicsr.commands import main
+    start = time.time()
+    assert main(args) == 2
+    elapsed = time.time() - start
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith('error: '), err
+    for name in names:
+        assert name in err, err
+    assert 'Traceback' not in err and 'weights_only=False' not in err
+    assert not osp.exists(out)
+    assert elapsed < 15, f'refused after {elapsed:.1f} s'
+    return err

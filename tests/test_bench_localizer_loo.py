@@ -1,0 +1,78 @@
+"""``benchmarks/bench_localizer_fusion.py --leave-one-out``: the zoo manifest, and the whole mode on tiny data."""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from benchmarks import bench_localizer_fusion as bench
+from helpers.localizer import make_artifact_data, make_synthetic_folder
+
+#: Three generators whose painted squares sit in different photos.
+GENERATORS = {'gan_a': ('astronaut', 'chelsea'), 'gan_b': ('coffee', 'rocket'), 'gan_c': ('chelsea', 'rocket')}
+
+
+def _zoo(root) -> str:
+    """Tiny zoo outputs and masks of three generators on two splits, and a manifest with folders relative to it."""
+    entries = []
+    for name, photos in GENERATORS.items():
+        splits = {}
+        for split, size in (('finetune', 64), ('heldout', 56)):
+            data = make_artifact_data(str(root / name / split), size=size, names=photos)
+            splits[split] = {'sr': osp.relpath(data['img'], root), 'masks': osp.relpath(data['mask'], root)}
+        entries.append({'name': name, 'class': 'gan', 'splits': splits})
+    make_synthetic_folder(str(root / 'synth'))
+    manifest = root / 'manifest.json'
+    manifest.write_text(json.dumps({'generators': entries, 'synthetic': 'synth'}))
+    return str(manifest)
+
+
+def test_manifest_is_read_defensively(tmp_path):
+    manifest = _zoo(tmp_path)
+    generators, synthetic = bench.read_manifest(manifest)
+    assert [g.name for g in generators] == list(GENERATORS) and synthetic == str(tmp_path / 'synth')
+    assert generators[1].heldout == (str(tmp_path / 'gan_b' / 'heldout' / 'img'),
+                                     str(tmp_path / 'gan_b' / 'heldout' / 'mask'))
+    bad = tmp_path / 'bad.json'
+    no_masks = {'generators': [{'name': 'a', 'splits': {'finetune': {'sr': 'x'}}}]}
+    split = {'sr': 'x', 'masks': 'y'}
+    no_name = {'generators': [{'splits': {'finetune': split, 'heldout': split}}]}
+    for content, message in (('{', 'cannot read the zoo manifest'), ('[]', 'no "generators" list'),
+                             (json.dumps(no_masks), 'generator #1 \\(a\\) has no finetune "sr" and "masks" folders'),
+                             (json.dumps(no_name), 'generator #1 needs a unique "name"')):
+        bad.write_text(content)
+        with pytest.raises(SystemExit, match=message):
+            bench.read_manifest(str(bad))
+
+
+def test_summaries_give_the_mean_and_the_worst_generator():
+    scores = {'a': {'iou': 50.0, 'precision': 0.9, 'recall': 0.2}, 'b': {'iou': 30.0, 'precision': 0.5, 'recall': 0.8}}
+    summary = bench.summarise(scores)
+    assert summary['mean'] == {'iou': 40.0, 'precision': pytest.approx(0.7), 'recall': 0.5}
+    assert summary['worst'] == {'iou': 30.0, 'precision': 0.5, 'recall': 0.2}
+    assert summary['worst_generator'] == {'iou': 'b', 'precision': 'b', 'recall': 'a'}
+
+
+@pytest.mark.slow
+def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, capsys):
+    manifest = _zoo(tmp_path / 'zoo')
+    work = tmp_path / 'work'
+    small = ['--arch', 'segformer-mit-b0', '--iters', '1', '--batch-size', '2', '--crop-size', '48']
+    results = bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_a', 'gan_b',
+                          '--synthetic-weight', '2'] + small)
+    assert set(results['left_out']['scores']) == {'gan_a', 'gan_b'}  # only those of --generators are left out
+    assert set(results['seen']['scores']) == set(results['synthetic_only']['scores']) == set(GENERATORS)
+    for part in ('left_out', 'seen', 'synthetic_only'):
+        scores = results[part]['scores']
+        assert results[part]['mean']['iou'] == pytest.approx(np.mean([s['iou'] for s in scores.values()]))
+        assert results[part]['worst']['recall'] == min(s['recall'] for s in scores.values())
+    with open(work / 'without_gan_a' / 'localizer' / 'summary.json') as f:
+        sources = json.load(f)['meta']['sources']
+    assert [(s['kind'], s['weight']) for s in sources] == [('generator', 1.0), ('generator', 1.0), ('synthetic', 2.0)]
+    assert [osp.basename(osp.dirname(osp.dirname(s['path']))) for s in sources[:2]] == ['gan_b', 'gan_c']
+    with open(work / 'leave_one_out.json') as f:
+        assert json.load(f)['left_out']['worst_generator'] == results['left_out']['worst_generator']
+    out = capsys.readouterr().out
+    assert 'trained without the generator it is scored on' in out and 'worst' in out
+    with pytest.raises(SystemExit, match=r"--generators: unknown \['gan_z'\]"):
+        bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_z'] + small)
