@@ -182,7 +182,7 @@ class Restorer(nn.Module):
         return self.autoencoder.decode(latents / self.autoencoder.config.scaling_factor).sample
 
     def loss(self, artifact: torch.Tensor, clean: torch.Tensor, labels: torch.Tensor,
-             generator: Optional[torch.Generator] = None) -> torch.Tensor:
+             generator: Optional[torch.Generator] = None, unet: Optional[nn.Module] = None) -> torch.Tensor:
         """The DDPM noise-prediction loss of one batch.
 
         Args:
@@ -190,6 +190,8 @@ class Restorer(nn.Module):
             clean (torch.Tensor): Their clean targets, in [-1, 1].
             labels (torch.Tensor): ``N`` class indices (:data:`MASK_INDEX` for ``[MASK]``).
             generator (torch.Generator | None): Draws the timesteps and the noise.
+            unet (nn.Module | None): The U-Net to train (default: :attr:`unet`; e.g. its DistributedDataParallel
+                wrapper).
 
         Returns:
             torch.Tensor: The mean squared error of the predicted noise.
@@ -200,7 +202,8 @@ class Restorer(nn.Module):
         steps = torch.randint(0, self.config.train_timesteps, (target.shape[0], ), generator=generator,
                               device=target.device)
         noisy = self.train_scheduler.add_noise(target, noise, steps)
-        predicted = self.unet(torch.cat([noisy, condition], dim=1), steps, class_labels=labels).sample
+        net = self.unet if unet is None else unet
+        predicted = net(torch.cat([noisy, condition], dim=1), steps, class_labels=labels).sample
         return F.mse_loss(predicted.float(), noise.float())
 
     def _guided_noise(self, noisy: torch.Tensor, condition: torch.Tensor, t: torch.Tensor, label: int,
