@@ -7,12 +7,11 @@ import pytest
 import torch
 
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
-from desra_basicsr.restore.checkpoint import load_restorer, save_checkpoint
+from desra_basicsr.restore.checkpoint import load_restorer
 from desra_basicsr.restore.masking import composite, feather_weights, region_of
 from desra_basicsr.restore.model import MASK_INDEX, Restorer, RestorerConfig
 from desra_basicsr.restore.restoring import restore_image
 from desra_basicsr.restore.tiling import blend_tiles, tile_starts, window_1d
-from helpers.restore import write_autoencoder
 
 TINY = dict(classes=('noise', 'stripes'), crop_size=32, block_out_channels=(8, 16), train_timesteps=50)
 
@@ -93,23 +92,6 @@ def test_one_training_step_and_restoration_in_pixel_space(restorer):
     with torch.no_grad():
         out = restore_image(restorer, img, steps=2, seed=0)
     assert out.shape == img.shape and out.dtype == np.uint8
-
-
-def test_one_training_step_and_restoration_in_latent_space(tmp_path):
-    vae = write_autoencoder(str(tmp_path / 'vae'))
-    model = Restorer(RestorerConfig(**dict(TINY, autoencoder=vae))).eval()
-    assert model.latent_factor == 2 and model.multiple == 4 and model.unet.config.in_channels == 8
-    x = torch.rand(2, 3, 32, 32) * 2 - 1
-    loss = model.loss(x, x, torch.tensor([0, 2]))
-    loss.backward()
-    assert torch.isfinite(loss) and model.unet.conv_in.weight.grad is not None
-    img = np.random.default_rng(0).integers(0, 256, (30, 45, 3), dtype=np.uint8)
-    with torch.no_grad():
-        out = restore_image(model, img, label=2, guidance=2.0, steps=2, seed=0)
-    assert out.shape == img.shape
-    path = str(tmp_path / 'latent.pth')
-    save_checkpoint(path, model.config, model.unet.state_dict())
-    assert load_restorer(path, torch.device('cpu')).config.space == 'latent'
 
 
 @pytest.mark.parametrize('label, guidance', [(MASK_INDEX, 1.0), (1, 1.0), (2, 3.0)])
