@@ -104,7 +104,7 @@ def load_autoencoder(path: str) -> nn.Module:
         raise DesraSettingsError(f'autoencoder {path}: no such folder (give a diffusers AutoencoderKL folder with '
                                  'config.json and its weights)')
     try:
-        vae = AutoencoderKL.from_pretrained(path, local_files_only=True)
+        vae = AutoencoderKL.from_pretrained(path, local_files_only=True, low_cpu_mem_usage=False)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
         detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise DesraSettingsError(f'autoencoder {path}: not a loadable diffusers AutoencoderKL folder ({detail})') \
