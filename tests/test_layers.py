@@ -24,7 +24,7 @@ LAYERS: Tuple[Tuple[Tuple[str, Tuple[str, ...]], ...], ...] = (
     (('detection', ('detection', )), ('zoo', ('zoo', ))),
     (('evaluation', ('evaluation', )), ),
     (('basicsr glue', ('registry', 'archs', 'data', 'models', 'metrics', 'inference', 'train')),
-     ('localizer', ('localizer', )), ('tools', ('tools', ))),
+     ('localizer', ('localizer', )), ('tools', ('tools', )), ('restore', ('restore', ))),
     (('jobs', ('jobs', 'demo')), ),
     (('commands', ('commands', '__main__')), ),
 )

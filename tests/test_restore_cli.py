@@ -1,0 +1,180 @@
+"""``desra restore train`` and ``desra restore`` through the real command line: training in pixel and latent space,
+restoring blind / non-blind / guided, --masks, resume after a kill, and bad input (exit 2, one line, nothing
+written)."""
+import json
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from desra_basicsr.commands import main
+from desra_basicsr.restore.checkpoint import load_restorer
+from helpers.paths import REPO_ROOT
+from helpers.restore import write_autoencoder, write_options, write_synth_folder
+
+
+def _env():
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([REPO_ROOT, os.environ.get('PYTHONPATH', '')]))
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """A tiny restorer trained for two iterations through ``desra restore train``, and its data."""
+    root = tmp_path_factory.mktemp('restore')
+    synth = str(root / 'zoo')
+    write_synth_folder(synth, str(root / 'hr'), size=32)
+    opt = write_options(str(root / 'opt.yml'), synth, iters=2)
+    assert main(['restore', 'train', '-opt', opt, '--out', str(root / 'run'), '--device', 'cpu']) == 0
+    return {'root': root, 'synth': synth, 'images': osp.join(synth, 'img'), 'masks': osp.join(synth, 'mask'),
+            'checkpoint': str(root / 'run' / 'restorer.pth')}
+
+
+def _restore(trained, out, *extra):
+    return main(['restore', '--input', trained['images'], '--out', str(out), '--checkpoint', trained['checkpoint'],
+                 '--steps', '2', '--device', 'cpu', *extra])
+
+
+def test_training_writes_a_restorer_of_the_zoo_classes(trained):
+    ckpt = torch.load(trained['checkpoint'], weights_only=True)
+    assert ckpt['kind'] == 'desra-restorer' and ckpt['classes'] == ['noise', 'stripes']
+    with open(trained['root'] / 'run' / 'summary.json') as f:
+        record = json.load(f)['items']['restorer']
+    assert record['iters'] == 2 and record['space'] == 'pixel' and record['samples'] == 4
+
+
+def test_blind_and_guided_restoring_keep_sizes_and_are_deterministic_under_a_seed(trained, tmp_path):
+    guided = ('--seed', '7', '--class', 'stripes', '--guidance', '2.5')
+    for out, extra in (('blind', ()), ('a', guided), ('b', guided)):
+        assert _restore(trained, tmp_path / out, *extra) == 0
+    for name in os.listdir(trained['images']):
+        blind, a, b = (cv2.imread(str(tmp_path / out / name)) for out in ('blind', 'a', 'b'))
+        assert blind.shape == a.shape == cv2.imread(osp.join(trained['images'], name)).shape
+        assert (a == b).all() and (a != blind).any()
+
+
+def test_masks_leave_every_pixel_outside_unchanged(trained, tmp_path):
+    assert _restore(trained, tmp_path / 'out', '--masks', trained['masks'], '--feather', '3') == 0
+    changed = 0
+    for name in os.listdir(trained['images']):
+        image = cv2.imread(osp.join(trained['images'], name))
+        mask = cv2.imread(osp.join(trained['masks'], name), cv2.IMREAD_GRAYSCALE) > 127
+        out = cv2.imread(str(tmp_path / 'out' / name))
+        assert (out[~mask] == image[~mask]).all()
+        changed += int((out[mask] != image[mask]).any())
+    assert changed
+
+
+def test_latent_space_trains_and_restores(trained, tmp_path):
+    vae = write_autoencoder(str(tmp_path / 'vae'))
+    opt = write_options(str(tmp_path / 'opt.yml'), trained['synth'], autoencoder=vae)
+    assert main(['restore', 'train', '-opt', opt, '--out', str(tmp_path / 'run'), '--device', 'cpu']) == 0
+    ckpt = str(tmp_path / 'run' / 'restorer.pth')
+    restorer = load_restorer(ckpt, torch.device('cpu'))
+    assert restorer.config.autoencoder == vae and restorer.latent_factor == 2
+    assert restorer.unet.config.in_channels == 8 and restorer.unet.config.out_channels == 4
+    assert main(['restore', '--input', trained['images'], '--out', str(tmp_path / 'out'), '--checkpoint', ckpt,
+                 '--steps', '2', '--device', 'cpu', '--class', 'noise']) == 0
+    assert len(os.listdir(tmp_path / 'out')) == 5
+
+
+def test_training_continues_from_the_latest_checkpoint(trained, tmp_path):
+    from desra_basicsr.jobs.restore_train import read_options
+    from desra_basicsr.restore.training import train_restorer
+    options, _ = read_options(write_options(str(tmp_path / 'opt.yml'), trained['synth'], iters=2))
+    first = train_restorer(options, str(tmp_path), torch.device('cpu'), progress=False)
+    second = train_restorer(options.replace(iters=3), str(tmp_path), torch.device('cpu'), progress=False)
+    assert first['resumed_from'] is None and second['resumed_from'] == 2
+    assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['iter_0000002.pth', 'iter_0000003.pth']
+
+
+@pytest.mark.slow
+def test_a_killed_training_resumes_from_its_checkpoint(trained, tmp_path):
+    opt = write_options(str(tmp_path / 'opt.yml'), trained['synth'], iters=20, checkpoint_every=2)
+    out = tmp_path / 'run'
+    cmd = [sys.executable, '-m', 'desra_basicsr', 'restore', 'train', '-opt', opt, '--out', str(out), '--device',
+           'cpu']
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / 'checkpoints' / 'iter_0000002.pth').exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / 'restorer.pth').exists()
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    with open(out / 'summary.json') as f:
+        record = json.load(f)['items']['restorer']
+    assert record['resumed_from'] >= 2 and record['iters'] == 20
+    assert sorted(os.listdir(out / 'checkpoints')) == ['iter_0000018.pth', 'iter_0000020.pth']
+
+
+@pytest.mark.parametrize('extra, option', [
+    (('--class', 'cat'), '--class cat'),
+    (('--class', 'noise', '--guidance', '0.5'), '--guidance 0.5'),
+    (('--guidance', '2'), '--guidance 2'),
+    (('--steps', '0'), '--steps 0'),
+    (('--steps', '51'), '--steps 51'),
+    (('--tile', '33'), '--tile 33'),
+])
+def test_bad_restore_options_exit_2_and_write_nothing(trained, tmp_path, capsys, extra, option):
+    assert _restore(trained, tmp_path / 'out', *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f'error: {option}') and len(err.splitlines()) == 1
+    assert not (tmp_path / 'out').exists()
+
+
+def test_a_checkpoint_of_another_kind_and_an_empty_folder_exit_2(trained, tmp_path, capsys):
+    basicsr = str(tmp_path / 'net_g.pth')
+    torch.save({'params': {'conv.weight': torch.zeros(1)}}, basicsr)
+    code = main(['restore', '--input', trained['images'], '--out', str(tmp_path / 'out'), '--checkpoint', basicsr])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and 'not a desra restorer checkpoint' in err and basicsr in err and len(err.splitlines()) == 1
+    os.makedirs(tmp_path / 'empty')
+    code = main(['restore', '--input', str(tmp_path / 'empty'), '--out', str(tmp_path / 'out'), '--checkpoint',
+                 trained['checkpoint']])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and 'holds no image' in err and len(err.splitlines()) == 1
+    assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('old, new, problem', [
+    ('iters:', 'iter:', 'train.iter: unknown key'),
+    ('batch_size: 2', 'batch_size: -1', 'train.batch_size -1'),
+    ('crop_size: 32', 'crop_size: 33', 'train.crop_size 33'),
+    ('- 8', '- 7', 'model.block_out_channels'),
+    ('name: tiny', 'name: tiny\nloss: l1', 'loss: unknown key'),
+])
+def test_bad_option_files_exit_2_and_write_nothing(trained, tmp_path, capsys, old, new, problem):
+    opt = write_options(str(tmp_path / 'opt.yml'), trained['synth'])
+    with open(opt) as f:
+        text = f.read()
+    assert old in text
+    with open(opt, 'w') as f:
+        f.write(text.replace(old, new, 1))
+    assert main(['restore', 'train', '-opt', opt, '--out', str(tmp_path / 'out')]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f'error: {opt}: {problem}') and len(err.splitlines()) == 1
+    assert not (tmp_path / 'out').exists()
+
+
+def test_restore_without_its_folders_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(['restore', '--out', 'x'])
+    assert exit_info.value.code == 2 and '--input, --checkpoint required' in capsys.readouterr().err
+
+
+def test_the_demo_option_files_parse():
+    import yaml
+    for name in ('restore_demo.yml', 'restore_diffgar.yml'):
+        with open(osp.join(REPO_ROOT, 'options', name)) as f:
+            opt = yaml.safe_load(f)
+        assert set(opt) == {'name', 'data', 'model', 'diffusion', 'train'}
+    assert opt['train']['crop_size'] == 256 and opt['train']['batch_size'] == 24
+    assert opt['diffusion']['train_timesteps'] == 1000 and np.isclose(opt['diffusion']['mask_probability'], 0.5)
