@@ -129,7 +129,7 @@ def loop_settings(out: str, settings: DemoSettings) -> Any:
     The demo's recipe: a fixed length of ``settings.iters`` iterations from ``settings.finetune_options``, on every
     photo of the fine-tune set (those without artifacts teach the model to keep its own output), seed
     ``settings.seed``. The demo shows its figures whatever they are, so its one candidate is always accepted
-    (``forget_tolerance`` 100 %).
+    (``forget_tolerance`` and ``pool_tolerance`` 100 %).
 
     Args:
         out (str): Output folder.
@@ -143,7 +143,7 @@ def loop_settings(out: str, settings: DemoSettings) -> Any:
         out=out, batches=(settings.finetune_input, ), heldout=settings.heldout_input, gan_opt=GAN_OPT,
         gan_weights=settings.gan_weights, netd_weights=settings.netd_weights, mse_opt=MSE_OPT,
         mse_weights=settings.mse_weights, template=settings.finetune_options, length='fixed', iters=settings.iters,
-        min_pool=1, train_clean=True, forget_tolerance=100.0, seed=settings.seed,
+        min_pool=1, train_clean=True, forget_tolerance=100.0, pool_tolerance=100.0, seed=settings.seed,
         seg_checkpoint=settings.seg_checkpoint, seg_config=settings.seg_config, device=settings.device)
 
 

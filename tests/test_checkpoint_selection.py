@@ -21,10 +21,40 @@ def test_smallest_area_among_the_admitted():
     assert choice.iter == 300 and 'smallest detected area (1.50 %) of the 3 of 5' in reason
 
 
-def test_ties_go_to_the_earliest_and_undefined_detail_is_not_admitted():
-    assert choose_checkpoint([row(300, 1.0), row(100, 1.0), row(200, 1.0)])[0].iter == 100
+def test_ties_go_to_the_last_of_the_plateau_and_undefined_detail_is_not_admitted():
+    assert choose_checkpoint([row(300, 1.0), row(100, 1.0), row(200, 1.0)])[0].iter == 300
     assert choose_checkpoint([row(100, 0.1, detail=None), row(200, 1.0)])[0].iter == 200
     assert choose_checkpoint([row(100, 0.1, detail=float('nan')), row(200, 1.0)])[0].iter == 200
+
+
+def test_the_plateau_on_a_validation_split_of_one_photo():
+    # Three checkpoints reach 0 % area; the earliest (400) under-trains, the rule keeps the last of the run.
+    table = [row(100, 1.95), row(200, 1.80), row(300, 1.65), row(400, 0.0, detail=0.957),
+             row(500, 0.0, detail=0.947), row(600, 0.0, detail=0.919), row(700, 13.6, addition=100.0),
+             row(800, 0.0, detail=0.95), row(900, 32.1, addition=100.0)]
+    choice, reason = choose_checkpoint(table)
+    assert choice.iter == 600
+    assert reason.startswith('iteration 600: the last of 3 consecutive checkpoint(s) from iteration 400 within 0.05')
+    assert 'smallest detected area (0.00 %) of the 7 of 9 checkpoint(s)' in reason
+
+
+def test_the_plateau_ends_at_a_worse_or_unadmitted_checkpoint():
+    # 300 is admitted but 0.06 points above the smallest: beyond the tie, so the run 100-200 ends there.
+    assert choose_checkpoint([row(100, 0.0), row(200, 0.04), row(300, 0.06), row(400, 0.0)])[0].iter == 200
+    # 200 has the same area but adds artifacts (not admitted): the run is 100 alone, 300 is not reached.
+    assert choose_checkpoint([row(100, 0.0), row(200, 0.0, addition=50.0), row(300, 0.0)])[0].iter == 100
+    # 200's detail is below the rule's floor.
+    assert choose_checkpoint([row(100, 0.5), row(200, 0.5, detail=0.85), row(300, 0.5)])[0].iter == 100
+    # The run starts at the earliest tie, even when a later one has the exact smallest area.
+    assert choose_checkpoint([row(100, 2.0), row(200, 0.03), row(300, 0.0), row(400, 0.9)])[0].iter == 300
+
+
+def test_a_tie_of_zero_is_the_smallest_area_earliest_among_equals():
+    exact = SelectionRule(tie_area=0.0)
+    table = [row(100, 0.2), row(200, 0.1), row(300, 0.1), row(400, 0.15)]
+    assert choose_checkpoint(table, exact)[0].iter == 300
+    assert choose_checkpoint(table, SelectionRule(tie_area=0.1))[0].iter == 400
+    assert choose_checkpoint([row(100, 0.1), row(200, 0.11), row(300, 0.1)], exact)[0].iter == 100
 
 
 def test_fallback_fewest_additions_then_area_and_says_so():
@@ -60,9 +90,14 @@ ROWS = st.lists(
 @given(table=ROWS, data=st.data())
 def test_choice_obeys_the_rule_and_ignores_the_order(table, data):
     choice, _ = choose_checkpoint(table)
-    if any(DEFAULT_RULE.admits(s) for s in table):
+    admitted = [s for s in table if DEFAULT_RULE.admits(s)]
+    if admitted:
         assert DEFAULT_RULE.admits(choice)
-        assert all(choice.area <= s.area for s in table if DEFAULT_RULE.admits(s))
+        assert choice.area <= min(s.area for s in admitted) + DEFAULT_RULE.tie_area
+        later = [s for s in table if s.iter > choice.iter]
+        if later:  # the plateau ends: the next checkpoint does not tie
+            after = min(later, key=lambda s: s.iter)
+            assert not DEFAULT_RULE.admits(after) or after.area > min(s.area for s in admitted) + DEFAULT_RULE.tie_area
     shuffled = data.draw(st.permutations(table))
     assert choose_checkpoint(shuffled) == choose_checkpoint(table)
     assert choose_checkpoint(shuffled, None)[0].iter == max(s.iter for s in table)

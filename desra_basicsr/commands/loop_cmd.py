@@ -80,8 +80,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             'val_fraction': 'share of the pool\'s artifact images held out for the rule',
             'min_detail': 'rule: least detail kept outside the masks',
             'max_addition': 'rule: largest addition rate on the validation split, percent',
+            'tie_area': 'rule: area excess (percentage points) over the smallest that still ties; the last of the '
+                        'unbroken run of ties is kept',
             'min_pool': 'images with artifacts the pool must hold before a fine-tune',
             'forget_tolerance': 'largest addition rate on images fixed in earlier rounds, percent',
+            'pool_tolerance': 'largest addition rate on the pool the model was fine-tuned on, percent',
             'max_rounds': 'stop after this many rounds (0: no limit)',
             'poll_seconds': 'seconds between polls of --watch',
             'seed': 'seed of the first round (round r: seed + r - 1)',

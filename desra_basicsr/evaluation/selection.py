@@ -6,9 +6,15 @@ of the user's own artifact images that the fine-tune never trained on (:mod:`des
 the detected artifact area after fine-tuning, the addition rate (images that gained artifacts outside the
 before-masks), the removal rate and the GAN-SR detail kept outside the before-masks (:mod:`.detail`).
 
-The stated rule (:data:`DEFAULT_RULE`): among the checkpoints with an addition rate of at most
-``max_addition`` (0 %) and detail of at least ``min_detail`` (0.9), keep the one with the smallest detected area,
-the earliest on ties. When none qualifies, keep the one with the fewest additions, then the smallest area, then the
+The stated rule (:data:`DEFAULT_RULE`): a checkpoint is *admitted* when its addition rate is at most
+``max_addition`` (0 %) and its detail at least ``min_detail`` (0.9). Among the admitted ones, find the smallest
+detected area; a checkpoint *ties* with it when it is admitted and its area is at most ``tie_area`` (0.05)
+percentage points larger. Walking the checkpoints in the order of their iterations, start at the earliest tie and
+keep going while the next checkpoint ties too: the last checkpoint of that run (the *plateau*) is kept. A validation
+split of one or two images often scores several checkpoints at 0 % area; taking the earliest of them under-trains,
+while a later checkpoint that is no worse on any figure the rule reads trains further. The run must be unbroken, so
+a later tie after a worse checkpoint (the GAN fine-tune's scores swing from one checkpoint to the next) is not
+taken. When no checkpoint is admitted, keep the one with the fewest additions, then the smallest area, then the
 earliest, and say so. With no rule (``None``) the last checkpoint is kept: the paper's fixed length.
 
 This module is pure Python (no BasicSR, torch or mmseg), so the rule is cheap to test and to reuse.
@@ -39,14 +45,16 @@ class CheckpointScore:
 
 @dataclass(frozen=True)
 class SelectionRule:
-    """The conditions a checkpoint must meet; among those that do, the smallest area wins.
+    """The conditions a checkpoint must meet; among those that do, the last of the plateau of the smallest area.
 
     Attributes:
         max_addition (float): Largest addition rate, percent.
         min_detail (float): Smallest detail kept outside the before-masks.
+        tie_area (float): Largest excess over the smallest admitted area (percentage points) that still ties.
     """
     max_addition: float = 0.0
     min_detail: float = 0.9
+    tie_area: float = 0.05
 
     def admits(self, score: CheckpointScore) -> bool:
         """Whether a checkpoint meets the rule (an undefined detail never does).
@@ -66,7 +74,7 @@ class SelectionRule:
         return f'addition rate <= {self.max_addition:g} % and detail >= {self.min_detail:g}'
 
 
-#: The stated rule: no additions, detail at least 0.9, then the smallest area.
+#: The stated rule: no additions, detail at least 0.9, then the last of the plateau of the smallest area.
 DEFAULT_RULE = SelectionRule()
 
 
@@ -93,9 +101,17 @@ def choose_checkpoint(scores: Sequence[CheckpointScore],
         return last, f'fixed length: the last checkpoint, iteration {last.iter}'
     admitted = [s for s in scores if rule.admits(s)]
     if admitted:
-        best = min(admitted, key=lambda s: (s.area, s.iter))
-        return best, (f'iteration {best.iter}: smallest detected area ({best.area:.2f} %) of the {len(admitted)} '
-                      f'of {len(scores)} checkpoint(s) with {rule.describe()}')
+        smallest = min(s.area for s in admitted)
+        ordered = sorted(scores, key=lambda s: s.iter)
+        ties = [rule.admits(s) and s.area <= smallest + rule.tie_area for s in ordered]
+        start = end = ties.index(True)
+        while end + 1 < len(ordered) and ties[end + 1]:
+            end += 1
+        best = ordered[end]
+        return best, (f'iteration {best.iter}: the last of {end - start + 1} consecutive checkpoint(s) from iteration '
+                      f'{ordered[start].iter} within {rule.tie_area:g} of the smallest detected area '
+                      f'({smallest:.2f} %) of the {len(admitted)} of {len(scores)} checkpoint(s) with '
+                      f'{rule.describe()}')
     best = min(scores, key=lambda s: (s.addition_rate, s.area, s.iter))
     return best, (f'iteration {best.iter}: no checkpoint has {rule.describe()}; fell back to the fewest additions '
                   f'({best.addition_rate:.2f} %), then the smallest area ({best.area:.2f} %)')

@@ -16,11 +16,12 @@ For a GAN-SR model and its MSE-SR twin (each a BasicSR option file, or an archit
 5. ``pool_after``, ``heldout``: the candidate on the pool (against the masks it was fine-tuned on) and on the
    held-out set (against the starting model; never trained on, never used to decide): removal, addition, area,
    detail;
-6. ``accept``: a candidate that gains artifacts on more than ``forget_tolerance`` percent of the images fixed in
-   earlier rounds, or of its own pool, is rejected and the current version kept (the pool stays for the next
-   round); otherwise it becomes the current version, registered in ``OUT/models/manifest.json``
-   (:mod:`desra_basicsr.jobs.model_registry`), and the pool's images count as fixed. ``report``: the round's HTML
-   page.
+6. ``accept``: a candidate that gains artifacts on more than ``forget_tolerance`` percent (0: on any) of the images
+   fixed in earlier rounds, or on more than ``pool_tolerance`` percent (10: at most one image in ten) of its own
+   pool, is rejected and the current version kept (the pool stays for the next round); otherwise it becomes the
+   current version, registered in ``OUT/models/manifest.json`` (:mod:`desra_basicsr.jobs.model_registry`), and the
+   pool's images count as fixed (an image of the pool that gained artifacts is then judged against the new
+   version's masks). ``report``: the round's HTML page.
 
 Batches are a list of folders (one round each), or a watched folder: every poll, the images not taken before form
 the next batch, until a file named ``STOP`` appears there or ``max_rounds`` rounds ran. Every stage is recorded in
@@ -75,11 +76,15 @@ class LoopSettings(Settings):
         val_fraction (float): Share of the pool's artifact images held out as the validation split.
         min_detail (float): The rule's least detail kept outside the masks (std ratio).
         max_addition (float): The rule's largest addition rate on the validation split, percent.
+        tie_area (float): The rule's tie: an admitted checkpoint whose area exceeds the smallest by at most this
+            many percentage points ties with it (the last of the unbroken run of ties is kept).
         min_pool (int): Images with artifacts the pool must hold before a fine-tune.
         train_clean (bool): Also fine-tune on the images without artifacts (their pseudo-GT is the model's own
             output; the demo's recipe).
         forget_tolerance (float): Largest addition rate (percent) a fine-tuned model may have on the images fixed
-            in earlier rounds, and on the pool it was fine-tuned on; beyond it, the model is rejected.
+            in earlier rounds; beyond it, the model is rejected.
+        pool_tolerance (float): Largest addition rate (percent) a fine-tuned model may have on the pool it was
+            fine-tuned on (training and validation images); beyond it, the model is rejected.
         max_rounds (int): Stop after this many rounds (0: when the batches run out, or at ``STOP``).
         poll_seconds (float): Seconds between polls of ``watch``.
         seed (int): Seed of the first round's fine-tune and split (round r uses ``seed + r - 1``).
@@ -110,9 +115,11 @@ class LoopSettings(Settings):
     val_fraction: float = setting(0.25, lo=0, lo_open=True, hi=1, hi_open=True)
     min_detail: float = setting(0.9, lo=0, hi=10)
     max_addition: float = setting(0.0, lo=0, hi=100)
+    tie_area: float = setting(0.05, lo=0, hi=100)
     min_pool: int = setting(4, lo=1, hi=1_000_000)
     train_clean: bool = False
     forget_tolerance: float = setting(0.0, lo=0, hi=100)
+    pool_tolerance: float = setting(10.0, lo=0, hi=100)
     max_rounds: int = setting(0, lo=0, hi=1_000_000)
     poll_seconds: float = setting(10.0, lo=0, hi=86400)
     seed: int = setting(0, lo=0, hi=MAX_SEED)
@@ -449,7 +456,8 @@ def _choose(settings: LoopSettings, state: LoopState, number: int, trained: Dict
             masks=images['mask'], opt=trained['options'], checkpoints=tuple(sorted(checkpoints.items())),
             detect_options=_detect_options(settings), device=settings.device, progress=settings.progress))
         choice, reason = choose_checkpoint(
-            scores, SelectionRule(max_addition=settings.max_addition, min_detail=settings.min_detail))
+            scores, SelectionRule(max_addition=settings.max_addition, min_detail=settings.min_detail,
+                                  tie_area=settings.tie_area))
         return {'iteration': choice.iter, 'weights': checkpoints[choice.iter], 'reason': reason,
                 'scores': [asdict(s) for s in scores]}
 
@@ -479,17 +487,33 @@ def _forgetting(settings: LoopSettings, state: LoopState, number: int, opt: str)
     return state.stage(number, 'forgetting', work)
 
 
+def rejection_reasons(forgetting: Dict[str, Any], pool: Dict[str, Any], pool_tolerance: float) -> List[str]:
+    """Why a candidate is rejected (stage ``accept`` of the module docstring); an empty list accepts it.
+
+    Args:
+        forgetting (dict): The ``forgetting`` stage's record: ``passed`` (the addition rate on the images fixed in
+            earlier rounds is within ``forget_tolerance``) and ``reason``.
+        pool (dict): The candidate's comparison summary on its own pool (``images``, ``images_with_additions``,
+            ``addition_rate``), against the masks it was fine-tuned on.
+        pool_tolerance (float): Largest addition rate on the pool, percent.
+
+    Returns:
+        list[str]: One line per failed check.
+    """
+    problems = [] if forgetting['passed'] else [forgetting['reason']]
+    if pool['addition_rate'] > pool_tolerance:
+        problems.append(f'{pool["images_with_additions"]} of {pool["images"]} images of the pool it was fine-tuned on '
+                        f'gained artifacts ({pool["addition_rate"]:.1f} %, beyond the pool tolerance of '
+                        f'{pool_tolerance:g} %)')
+    return problems
+
+
 def _accept(settings: LoopSettings, state: LoopState, registry: ModelRegistry, number: int,
             decided: Dict[str, Any]) -> Dict[str, Any]:
     """Stage ``accept``: register an accepted candidate and make it current; or keep the current version."""
     parent = state.record(number, 'start')['model']
     chosen, forgetting, trained = decided['choose'], decided['forgetting'], decided['finetune']
-    own = decided['pool_after']['summary']
-    problems = [] if forgetting['passed'] else [forgetting['reason']]
-    if own['addition_rate'] > settings.forget_tolerance:
-        problems.append(f'{own["images_with_additions"]} of {own["images"]} images of the pool it was fine-tuned on '
-                        f'gained artifacts ({own["addition_rate"]:.1f} %, beyond the tolerance of '
-                        f'{settings.forget_tolerance:g} %)')
+    problems = rejection_reasons(forgetting, decided['pool_after']['summary'], settings.pool_tolerance)
     if problems:
         return state.stage(number, 'accept', lambda: {
             'accepted': False, 'version': parent, 'reason': f'rejected: {"; ".join(problems)}; {parent} kept'})
