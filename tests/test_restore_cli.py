@@ -172,7 +172,7 @@ def test_restore_without_its_folders_exits_2(capsys):
 
 def test_the_demo_option_files_parse():
     import yaml
-    for name in ('restore_demo.yml', 'restore_diffgar.yml'):
+    for name in ('restore/demo.yml', 'restore/diffgar.yml'):
         with open(osp.join(REPO_ROOT, 'options', name)) as f:
             opt = yaml.safe_load(f)
         assert set(opt) == {'name', 'data', 'model', 'diffusion', 'train'}

@@ -12,7 +12,7 @@ or localiser masks, same stems), only the inside of each mask changes (feathered
 
 Train (an option file listing the artifact zoo's samples, the U-Net and the schedule; see docs/restore.md)::
 
-    desra restore train -opt options/restore_demo.yml --out experiments/restore_demo
+    desra restore train -opt options/restore/demo.yml --out experiments/restore_demo
 
 Writes ``OUT/restorer.pth``, ``OUT/checkpoints/`` and ``OUT/summary.json``; run it again to resume an interrupted
 training. Under ``python -m torch.distributed.run`` both train (DistributedDataParallel) and restore (images
@@ -69,7 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train = actions.add_parser('train', help='train a restorer from an option file (desra restore train -opt FILE)',
                                description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument('-opt', '--options', required=True, metavar='FILE',
-                       help='option file, e.g. options/restore_demo.yml (data, model, diffusion, train)')
+                       help='option file, e.g. options/restore/demo.yml (data, model, diffusion, train)')
     train.add_argument('--out', required=True, help='output folder (restorer.pth, checkpoints/, summary.json)')
     train.add_argument('--device', default=default('device'), help='auto, cpu, cuda or cuda:N (auto)')
     add_overwrite_argument(train)

@@ -1,6 +1,6 @@
 """Restorer training job: train the DiffGAR restorer (:mod:`desra_basicsr.restore`) from an option file.
 
-The option file (``options/restore_demo.yml``, ``options/restore_diffgar.yml``; docs/restore.md) has four
+The option file (``options/restore/demo.yml``, ``options/restore/diffgar.yml``; docs/restore.md) has four
 sections. ``data`` lists the artifact zoo's samples (:mod:`desra_basicsr.jobs.zoo_samples`): ``synthetic`` folders of
 ``desra zoo synth`` and ``generators`` (``output``, ``masks``, ``hr``, ``class`` each); relative paths are taken
 from the current folder, as BasicSR's ``dataroot`` keys. ``model`` holds the U-Net (``block_out_channels``,
@@ -20,7 +20,7 @@ training time and the final loss in ``OUT/summary.json``. An interrupted run res
 Example::
 
     from desra_basicsr.jobs.restore_train import RestoreTrainSettings, run
-    result = run(RestoreTrainSettings(options='options/restore_demo.yml', out='runs/restorer'))
+    result = run(RestoreTrainSettings(options='options/restore/demo.yml', out='runs/restorer'))
     print(result.items['restorer']['checkpoint'])
 """
 import os.path as osp
