@@ -186,6 +186,14 @@ def mean_area(result: JobResult) -> float:
     return 100 * float(np.mean([r.artifact_fraction for r in detect.DetectRecord.done(result).values()]))
 
 
+def previous_entries(path: str) -> Dict[str, dict]:
+    """The generators of an earlier manifest by name (a run with ``--only`` keeps the others' entries)."""
+    if not osp.isfile(path):
+        return {}
+    with open(path, 'r') as f:
+        return {entry['name']: entry for entry in json.load(f)['generators']}
+
+
 def build(args: argparse.Namespace) -> dict:
     """Train what is missing, then outputs and masks of every generator on every split; returns the manifest."""
     root = osp.abspath(args.root)
@@ -198,12 +206,13 @@ def build(args: argparse.Namespace) -> dict:
     if not osp.isfile(mse_weights):
         raise DesraSettingsError(f'{mse_weights}: the demo MSE-SR model (the twin of the masks) is missing; train it '
                                  f'with {MSE_OPT} (docs/demo.md)')
-    generators = select(list_generators(root, osp.join(root, args.realesrgan_weights)), args.only)
+    every = list_generators(root, osp.join(root, args.realesrgan_weights))
+    generators = select(every, args.only)
     hr = osp.join(root, HR_DIR)
-    manifest = {'mse_reference': {'opt': mse_opt, 'weights': mse_weights}, 'hr': hr if osp.isdir(hr) else None,
-                'generators': []}
+    manifest = {'mse_reference': {'opt': mse_opt, 'weights': mse_weights}, 'hr': hr if osp.isdir(hr) else None}
+    trained = {g.name for g in generators if g.trained_here and not osp.isfile(g.weights)}
     for generator in generators:
-        if generator.trained_here and not osp.isfile(generator.weights):
+        if generator.name in trained:
             train(generator, root)
     bar = tqdm(total=len(generators) * len(splits), desc='zoo', unit='set')
     for split, lr in splits.items():
@@ -211,23 +220,27 @@ def build(args: argparse.Namespace) -> dict:
         checked(sr.run(sr.SRSettings(input=lr, out=mse, opt=mse_opt, weights=mse_weights, device=args.device,
                                      progress=False)), f'MSE-SR on {split}')
         manifest['mse_reference'][split] = mse
+    entries = previous_entries(osp.join(out, MANIFEST))
     for generator in generators:
+        redo = generator.name in trained  # new weights: outputs and masks of the old ones are replaced
         entry = {'name': generator.name, 'class': generator.name, 'family': generator.family, 'opt': generator.opt,
                  'weights': generator.weights, 'splits': {}}
         for split, lr in splits.items():
             folder = osp.join(out, generator.name, split)
             bar.set_postfix_str(f'{generator.name} {split}')
             checked(sr.run(sr.SRSettings(input=lr, out=osp.join(folder, 'sr'), opt=generator.opt,
-                                         weights=generator.weights, device=args.device, progress=False)),
+                                         weights=generator.weights, device=args.device, overwrite=redo,
+                                         progress=False)),
                     f'{generator.name} SR on {split}')
             masks = checked(detect.run(detect.DetectSettings(
                 mse=manifest['mse_reference'][split], gan=osp.join(folder, 'sr'), out=osp.join(folder, 'masks'),
-                device=args.device, progress=False)), f'{generator.name} DeSRA-det on {split}')
+                device=args.device, overwrite=redo, progress=False)), f'{generator.name} DeSRA-det on {split}')
             entry['splits'][split] = {'lr': lr, 'sr': osp.join(folder, 'sr'), 'masks': osp.join(folder, 'masks'),
                                       'images': len(masks.items), 'mean_area_percent': round(mean_area(masks), 3)}
             bar.update()
-        manifest['generators'].append(entry)
+        entries[generator.name] = entry
     bar.close()
+    manifest['generators'] = [entries[g.name] for g in every if g.name in entries]
     os.makedirs(out, exist_ok=True)
     with atomic_write_path(osp.join(out, MANIFEST)) as tmp, open(tmp, 'w') as f:
         json.dump(manifest, f, indent=2)

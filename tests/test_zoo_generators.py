@@ -156,6 +156,12 @@ def test_build_zoo_trains_writes_the_samples_layout_and_resumes(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     assert 'training' not in again.stdout and os.stat(weights).st_mtime_ns == trained_at
 
+    os.remove(weights)  # retrained: the outputs of the old weights are replaced, the other entries kept
+    retrained = build_zoo('--root', root, '--only', FAST)
+    assert retrained.returncode == 0 and f'training {FAST}' in retrained.stdout, retrained.stdout + retrained.stderr
+    with open(osp.join(root, 'results', 'zoo', 'manifest.json')) as f:
+        assert [g['name'] for g in json.load(f)['generators']] == [FAST]
+
 
 def test_build_zoo_refuses_an_unknown_generator(tmp_path):
     proc = build_zoo('--only', 'no_such_gan', '--out', str(tmp_path / 'zoo'))
