@@ -44,6 +44,13 @@ bench-localizer-fusion: setup
 	        results/demo/experiments/demo_finetune_desra/models/net_g_latest.pth \
 	    --candidate demo_gan_b options/demo_train_gan_b.yml experiments/pretrained_models/demo_gan_b_x4.pth
 
+# The generator zoo (docs/zoo-generators.md): trains each options/zoo/*.yml generator whose weights are missing, then
+# outputs and DeSRA-det masks of every generator on the fine-tune and held-out photos, in results/zoo.
+.PHONY: zoo
+zoo: setup
+	test -d datasets/demo/hr || $(PY) scripts/prepare_demo_data.py
+	$(PY) scripts/build_zoo.py $(ZOO_ARGS)
+
 lint: setup
 	$(PY) -m flake8 desra_basicsr tests benchmarks scripts
 
