@@ -75,3 +75,11 @@ bench-real: setup
 	      if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get install -y -qq libvulkan1 libomp5; \
 	      else echo 'bench-real: install them with: sudo apt-get install libvulkan1 libomp5'; exit 1; fi; }
 	$(PY) -m benchmarks.bench_real_model $(BENCH_REAL_ARGS)
+
+# The demo restorer's data and training (docs/restore.md): synthetic artifacts on the corpus's training photos, then
+# desra restore train with options/restore/demo.yml.
+.PHONY: restore-demo
+restore-demo: setup
+	test -d datasets/demo/train/gt || $(PY) scripts/prepare_demo_data.py
+	$(PY) -m desra_basicsr zoo synth --hr datasets/demo/train/gt --out datasets/demo/zoo/synth
+	$(PY) -m desra_basicsr restore train -opt options/restore/demo.yml --out experiments/restore_demo
