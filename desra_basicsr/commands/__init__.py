@@ -151,6 +151,23 @@ def describe_on_rank0(result: Any, args: Optional[argparse.Namespace] = None) ->
         print(result.describe())
 
 
+def finished_item_on_rank0(result: Any, item: str) -> Optional[Dict[str, Any]]:
+    """Print the job's description (:func:`describe_on_rank0`), then return the record of ``item`` if it finished.
+
+    For the reports of one-item jobs (a training run) that print a line about what the item wrote.
+
+    Args:
+        result: The job's result (``describe()`` and ``items``).
+        item (str): The item's name.
+
+    Returns:
+        dict | None: The item's record when it is done and this is rank 0 (or no torchrun), else None.
+    """
+    describe_on_rank0(result)
+    record = result.items.get(item, {})
+    return record if record.get('status') == 'done' and os.environ.get('RANK', '0') == '0' else None
+
+
 #: A command's report: ``(result, parsed arguments) -> None``, printed on success.
 Report = Callable[[Any, argparse.Namespace], None]
 

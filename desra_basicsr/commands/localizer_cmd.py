@@ -29,9 +29,8 @@ training data and ``--init-checkpoint`` are checked before training starts. Exit
 2 for unusable arguments. Python API: :mod:`desra_basicsr.jobs.localizer_train`.
 """
 import argparse
-import os
 
-from desra_basicsr.commands import add_action_parser, add_overwrite_argument, describe_on_rank0, job_command
+from desra_basicsr.commands import add_action_parser, add_overwrite_argument, finished_item_on_rank0, job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -131,8 +130,7 @@ def _sources(args: argparse.Namespace) -> dict:
 def report(result, args: argparse.Namespace) -> None:
     """Print the counts and what the training wrote (rank 0 only under torchrun)."""
     from desra_basicsr.jobs.localizer_train import ITEM
-    describe_on_rank0(result)
-    record = result.items.get(ITEM, {})
-    if record.get('status') == 'done' and os.environ.get('RANK', '0') == '0':
+    record = finished_item_on_rank0(result, ITEM)
+    if record:
         print(f'localizer: {record["images"]} images, {record["iters"]} iterations in {record["seconds"]} s; '
               f'config {record["config"]}, checkpoint {record["checkpoint"]}')

@@ -21,9 +21,8 @@ class, guidance below 1, a checkpoint of another kind, an empty input folder ...
 :mod:`desra_basicsr.jobs.restore`, :mod:`desra_basicsr.jobs.restore_train`.
 """
 import argparse
-import os
 
-from desra_basicsr.commands import add_overwrite_argument, describe_on_rank0, job_command
+from desra_basicsr.commands import add_overwrite_argument, finished_item_on_rank0, job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -91,8 +90,7 @@ def _restore_or_refuse(parser: argparse.ArgumentParser, restore):
 def report_training(result, args: argparse.Namespace) -> None:
     """Print the counts and what the training wrote (rank 0 only under torchrun)."""
     from desra_basicsr.jobs.restore_train import ITEM
-    describe_on_rank0(result)
-    record = result.items.get(ITEM, {})
-    if record.get('status') == 'done' and os.environ.get('RANK', '0') == '0':
+    record = finished_item_on_rank0(result, ITEM)
+    if record:
         print(f'restorer: {record["samples"]} samples of classes {", ".join(record["classes"])}, {record["iters"]} '
               f'iterations in {record["seconds"]} s ({record["space"]} space); checkpoint {record["checkpoint"]}')

@@ -19,8 +19,7 @@ arguments (an unknown class, a strength out of its range, an empty --hr folder).
 """
 import argparse
 
-from desra_basicsr.commands import (add_action_parser, add_overwrite_argument, add_setting_arguments,
-                                    job_command)
+from desra_basicsr.commands import add_action_parser, add_overwrite_argument, add_setting_arguments, job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
