@@ -76,10 +76,19 @@ bench-real: setup
 	      else echo 'bench-real: install them with: sudo apt-get install libvulkan1 libomp5'; exit 1; fi; }
 	$(PY) -m benchmarks.bench_real_model $(BENCH_REAL_ARGS)
 
-# The demo restorer's data and training (docs/restore.md): synthetic artifacts on the corpus's training photos, then
-# desra restore train with options/restore/demo.yml.
+# The demo restorer's data and training (docs/restore.md): synthetic artifacts on the corpus's training photos and the
+# demo GAN-SR model's outputs on its training LR images with their DeSRA-det masks, then desra restore train with
+# options/restore/demo.yml and its one-pass regression baseline options/restore/demo_regression.yml.
+PRETRAINED := experiments/pretrained_models
 .PHONY: restore-demo
 restore-demo: setup
 	test -d datasets/demo/train/gt || $(PY) scripts/prepare_demo_data.py
 	$(PY) -m desra_basicsr zoo synth --hr datasets/demo/train/gt --out datasets/demo/zoo/synth
+	$(PY) -m desra_basicsr sr --opt options/demo_train_gan.yml --weights $(PRETRAINED)/demo_gan_x4.pth \
+		--input datasets/demo/train/lq --out datasets/demo/zoo/demo_gan/sr
+	$(PY) -m desra_basicsr sr --opt options/demo_train_mse.yml --weights $(PRETRAINED)/demo_mse_x4.pth \
+		--input datasets/demo/train/lq --out datasets/demo/zoo/mse/sr
+	$(PY) -m desra_basicsr detect --mse datasets/demo/zoo/mse/sr --gan datasets/demo/zoo/demo_gan/sr \
+		--out datasets/demo/zoo/demo_gan/masks
 	$(PY) -m desra_basicsr restore train -opt options/restore/demo.yml --out experiments/restore_demo
+	$(PY) -m desra_basicsr restore train -opt options/restore/demo_regression.yml --out experiments/restore_demo_regression

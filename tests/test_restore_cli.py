@@ -84,6 +84,20 @@ def test_latent_space_trains_and_restores(trained, tmp_path):
     assert len(os.listdir(tmp_path / 'out')) == 5
 
 
+def test_the_regression_baseline_trains_and_restores_in_one_pass(trained, tmp_path):
+    opt = write_options(str(tmp_path / 'opt.yml'), trained['synth'], objective='regression', iters=2)
+    assert main(['restore', 'train', '-opt', opt, '--out', str(tmp_path / 'run'), '--device', 'cpu']) == 0
+    ckpt = str(tmp_path / 'run' / 'restorer.pth')
+    restorer = load_restorer(ckpt, torch.device('cpu'))
+    assert restorer.config.objective == 'regression' and restorer.unet.config.in_channels == 3
+    for out, steps, seed in (('a', '2', '0'), ('b', '5', '9')):
+        assert main(['restore', '--input', trained['images'], '--out', str(tmp_path / out), '--checkpoint', ckpt,
+                     '--steps', steps, '--seed', seed, '--device', 'cpu']) == 0
+    for name in os.listdir(trained['images']):
+        a, b = (cv2.imread(str(tmp_path / out / name)) for out in ('a', 'b'))
+        assert a.shape == cv2.imread(osp.join(trained['images'], name)).shape and (a == b).all()
+
+
 def test_training_continues_from_the_latest_checkpoint(trained, tmp_path):
     from desra_basicsr.jobs.restore_train import read_options
     from desra_basicsr.restore.training import train_restorer
@@ -172,7 +186,7 @@ def test_restore_without_its_folders_exits_2(capsys):
 
 def test_the_demo_option_files_parse():
     import yaml
-    for name in ('restore/demo.yml', 'restore/diffgar.yml'):
+    for name in ('restore/demo.yml', 'restore/demo_regression.yml', 'restore/diffgar.yml'):
         with open(osp.join(REPO_ROOT, 'options', name)) as f:
             opt = yaml.safe_load(f)
         assert set(opt) == {'name', 'data', 'model', 'diffusion', 'train'}

@@ -38,7 +38,7 @@ ITEM = 'restorer'
 #: The keys of each section of an option file, and the :class:`~desra_basicsr.restore.training.TrainOptions` field
 #: each one sets.
 SECTIONS = {
-    'model': ('block_out_channels', 'layers_per_block', 'attention', 'autoencoder'),
+    'model': ('block_out_channels', 'layers_per_block', 'attention', 'autoencoder', 'objective'),
     'diffusion': ('train_timesteps', 'beta_schedule', 'mask_probability'),
     'train': ('iters', 'batch_size', 'crop_size', 'lr', 'weight_decay', 'ema_decay', 'checkpoint_every', 'seed',
               'num_workers', 'mixed_precision'),
@@ -156,7 +156,7 @@ def run(settings: RestoreTrainSettings) -> JobResult:
 
     Returns:
         JobResult: ``items['restorer']`` holds ``checkpoint``, ``classes``, ``samples``, ``iters``, ``seconds``,
-        ``resumed_from``, ``final_loss`` and ``space``.
+        ``resumed_from``, ``final_loss``, ``space`` and ``objective``.
 
     Raises:
         DesraSettingsError: An unusable option file, training data, autoencoder or output folder, before training.

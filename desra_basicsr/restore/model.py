@@ -13,6 +13,9 @@
   (:mod:`.tiling`), so an image of any size is one sample without seams.
 * **Space:** pixels in [-1, 1] by default; with :attr:`RestorerConfig.autoencoder`, the latents of a diffusers
   ``AutoencoderKL`` folder (e.g. Stable Diffusion's VAE) loaded from disk only (``local_files_only``).
+* **Regression baseline** (:attr:`RestorerConfig.objective` ``'regression'``): the same U-Net, classes and data
+  without diffusion: it sees the image with artifacts alone (``C`` channels in) at timestep 0 and predicts the
+  residual to the clean image in one pass, trained with an L1 loss. It shows what the diffusion part adds.
 """
 import dataclasses
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ MASK_INDEX = 0
 MASK_NAME = '[MASK]'
 
 BetaSchedule = Literal['linear', 'scaled_linear', 'squaredcos_cap_v2']
+Objective = Literal['diffusion', 'regression']
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class RestorerConfig:
         train_timesteps (int): DDPM steps ``T`` of the noise schedule.
         beta_schedule (str): The noise schedule of ``diffusers.DDPMScheduler``.
         autoencoder (str | None): A diffusers ``AutoencoderKL`` folder: diffuse its latents (None: pixels).
+        objective (str): ``'diffusion'`` (DiffGAR) or ``'regression'`` (the one-pass L1 baseline; see the module
+            docstring).
     """
     classes: Tuple[str, ...]
     crop_size: int = 64
@@ -55,6 +61,7 @@ class RestorerConfig:
     train_timesteps: int = 1000
     beta_schedule: BetaSchedule = 'linear'
     autoencoder: Optional[str] = None
+    objective: Objective = 'diffusion'
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain types for a checkpoint (loadable with ``weights_only``)."""
@@ -118,7 +125,8 @@ def build_unet(config: RestorerConfig, channels: int) -> nn.Module:
 
     Args:
         config (RestorerConfig): The architecture.
-        channels (int): Channels of the diffused image or latent (the input has twice as many).
+        channels (int): Channels of the restored image or latent (a diffusion U-Net's input has twice as many:
+            the noisy target and the condition).
 
     Returns:
         diffusers.UNet2DModel: The U-Net.
@@ -129,7 +137,7 @@ def build_unet(config: RestorerConfig, channels: int) -> nn.Module:
     down = tuple('AttnDownBlock2D' if a else 'DownBlock2D' for a in attended)
     up = tuple('AttnUpBlock2D' if a else 'UpBlock2D' for a in reversed(attended))
     return UNet2DModel(
-        in_channels=2 * channels,
+        in_channels=(2 if config.objective == 'diffusion' else 1) * channels,
         out_channels=channels,
         down_block_types=down,
         up_block_types=up,
@@ -183,7 +191,7 @@ class Restorer(nn.Module):
 
     def loss(self, artifact: torch.Tensor, clean: torch.Tensor, labels: torch.Tensor,
              generator: Optional[torch.Generator] = None, unet: Optional[nn.Module] = None) -> torch.Tensor:
-        """The DDPM noise-prediction loss of one batch.
+        """The DDPM noise-prediction loss of one batch (a regression restorer: the L1 loss of its restoration).
 
         Args:
             artifact (torch.Tensor): ``NxCxHxW`` images with artifacts, in [-1, 1].
@@ -194,23 +202,25 @@ class Restorer(nn.Module):
                 wrapper).
 
         Returns:
-            torch.Tensor: The mean squared error of the predicted noise.
+            torch.Tensor: The mean squared error of the predicted noise (regression: the mean absolute error).
         """
         with torch.no_grad():
             condition, target = self.encode(artifact), self.encode(clean)
+        net = self.unet if unet is None else unet
+        if self.config.objective == 'regression':
+            zero = torch.zeros(target.shape[0], dtype=torch.long, device=target.device)
+            restored = condition + net(condition, zero, class_labels=labels).sample
+            return F.l1_loss(restored.float(), target.float())
         noise = torch.randn(target.shape, generator=generator, device=target.device, dtype=target.dtype)
         steps = torch.randint(0, self.config.train_timesteps, (target.shape[0], ), generator=generator,
                               device=target.device)
         noisy = self.train_scheduler.add_noise(target, noise, steps)
-        net = self.unet if unet is None else unet
         predicted = net(torch.cat([noisy, condition], dim=1), steps, class_labels=labels).sample
         return F.mse_loss(predicted.float(), noise.float())
 
-    def _guided_noise(self, noisy: torch.Tensor, condition: torch.Tensor, t: torch.Tensor, label: int,
-                      guidance: float) -> torch.Tensor:
-        """Classifier-free guided noise prediction of a batch of tiles."""
-        n = noisy.shape[0]
-        x = torch.cat([noisy, condition], dim=1)
+    def _guided(self, x: torch.Tensor, t: torch.Tensor, label: int, guidance: float) -> torch.Tensor:
+        """Classifier-free guided U-Net prediction (noise, or a regression's residual) of a batch of tiles."""
+        n = x.shape[0]
         if guidance == 1 or label == MASK_INDEX:
             labels = torch.full((n, ), label, device=x.device, dtype=torch.long)
             return self.unet(x, t, class_labels=labels).sample
@@ -222,6 +232,9 @@ class Restorer(nn.Module):
     def sample(self, artifact: torch.Tensor, label: int, guidance: float, steps: int, generator: torch.Generator,
                tile: Optional[int] = None, overlap: Optional[int] = None) -> torch.Tensor:
         """Restore one image by guided DDIM sampling, denoising overlapping tiles blended at every step.
+
+        A regression restorer predicts the restoration of the tiles in one pass instead (``steps`` and the generator
+        are not used).
 
         Args:
             artifact (torch.Tensor): ``1x3xHxW`` image in [-1, 1], sides multiples of :attr:`multiple`.
@@ -235,19 +248,22 @@ class Restorer(nn.Module):
         Returns:
             torch.Tensor: ``1x3xHxW`` restored image in about [-1, 1].
         """
-        from diffusers import DDIMScheduler
-        scheduler = DDIMScheduler.from_config(self.train_scheduler.config)
-        scheduler.set_timesteps(steps, device=artifact.device)
         tile = tile or self.config.crop_size
         overlap = tile // 4 if overlap is None else overlap
         tile_l, overlap_l = tile // self.latent_factor, overlap // self.latent_factor
         condition = self.encode(artifact)
+        if self.config.objective == 'regression':
+            zero = torch.zeros((), dtype=torch.long, device=condition.device)
+            return self.decode(condition + blend_tiles(lambda crops: self._guided(crops, zero, label, guidance),
+                                                       condition, tile_l, overlap_l))
+        from diffusers import DDIMScheduler
+        scheduler = DDIMScheduler.from_config(self.train_scheduler.config)
+        scheduler.set_timesteps(steps, device=artifact.device)
         latents = torch.randn(condition.shape, generator=generator, device=generator.device, dtype=torch.float32)
         latents = latents.to(device=condition.device, dtype=condition.dtype)
-        channels = latents.shape[1]
         for t in scheduler.timesteps:
             def predict(crops: torch.Tensor, t: torch.Tensor = t) -> torch.Tensor:
-                return self._guided_noise(crops[:, :channels], crops[:, channels:], t, label, guidance)
+                return self._guided(crops, t, label, guidance)
 
             noise = blend_tiles(predict, torch.cat([latents, condition], dim=1), tile_l, overlap_l)
             latents = scheduler.step(noise, t, latents, eta=0.0).prev_sample

@@ -25,7 +25,7 @@ import torch
 
 from desra_basicsr.restore.checkpoint import read_restorer_checkpoint, save_checkpoint
 from desra_basicsr.restore.data import PairCrops
-from desra_basicsr.restore.model import BetaSchedule, Restorer, RestorerConfig
+from desra_basicsr.restore.model import BetaSchedule, Objective, Restorer, RestorerConfig
 from desra_basicsr.settings import Settings, setting
 
 #: The final restorer and the folder of the resumable checkpoints, relative to the output folder.
@@ -54,6 +54,7 @@ class TrainOptions(Settings):
         layers_per_block (int): ``model.layers_per_block``.
         attention (bool): ``model.attention``.
         autoencoder (str | None): ``model.autoencoder``: a diffusers ``AutoencoderKL`` folder (None: pixel space).
+        objective (str): ``model.objective``: ``diffusion`` (DiffGAR) or ``regression`` (the one-pass L1 baseline).
         train_timesteps (int): ``diffusion.train_timesteps`` (DDPM's T).
         beta_schedule (str): ``diffusion.beta_schedule``.
         mask_probability (float): ``diffusion.mask_probability``: share of samples labelled ``[MASK]``.
@@ -74,6 +75,7 @@ class TrainOptions(Settings):
     layers_per_block: int = setting(1, lo=1, hi=8, flag='model.layers_per_block')
     attention: bool = False
     autoencoder: Optional[str] = setting(None, kind='path', flag='model.autoencoder')
+    objective: Objective = 'diffusion'
     train_timesteps: int = setting(1000, lo=2, hi=MAX_TIMESTEPS, flag='diffusion.train_timesteps')
     beta_schedule: BetaSchedule = 'linear'
     mask_probability: float = setting(0.5, lo=0, hi=1, flag='diffusion.mask_probability')
@@ -98,7 +100,8 @@ class TrainOptions(Settings):
             attention=self.attention,
             train_timesteps=self.train_timesteps,
             beta_schedule=self.beta_schedule,
-            autoencoder=self.autoencoder)
+            autoencoder=self.autoencoder,
+            objective=self.objective)
 
 
 def checkpoint_path(out_dir: str, iteration: int) -> str:
@@ -158,7 +161,7 @@ def train_restorer(options: TrainOptions, out_dir: str, device: torch.device, ra
 
     Returns:
         dict: ``checkpoint``, ``classes``, ``samples``, ``iters``, ``seconds``, ``resumed_from`` (iteration or
-        None), ``final_loss`` and ``space``.
+        None), ``final_loss``, ``space`` and ``objective``.
     """
     from tqdm import tqdm
     started = time.time()
@@ -218,6 +221,7 @@ def train_restorer(options: TrainOptions, out_dir: str, device: torch.device, ra
         'resumed_from': start or None,
         'final_loss': round(sum(losses) / len(losses), 6) if losses else None,
         'space': config.space,
+        'objective': config.objective,
     }
 
 

@@ -52,12 +52,14 @@ def write_synth_folder(root: str, hr_dir: str, size: int = 48, names: Sequence[s
     return items
 
 
-def write_options(path: str, synth: str, autoencoder: Optional[str] = None, **train) -> str:
+def write_options(path: str, synth: str, autoencoder: Optional[str] = None, objective: str = 'diffusion',
+                  **train) -> str:
     """A tiny restorer option file over one synthetic folder (CPU: 32-pixel crops, 8-16 channels)."""
     opt = {
         'name': 'tiny',
         'data': {'synthetic': [synth]},
-        'model': {'block_out_channels': [8, 16], 'layers_per_block': 1, 'autoencoder': autoencoder},
+        'model': {'block_out_channels': [8, 16], 'layers_per_block': 1, 'autoencoder': autoencoder,
+                  'objective': objective},
         'diffusion': {'train_timesteps': 50},
         'train': dict({'iters': 1, 'batch_size': 2, 'crop_size': 32, 'checkpoint_every': 1, 'seed': 0}, **train),
     }
