@@ -80,7 +80,7 @@ bench-real: setup
 # demo GAN-SR model's outputs on its training LR images with their DeSRA-det masks, then desra restore train with
 # options/restore/demo.yml and its one-pass regression baseline options/restore/demo_regression.yml.
 PRETRAINED := experiments/pretrained_models
-.PHONY: restore-demo
+.PHONY: restore-demo bench-restore
 restore-demo: setup
 	test -d datasets/demo/train/gt || $(PY) scripts/prepare_demo_data.py
 	$(PY) -m desra_basicsr zoo synth --hr datasets/demo/train/gt --out datasets/demo/zoo/synth
@@ -92,3 +92,12 @@ restore-demo: setup
 		--out datasets/demo/zoo/demo_gan/masks
 	$(PY) -m desra_basicsr restore train -opt options/restore/demo.yml --out experiments/restore_demo
 	$(PY) -m desra_basicsr restore train -opt options/restore/demo_regression.yml --out experiments/restore_demo_regression
+
+# The committed demo restorers against the input, MSE-SR, the demo's DeSRA fine-tune and fusion on the held-out photos
+# (docs/benchmarks/restore.md): the zoo (make zoo) and the demo's fine-tune first, both resumed when already there.
+# BENCH_RESTORE_ARGS passes options, e.g. BENCH_RESTORE_ARGS="--seeds 0 --step-sweep".
+bench-restore: setup
+	test -f results/zoo/manifest.json || $(MAKE) zoo
+	$(PY) -m desra_basicsr demo --out results/demo
+	$(PY) -m benchmarks.bench_restore --work results/bench_restore --seeds 0 1 2 \
+		--finetune-dir results/demo/rounds/001/heldout/sr $(BENCH_RESTORE_ARGS)

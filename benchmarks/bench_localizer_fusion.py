@@ -60,7 +60,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from benchmarks.common import REPO
+from benchmarks.common import REPO, checked
 from desra_basicsr.demo import MSE_OPT, PRETRAINED
 from desra_basicsr.evaluation.folders import format_table
 from desra_basicsr.image_io import list_images, read_image, stem
@@ -117,14 +117,6 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     if len(set(labels) | {'mse'}) != len(labels) + 1:
         parser.error(f'--candidate: labels must be unique and not "mse", got {labels}')
     return args
-
-
-def checked(result):
-    """Stop the benchmark when a job failed on some image."""
-    if getattr(result, 'failed', 0):
-        errors = {k: v.get('message') for k, v in result.items.items() if v.get('status') == 'error'}
-        raise SystemExit(f'{result.summary["meta"]["command"]} failed: {errors}')
-    return result
 
 
 def timed(fn):

@@ -164,3 +164,15 @@ def realesrgan_finetune_options() -> dict:
     """
     with open(REALESRGAN_OPTIONS, 'r') as f:
         return yaml.safe_load(f)
+
+
+def checked(result):
+    """Stop the benchmark when a ``desra`` job failed on some image (a :class:`~desra_basicsr.jobs.core.JobResult`).
+
+    Returns:
+        The result itself, when nothing failed.
+    """
+    if getattr(result, 'failed', 0):
+        errors = {k: v.get('message') for k, v in result.items.items() if v.get('status') == 'error'}
+        raise SystemExit(f'{result.summary["meta"]["command"]} failed: {errors}')
+    return result

@@ -1,6 +1,7 @@
 """``desra restore train`` and ``desra restore`` through the real command line: training in pixel and latent space,
 restoring blind / non-blind / guided, --masks, resume after a kill, and bad input (exit 2, one line, nothing
 written)."""
+import hashlib
 import json
 import os
 import os.path as osp
@@ -164,6 +165,7 @@ def test_a_checkpoint_of_another_kind_and_an_empty_folder_exit_2(trained, tmp_pa
     ('crop_size: 32', 'crop_size: 33', 'train.crop_size 33'),
     ('- 8', '- 7', 'model.block_out_channels'),
     ('name: tiny', 'name: tiny\nloss: l1', 'loss: unknown key'),
+    ('train_timesteps: 50', 'train_timesteps: 50\n  prediction: x0', 'diffusion.prediction'),
 ])
 def test_bad_option_files_exit_2_and_write_nothing(trained, tmp_path, capsys, old, new, problem):
     opt = write_options(str(tmp_path / 'opt.yml'), trained['synth'])
@@ -181,7 +183,7 @@ def test_bad_option_files_exit_2_and_write_nothing(trained, tmp_path, capsys, ol
 def test_restore_without_its_folders_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(['restore', '--out', 'x'])
-    assert exit_info.value.code == 2 and '--input, --checkpoint required' in capsys.readouterr().err
+    assert exit_info.value.code == 2 and '--input required' in capsys.readouterr().err
 
 
 def test_the_demo_option_files_parse():
@@ -192,3 +194,19 @@ def test_the_demo_option_files_parse():
         assert set(opt) == {'name', 'data', 'model', 'diffusion', 'train'}
     assert opt['train']['crop_size'] == 256 and opt['train']['batch_size'] == 24
     assert opt['diffusion']['train_timesteps'] == 1000 and np.isclose(opt['diffusion']['mask_probability'], 0.5)
+
+
+def test_the_committed_demo_restorer_is_the_default_checkpoint(trained, tmp_path):
+    """``desra restore`` runs out of the box: no --checkpoint, the demo restorer trained by the project."""
+    from desra_basicsr.jobs.restore import DEMO_RESTORER
+    out = tmp_path / 'out'
+    assert main(['restore', '--input', trained['images'], '--masks', trained['masks'], '--out', str(out), '--steps',
+                 '2', '--device', 'cpu']) == 0
+    with open(out / 'summary.json') as f:
+        meta = json.load(f)['meta']
+    with open(DEMO_RESTORER, 'rb') as f:
+        assert meta['weights_sha256']['checkpoint'] == hashlib.sha256(f.read()).hexdigest()
+    restorer = load_restorer(DEMO_RESTORER, torch.device('cpu'))
+    assert 'demo_gan' in restorer.config.classes and restorer.config.objective == 'diffusion'
+    for name in os.listdir(trained['images']):
+        assert cv2.imread(str(out / name)).shape == cv2.imread(osp.join(trained['images'], name)).shape

@@ -103,6 +103,34 @@ def test_blind_non_blind_and_guided_outputs_are_deterministic_under_a_seed(resto
     assert (runs[0] == runs[1]).all() and (runs[0] != runs[2]).any()
 
 
+@pytest.mark.parametrize('prediction', ['epsilon', 'v_prediction', 'sample'])
+@pytest.mark.parametrize('residual', [False, True])
+def test_every_prediction_type_trains_and_samples(prediction, residual):
+    torch.manual_seed(0)
+    model = Restorer(RestorerConfig(**TINY, prediction=prediction, residual=residual))
+    assert model.train_scheduler.config.prediction_type == prediction
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    loss = model.loss(x, x.flip(-1), torch.tensor([MASK_INDEX, 1]), generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    assert torch.isfinite(loss) and all(p.grad is not None for p in model.unet.parameters() if p.requires_grad)
+    img = np.random.default_rng(0).integers(0, 256, (30, 45, 3), dtype=np.uint8)
+    with torch.no_grad():
+        runs = [restore_image(model.eval(), img, 1, 2.0, 3, seed) for seed in (4, 4)]
+    assert runs[0].shape == img.shape and (runs[0] == runs[1]).all()
+
+
+def test_a_residual_restorer_that_predicts_no_correction_returns_its_input():
+    """Residual diffusion samples the correction: a U-Net predicting a zero target (``sample``) gives back the
+    image with artifacts itself, where a restorer of the clean image would give a flat grey one."""
+    model = Restorer(RestorerConfig(**TINY, prediction='sample', residual=True))
+    model.unet = torch.nn.Module()
+    model.unet.forward = lambda x, t, class_labels: SimpleNamespace(sample=torch.zeros_like(x[:, :3]))
+    image = torch.rand(1, 3, 32, 48) * 2 - 1
+    with torch.no_grad():
+        out = model.sample(image, MASK_INDEX, 1.0, 5, torch.Generator().manual_seed(0))
+    assert torch.allclose(out, image, atol=1e-5)
+
+
 def test_the_regression_restorer_learns_a_fixed_correction():
     """L1 training of the one-pass baseline lowers its loss on one pair; tiled restoring equals whole restoring for
     a pointwise U-Net stand-in (one pass, no noise)."""

@@ -2,6 +2,7 @@
 
 Restore (blind by default; ``--class`` for non-blind, ``--guidance`` for classifier-free guidance)::
 
+    desra restore --input sr/gan --out restored      # the committed demo restorer
     desra restore --input sr/gan --out restored --checkpoint experiments/restore_demo/restorer.pth
     desra restore --input sr/gan --out restored --checkpoint restorer.pth --class noise --guidance 2 --steps 30
     desra restore --input sr/gan --out restored --checkpoint restorer.pth --masks masks   # only inside the masks
@@ -44,8 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--input', help='folder of images with artifacts (required to restore)')
     parser.add_argument('--out', help='output folder (required)')
-    parser.add_argument('--checkpoint', help='restorer checkpoint, restorer.pth of `desra restore train` (required '
-                        'to restore)')
+    parser.add_argument('--checkpoint', default=default('checkpoint'),
+                        help='restorer checkpoint, restorer.pth of `desra restore train` (default: the demo restorer '
+                        'trained on the bundled corpus, experiments/pretrained_models/restore_demo.pth)')
     parser.add_argument('--class', dest='cls', default=None, metavar='NAME',
                         help='artifact class the restorer was trained on: non-blind restoration (default: blind)')
     parser.add_argument('--guidance', type=float, default=default('guidance'),
@@ -79,7 +81,7 @@ def _restore_or_refuse(parser: argparse.ArgumentParser, restore):
     """The restore command's ``func``: refuse a missing required option (exit 2) before running the job."""
 
     def run(args: argparse.Namespace) -> int:
-        missing = [f'--{name}' for name in ('input', 'out', 'checkpoint') if getattr(args, name) is None]
+        missing = [f'--{name}' for name in ('input', 'out') if getattr(args, name) is None]
         if missing:
             parser.error(f'{", ".join(missing)} required (or `desra restore train -opt FILE --out DIR`)')
         return restore(args)

@@ -24,11 +24,14 @@ import zlib
 from dataclasses import dataclass
 from typing import Dict, Optional
 
+from desra_basicsr.demo import PRETRAINED
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.folders import check_out_dir, pair_inputs
 from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, local_rank, run_job
 from desra_basicsr.settings import Settings, setting
 
+#: The demo restorer the project trained on the corpus's training split (``options/restore/demo.yml``), committed.
+DEMO_RESTORER = osp.join(PRETRAINED, 'restore_demo.pth')
 #: Largest classifier-free guidance scale (DiffGAR and image diffusion models use 1-10).
 MAX_GUIDANCE = 50.0
 MAX_STEPS = 1000
@@ -46,7 +49,8 @@ class RestoreSettings(Settings):
     Attributes:
         input (str): Folder of images with artifacts.
         out (str): Output folder.
-        checkpoint (str): A restorer checkpoint (``desra restore train``'s ``restorer.pth``).
+        checkpoint (str): A restorer checkpoint (``desra restore train``'s ``restorer.pth``; default: the committed
+            demo restorer :data:`DEMO_RESTORER`).
         cls (str | None): The artifact class (``--class``): non-blind restoration; None: blind (``[MASK]``).
         guidance (float): Classifier-free guidance scale, in [1, :data:`MAX_GUIDANCE`]; above 1 needs ``cls``.
         steps (int): DDIM steps, in [1, the checkpoint's training timesteps].
@@ -61,7 +65,7 @@ class RestoreSettings(Settings):
     """
     input: str = setting(kind='path')
     out: str = setting(kind='path')
-    checkpoint: str = setting(kind='path')
+    checkpoint: str = setting(DEMO_RESTORER, kind='path')
     cls: Optional[str] = setting(None, flag='--class')
     guidance: float = setting(1.0, lo=1, hi=MAX_GUIDANCE)
     steps: int = setting(30, lo=1, hi=MAX_STEPS)
@@ -131,7 +135,9 @@ def run(settings: RestoreSettings) -> JobResult:
     try:
         restorer = load_restorer(settings.checkpoint, device)
     except DesraInputError as err:
-        raise DesraSettingsError(f'--checkpoint {err}') from err
+        where = (' (the demo restorer ships with the source checkout in experiments/pretrained_models/; '
+                 'make restore-demo trains it again)') if settings.checkpoint == DEMO_RESTORER else ''
+        raise DesraSettingsError(f'--checkpoint {err}{where}') from err
     config = restorer.config
     label = config.class_index(settings.cls)
     if settings.steps > config.train_timesteps:

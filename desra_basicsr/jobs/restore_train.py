@@ -5,7 +5,8 @@ sections. ``data`` lists the artifact zoo's samples (:mod:`desra_basicsr.jobs.zo
 ``desra zoo synth`` and ``generators`` (``output``, ``masks``, ``hr``, ``class`` each); relative paths are taken
 from the current folder, as BasicSR's ``dataroot`` keys. ``model`` holds the U-Net (``block_out_channels``,
 ``layers_per_block``, ``attention``) and ``autoencoder`` (a diffusers ``AutoencoderKL`` folder for latent space;
-absent: pixel space), ``diffusion`` holds ``train_timesteps``, ``beta_schedule`` and ``mask_probability``, and
+absent: pixel space), ``diffusion`` holds ``train_timesteps``, ``beta_schedule``, ``mask_probability``,
+``prediction`` (``epsilon``, ``v_prediction``, ``sample``) and ``residual`` (diffuse ``clean - artifact``), and
 ``train`` the schedule (``iters``, ``batch_size``, ``crop_size``, ``lr``, ``weight_decay``, ``ema_decay``,
 ``checkpoint_every``, ``seed``, ``num_workers``, ``mixed_precision``). An unknown key is refused (a typo would
 otherwise train with a default).
@@ -39,7 +40,7 @@ ITEM = 'restorer'
 #: each one sets.
 SECTIONS = {
     'model': ('block_out_channels', 'layers_per_block', 'attention', 'autoencoder', 'objective'),
-    'diffusion': ('train_timesteps', 'beta_schedule', 'mask_probability'),
+    'diffusion': ('train_timesteps', 'beta_schedule', 'mask_probability', 'prediction', 'residual'),
     'train': ('iters', 'batch_size', 'crop_size', 'lr', 'weight_decay', 'ema_decay', 'checkpoint_every', 'seed',
               'num_workers', 'mixed_precision'),
 }

@@ -6,7 +6,13 @@
 * **Classes:** ``diffusers.UNet2DModel`` with ``num_class_embeds`` and ``class_embed_type=None``: a learnt class
   embedding is added to the timestep embedding. Class index :data:`MASK_INDEX` (0) is ``[MASK]``, the unknown
   class; the artifact classes follow in the order of :attr:`RestorerConfig.classes` (index ``i + 1``).
-* **Training:** ``DDPMScheduler`` with ``train_timesteps`` steps; the loss is the MSE of the predicted noise.
+* **Training:** ``DDPMScheduler`` with ``train_timesteps`` steps; the loss is the MSE of the U-Net's prediction:
+  the noise (``epsilon``, DiffGAR's), the velocity (``v_prediction``) or the clean target itself (``sample``)
+  (:attr:`RestorerConfig.prediction`, diffusers' ``prediction_type``).
+* **Residual target** (:attr:`RestorerConfig.residual`): diffuse the correction ``clean - artifact`` instead of the
+  clean image, and add the condition back after sampling. The correction is zero wherever the image is already
+  clean, so a small restorer that has not learnt a region leaves it nearly as it was instead of painting noise or
+  a shifted tone (residual diffusion, as in SR3's and ResShift's image-to-image samplers).
 * **Sampling:** ``DDIMScheduler`` (``eta`` 0, deterministic given the initial noise) with classifier-free guidance
   ``eps = eps_mask + s * (eps_class - eps_mask)``; ``s = 1`` (or the ``[MASK]`` class itself) needs one U-Net pass
   per step. The noise prediction of large images is blended from overlapping tiles at every step
@@ -35,6 +41,7 @@ MASK_NAME = '[MASK]'
 
 BetaSchedule = Literal['linear', 'scaled_linear', 'squaredcos_cap_v2']
 Objective = Literal['diffusion', 'regression']
+Prediction = Literal['epsilon', 'v_prediction', 'sample']
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,9 @@ class RestorerConfig:
         autoencoder (str | None): A diffusers ``AutoencoderKL`` folder: diffuse its latents (None: pixels).
         objective (str): ``'diffusion'`` (DiffGAR) or ``'regression'`` (the one-pass L1 baseline; see the module
             docstring).
+        prediction (str): What the diffusion U-Net predicts: ``'epsilon'`` (the noise), ``'v_prediction'`` or
+            ``'sample'`` (diffusers' ``prediction_type``).
+        residual (bool): Diffuse the correction ``clean - artifact`` instead of the clean image (diffusion only).
     """
     classes: Tuple[str, ...]
     crop_size: int = 64
@@ -62,6 +72,8 @@ class RestorerConfig:
     beta_schedule: BetaSchedule = 'linear'
     autoencoder: Optional[str] = None
     objective: Objective = 'diffusion'
+    prediction: Prediction = 'epsilon'
+    residual: bool = False
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain types for a checkpoint (loadable with ``weights_only``)."""
@@ -168,8 +180,10 @@ class Restorer(nn.Module):
             channels = self.autoencoder.config.latent_channels
             self.latent_factor = 2**(len(self.autoencoder.config.block_out_channels) - 1)
         self.unet = build_unet(config, channels)
+        # A residual lies in [-2, 2] (the difference of two images in [-1, 1]): the sampler clips its estimate there.
         self.train_scheduler = DDPMScheduler(num_train_timesteps=config.train_timesteps,
-                                             beta_schedule=config.beta_schedule)
+                                             beta_schedule=config.beta_schedule, prediction_type=config.prediction,
+                                             clip_sample_range=2.0 if config.residual else 1.0)
 
     @property
     def multiple(self) -> int:
@@ -202,7 +216,8 @@ class Restorer(nn.Module):
                 wrapper).
 
         Returns:
-            torch.Tensor: The mean squared error of the predicted noise (regression: the mean absolute error).
+            torch.Tensor: The mean squared error of the prediction (noise, velocity or target; regression: the mean
+            absolute error of the restoration).
         """
         with torch.no_grad():
             condition, target = self.encode(artifact), self.encode(clean)
@@ -211,15 +226,20 @@ class Restorer(nn.Module):
             zero = torch.zeros(target.shape[0], dtype=torch.long, device=target.device)
             restored = condition + net(condition, zero, class_labels=labels).sample
             return F.l1_loss(restored.float(), target.float())
+        if self.config.residual:
+            target = target - condition
         noise = torch.randn(target.shape, generator=generator, device=target.device, dtype=target.dtype)
         steps = torch.randint(0, self.config.train_timesteps, (target.shape[0], ), generator=generator,
                               device=target.device)
         noisy = self.train_scheduler.add_noise(target, noise, steps)
         predicted = net(torch.cat([noisy, condition], dim=1), steps, class_labels=labels).sample
-        return F.mse_loss(predicted.float(), noise.float())
+        wanted = {'epsilon': noise, 'sample': target}.get(self.config.prediction)
+        if wanted is None:
+            wanted = self.train_scheduler.get_velocity(target, noise, steps)
+        return F.mse_loss(predicted.float(), wanted.float())
 
     def _guided(self, x: torch.Tensor, t: torch.Tensor, label: int, guidance: float) -> torch.Tensor:
-        """Classifier-free guided U-Net prediction (noise, or a regression's residual) of a batch of tiles."""
+        """Classifier-free guided U-Net prediction (noise, velocity or target; a regression's residual) of tiles."""
         n = x.shape[0]
         if guidance == 1 or label == MASK_INDEX:
             labels = torch.full((n, ), label, device=x.device, dtype=torch.long)
@@ -265,9 +285,9 @@ class Restorer(nn.Module):
             def predict(crops: torch.Tensor, t: torch.Tensor = t) -> torch.Tensor:
                 return self._guided(crops, t, label, guidance)
 
-            noise = blend_tiles(predict, torch.cat([latents, condition], dim=1), tile_l, overlap_l)
-            latents = scheduler.step(noise, t, latents, eta=0.0).prev_sample
-        return self.decode(latents)
+            output = blend_tiles(predict, torch.cat([latents, condition], dim=1), tile_l, overlap_l)
+            latents = scheduler.step(output, t, latents, eta=0.0).prev_sample
+        return self.decode(condition + latents if self.config.residual else latents)
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int, least: Sequence[int] = (0, 0)) -> torch.Tensor:

@@ -25,7 +25,7 @@ import torch
 
 from desra_basicsr.restore.checkpoint import read_restorer_checkpoint, save_checkpoint
 from desra_basicsr.restore.data import PairCrops
-from desra_basicsr.restore.model import BetaSchedule, Objective, Restorer, RestorerConfig
+from desra_basicsr.restore.model import BetaSchedule, Objective, Prediction, Restorer, RestorerConfig
 from desra_basicsr.settings import Settings, setting
 
 #: The final restorer and the folder of the resumable checkpoints, relative to the output folder.
@@ -58,6 +58,8 @@ class TrainOptions(Settings):
         train_timesteps (int): ``diffusion.train_timesteps`` (DDPM's T).
         beta_schedule (str): ``diffusion.beta_schedule``.
         mask_probability (float): ``diffusion.mask_probability``: share of samples labelled ``[MASK]``.
+        prediction (str): ``diffusion.prediction``: ``epsilon``, ``v_prediction`` or ``sample``.
+        residual (bool): ``diffusion.residual``: diffuse the correction ``clean - artifact``.
         iters (int): ``train.iters``.
         batch_size (int): ``train.batch_size``, per process.
         crop_size (int): ``train.crop_size``, pixels.
@@ -79,6 +81,8 @@ class TrainOptions(Settings):
     train_timesteps: int = setting(1000, lo=2, hi=MAX_TIMESTEPS, flag='diffusion.train_timesteps')
     beta_schedule: BetaSchedule = 'linear'
     mask_probability: float = setting(0.5, lo=0, hi=1, flag='diffusion.mask_probability')
+    prediction: Prediction = setting('epsilon', flag='diffusion.prediction')
+    residual: bool = setting(False, flag='diffusion.residual')
     iters: int = setting(1000, lo=1, hi=MAX_ITERS, flag='train.iters')
     batch_size: int = setting(8, lo=1, hi=MAX_BATCH_SIZE, flag='train.batch_size')
     crop_size: int = setting(64, lo=8, hi=MAX_CROP_SIZE, flag='train.crop_size')
@@ -101,7 +105,9 @@ class TrainOptions(Settings):
             train_timesteps=self.train_timesteps,
             beta_schedule=self.beta_schedule,
             autoencoder=self.autoencoder,
-            objective=self.objective)
+            objective=self.objective,
+            prediction=self.prediction,
+            residual=self.residual)
 
 
 def checkpoint_path(out_dir: str, iteration: int) -> str:

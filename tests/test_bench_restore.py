@@ -1,0 +1,82 @@
+"""``benchmarks/bench_restore.py`` end to end on tiny data: a zoo of two generators, untrained restorers."""
+import json
+import os
+
+import cv2
+import numpy as np
+import torch
+from skimage import data as skdata
+
+from benchmarks import bench_restore as bench
+from desra_basicsr.restore.checkpoint import save_checkpoint
+from desra_basicsr.restore.model import Restorer, RestorerConfig
+
+PHOTOS = ('astronaut', 'chelsea', 'coffee')
+SIZE = 208  # NIQE fits a Gaussian to 96-pixel blocks: 2 x 2 of them after the 4-pixel border
+
+
+def _folder(root, name, images):
+    os.makedirs(root / name, exist_ok=True)
+    for photo, img in images.items():
+        cv2.imwrite(str(root / name / f'{photo}.png'), img)
+    return str(root / name)
+
+
+def _zoo(root):
+    """HR photos, their blurred MSE-SR stand-ins, and two generators painting noise into a square of each photo."""
+    rng = np.random.default_rng(0)
+    hr = {p: cv2.resize(getattr(skdata, p)()[..., ::-1], (SIZE, SIZE), interpolation=cv2.INTER_AREA) for p in PHOTOS}
+    blurred = {p: cv2.GaussianBlur(i, (0, 0), 4) for p, i in hr.items()}
+    manifest = {'hr': _folder(root, 'hr', hr), 'generators': [],
+                'mse_reference': {s: _folder(root, f'mse_{s}', blurred) for s in ('finetune', 'heldout')}}
+    for g, top in (('gen_seen', 20), ('gen_unseen', 60)):
+        splits = {}
+        for split in ('finetune', 'heldout'):
+            outs, masks = {}, {}
+            for p, img in hr.items():
+                out, mask = img.copy(), np.zeros((SIZE, SIZE), np.uint8)
+                out[top:top + 40, 30:70] = rng.integers(0, 256, (40, 40, 3))
+                mask[top:top + 40, 30:70] = 255
+                outs[p], masks[p] = out, mask
+            splits[split] = {'sr': _folder(root, f'{g}_{split}_sr', outs),
+                             'masks': _folder(root, f'{g}_{split}_masks', masks)}
+        manifest['generators'].append({'name': g, 'class': g, 'splits': splits})
+    path = root / 'manifest.json'
+    path.write_text(json.dumps(manifest))
+    return str(path)
+
+
+def _restorer(path, objective):
+    torch.manual_seed(0)
+    config = RestorerConfig(classes=('gen_seen', 'grid'), crop_size=32, block_out_channels=(8, 16), train_timesteps=20,
+                            objective=objective, prediction='sample', residual=objective == 'diffusion')
+    save_checkpoint(str(path), config, Restorer(config).unet.state_dict())
+    return str(path)
+
+
+def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
+    work = tmp_path / 'work'
+    report = bench.main([
+        '--work', str(work), '--zoo', _zoo(tmp_path), '--seen', 'gen_seen', '--unseen', 'gen_unseen',
+        '--restorer', _restorer(tmp_path / 'diffusion.pth', 'diffusion'),
+        '--regression', _restorer(tmp_path / 'regression.pth', 'regression'), '--seeds', '0', '1', '--steps', '2',
+        '--step-sweep', '3', '--guidance', '1', '2', '--synthetic-per-class', '1'])
+    seen, unseen, synthetic = (report['figures'][s] for s in ('seen', 'unseen', 'synthetic'))
+    assert set(seen) == {'input', 'mse', 'fusion', 'diffusion_blind_seed0', 'diffusion_blind_seed1',
+                         'diffusion_class_g1', 'diffusion_class_g2', 'diffusion_blind_3steps', 'regression_blind',
+                         'regression_class'}
+    assert set(unseen) == {'input', 'mse', 'diffusion_blind_seed0', 'diffusion_blind_seed1', 'regression_blind'}
+    assert {'input', 'diffusion_blind_seed0', 'regression_blind'} <= set(synthetic)
+    assert report['images'] == {'seen': 3, 'unseen': 3, 'synthetic': 6}  # one image of each of the six classes
+    assert seen['input']['area_down'] == 0 and seen['input']['detail_outside'] == 1
+    assert seen['input']['area'] > 0 and seen['mse']['area'] == 0
+    for row in seen.values():
+        assert all(np.isfinite(row[k]) for k in ('psnr', 'ssim', 'psnr_in_mask', 'niqe', 'area'))
+    # Restoring inside the masks leaves every other pixel as it was.
+    restored = cv2.imread(str(work / 'restored' / 'seen' / 'diffusion_blind_seed0' / 'astronaut.png'))
+    original = cv2.imread(os.path.join(tmp_path, 'gen_seen_heldout_sr', 'astronaut.png'))
+    mask = cv2.imread(os.path.join(tmp_path, 'gen_seen_heldout_masks', 'astronaut.png'), 0) > 0
+    assert (restored[~mask] == original[~mask]).all() and (restored[mask] != original[mask]).any()
+    assert abs(seen['diffusion_blind_seed0']['detail_outside'] - 1) < 0.01  # the 11x11 window reaches inside
+    assert set(report['targets']) == {'seen', 'unseen'} and set(report['targets']['seen']) == {'seed0', 'seed1'}
+    assert json.loads((work / 'results.json').read_text())['figures'] == report['figures']
