@@ -13,13 +13,13 @@ report, ``finetune`` to choose settings; the restorers trained on the ``train`` 
 Every restorer run goes through ``desra restore`` with the set's masks (``--masks``: only the inside is restored, every
 pixel outside is the input's): the diffusion restorer blind over ``--seeds`` at ``--steps`` (30) DDIM steps; on
 ``seen`` also non-blind (``--class`` of the generator) with guidance 1, 2 and 3, and blind with 10 and 50 steps
-(``--step-sweep``, seed 0); the
-one-pass regression restorer (``--regression``) blind, and non-blind on ``seen``. With ``--whole``, the diffusion
-restorer also restores the whole ``seen`` images (no masks, seed 0), which is where the detail outside the masks can
-be lost. Compared with the input, the MSE-SR output (``mse_reference`` of the zoo), and on ``seen`` the DeSRA
-fine-tune of the same generator (``--finetune-dir``: its outputs of the split, e.g. ``desra demo``'s) and the fusion
-of every zoo generator's outputs with DeSRA scores and the MSE-SR fallback (``desra fuse``; with
-``--localizer-config``/``--localizer-checkpoint`` also the localiser-driven fusion, no MSE-SR).
+(``--step-sweep``, seed 0); the one-pass regression restorer (``--regression``) blind, and non-blind on ``seen``.
+With ``--whole``, the diffusion restorer also restores the whole ``seen`` images (no masks, seed 0), which is where
+the detail outside the masks can be lost. Compared with the input, the MSE-SR output (``mse_reference`` of the
+zoo), and on ``seen`` the DeSRA fine-tune of the same generator (``--finetune-dir``: its outputs of the split, e.g.
+``desra demo``'s) and the fusion of every zoo generator's outputs with DeSRA scores and the MSE-SR fallback
+(``desra fuse``; with ``--localizer-config``/``--localizer-checkpoint`` also the localiser-driven fusion, no
+MSE-SR).
 
 Figures per set and method, means over the images: PSNR and SSIM against HR (BasicSR, RGB, 4-pixel border), PSNR
 inside the masks, BasicSR's NIQE (Y channel, lower is better), DeSRA-det's artifact area (percent; against the
@@ -34,7 +34,7 @@ again to continue).
 Usage (``make bench-restore``)::
 
     .venv/bin/python -m benchmarks.bench_restore --work results/bench_restore --seeds 0 1 2 \\
-        --finetune-dir results/demo/heldout/sr_finetuned
+        --finetune-dir results/demo/rounds/001/heldout/sr
 """
 import argparse
 import json
@@ -47,13 +47,13 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from benchmarks.common import REPO, checked
+from desra_basicsr.demo import PRETRAINED
 from desra_basicsr.evaluation.detail import detail_outside
 from desra_basicsr.evaluation.folders import format_table
 from desra_basicsr.image_io import list_images, read_image, read_mask, stem
 from desra_basicsr.jobs import detect, fuse, restore, zoo_synth
 
-PRETRAINED = osp.join(REPO, 'experiments', 'pretrained_models')
-#: (set, minimum percent of DeSRA-det area removed, least PSNR gain in dB over the input, least detail kept).
+#: Per set: (least percent of DeSRA-det area removed, least PSNR gain in dB over the input, least detail kept).
 TARGETS = {'seen': (70.0, 0.3, 0.85), 'unseen': (50.0, 0.0, None)}
 
 
@@ -87,7 +87,7 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--work', required=True, help='work folder (outputs, masks, results.json)')
     parser.add_argument('--zoo', default=osp.join(REPO, 'results', 'zoo', 'manifest.json'), help='zoo manifest')
     parser.add_argument('--split', choices=('heldout', 'finetune'), default='heldout')
-    parser.add_argument('--restorer', default=osp.join(PRETRAINED, 'restore_demo.pth'), help='diffusion restorer')
+    parser.add_argument('--restorer', default=restore.DEMO_RESTORER, help='diffusion restorer')
     parser.add_argument('--regression', default=osp.join(PRETRAINED, 'restore_demo_regression.pth'),
                         help='one-pass regression restorer (empty: none)')
     parser.add_argument('--seen', default='demo_gan', help='zoo generator the restorer trained on')
@@ -241,7 +241,9 @@ def target_checks(results: Dict[str, Dict[str, dict]], seeds: List[int]) -> Dict
     """Whether the blind diffusion restorer of each seed meets the targets of :data:`TARGETS`."""
     checks = {}
     for set_name, (area_down, gain, detail) in TARGETS.items():
-        for seed in seeds if set_name in results else ():
+        if set_name not in results:
+            continue
+        for seed in seeds:
             row = results[set_name][f'diffusion_blind_seed{seed}']
             met = row['area_down'] is not None and row['area_down'] >= area_down and row['psnr_gain'] >= gain
             if detail is not None:

@@ -233,8 +233,11 @@ class Restorer(nn.Module):
                               device=target.device)
         noisy = self.train_scheduler.add_noise(target, noise, steps)
         predicted = net(torch.cat([noisy, condition], dim=1), steps, class_labels=labels).sample
-        wanted = {'epsilon': noise, 'sample': target}.get(self.config.prediction)
-        if wanted is None:
+        if self.config.prediction == 'epsilon':
+            wanted = noise
+        elif self.config.prediction == 'sample':
+            wanted = target
+        else:
             wanted = self.train_scheduler.get_velocity(target, noise, steps)
         return F.mse_loss(predicted.float(), wanted.float())
 
