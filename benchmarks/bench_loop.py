@@ -3,8 +3,9 @@
 The corpus's fine-tune set (``demo_data/finetune_lr``, 16 photos) arrives in ``--batches`` batches (photo ``i`` of
 the sorted list goes to batch ``i mod N``); the held-out set (``demo_data/heldout_lr``) is the loop's ``heldout``,
 scored after every round and never trained on. Every photo of a batch is trained on (the demo's recipe,
-``train_clean``), from ``options/demo_finetune_desra.yml``; a round fine-tunes once the pool holds ``--min-pool``
-photos with artifacts. For each seed, two loops over the same stream:
+``train_clean``) except the ``--holdback`` share of the pool's photos without artifacts, held out in the validation
+split with either length; from ``options/demo_finetune_desra.yml``; a round fine-tunes once the pool holds
+``--min-pool`` photos with artifacts. For each seed, two loops over the same stream:
 
 * ``chosen``: checkpoints every ``--checkpoint-every`` iterations up to ``--iters``, the rule of
   :func:`desra_basicsr.evaluation.selection.choose_checkpoint` on the validation split of each round's pool;
@@ -135,6 +136,8 @@ def main() -> None:
     parser.add_argument('--checkpoint-every', type=int, default=100)
     parser.add_argument('--fixed-iters', type=int, default=500, help='the fixed length (the demo\'s)')
     parser.add_argument('--min-pool', type=int, default=2)
+    parser.add_argument('--holdback', type=float, default=0.25,
+                        help='share of the pool\'s photos without artifacts held out of the fine-tune (0: none)')
     parser.add_argument('--crop', type=int, default=0, help='central crops of this size (0: whole photos)')
     parser.add_argument('--out', default='results/bench_loop', help='one loop folder per mode and seed')
     parser.add_argument('--device', default='cpu')
@@ -145,13 +148,14 @@ def main() -> None:
     for mode in args.modes:
         for seed in args.seeds:
             start = time.time()
-            result = run(LoopSettings(
+            settings = LoopSettings(
                 out=osp.join(args.out, f'{mode}_seed{seed}'), batches=stream['batches'], heldout=stream['heldout'],
                 gan_opt=GAN_OPT, gan_weights=osp.join(PRETRAINED, 'demo_gan_x4.pth'),
                 netd_weights=osp.join(PRETRAINED, 'demo_gan_x4_netD.pth'), mse_opt=MSE_OPT,
                 mse_weights=osp.join(PRETRAINED, 'demo_mse_x4.pth'), template=FINETUNE_TEMPLATE, length=mode,
                 iters=args.iters if mode == 'chosen' else args.fixed_iters, checkpoint_every=args.checkpoint_every,
-                min_pool=args.min_pool, train_clean=True, seed=seed, device=args.device), on_round=lambda r: None)
+                min_pool=args.min_pool, train_clean=True, holdback=args.holdback, seed=seed, device=args.device)
+            result = run(settings, on_round=lambda r: None)
             rows = loop_figures(result)
             table.setdefault(mode, {})[seed] = {'rounds': rows, 'missed': missed(rows), 'current': result.current,
                                                 'seconds': round(time.time() - start, 1)}

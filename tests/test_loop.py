@@ -9,6 +9,7 @@ from desra_basicsr.commands import main
 from desra_basicsr.image_io import list_images
 from desra_basicsr.jobs.core import Interrupted
 from helpers.loop import loop_args, make_batch, make_batches, stage_records
+from helpers.paths import REPO_ROOT
 
 
 def read_manifest(out):
@@ -94,3 +95,26 @@ def test_a_model_that_adds_artifacts_on_an_earlier_batch_is_rejected(tmp_path, c
         state = json.load(f)
     assert [e['name'] for e in state['pool']] == ['r002_bridge']  # kept for the next round
     assert [e['name'] for e in state['fixed']] == ['r001_apple']
+
+
+def test_held_back_images_are_never_trained_on_and_reject_a_model_that_paints_on_them(tmp_path, capsys):
+    batch = make_batch(str(tmp_path / 'b1'), ['apple', 'aerial', 'baboon'])
+    # A pathological recipe: a learning rate 10^4 times the demo's.
+    with open(osp.join(REPO_ROOT, 'options', 'demo_finetune_desra.yml')) as f:
+        opt = yaml.safe_load(f)
+    opt['train']['optim_g']['lr'] = 0.1
+    template = str(tmp_path / 'pathological.yml')
+    with open(template, 'w') as f:
+        yaml.safe_dump(opt, f)
+    out = str(tmp_path / 'loop')
+    extra = ['--train-clean', '--holdback', '0.5', '--pool-tolerance', '100', '--template', template]
+    assert main(loop_args(out, batch, extra=extra)) == 0
+    split = stage_records(out)['1']['split']
+    assert split['validation'] == ['r001_baboon'] and split['train'] == ['r001_aerial', 'r001_apple']
+    assert list_images(osp.join(out, 'rounds', '001', 'train', 'lr')) == ['r001_aerial.png', 'r001_apple.png']
+    chosen = stage_records(out)['1']['choose']
+    assert [row['iter'] for row in chosen['scores']] == [2]  # the fixed length's checkpoint, on the held-back image
+    printed = capsys.readouterr().out
+    assert '1 of 1 validation images, never trained on, gained artifacts (100.0 %, beyond --max-addition 0 %)' in \
+        printed
+    assert 'v0 kept' in printed and read_manifest(out)['current'] == 'v0'

@@ -32,3 +32,18 @@ def test_an_earlier_batch_that_gained_artifacts_rejects_whatever_the_pool():
     assert rejection_reasons(FORGOT, pool(5, 1), 100.0) == [FORGOT['reason']]
     both = rejection_reasons(FORGOT, pool(5, 1), 0.0)
     assert both[0] == FORGOT['reason'] and both[1].startswith('1 of 5 images of the pool')
+
+
+@pytest.mark.parametrize('images, added, max_addition, accepted', [(3, 0, 0.0, True), (3, 1, 0.0, False),
+                                                                   (4, 1, 25.0, True), (4, 2, 25.0, False)])
+def test_additions_on_the_validation_split_beyond_max_addition_reject(images, added, max_addition, accepted):
+    validation = {'images': images, 'addition_rate': 100.0 * added / images}
+    reasons = rejection_reasons(PASSED, pool(11, 0), 10.0, validation, max_addition)
+    assert (not reasons) == accepted
+    if not accepted:
+        assert reasons == [f'{added} of {images} validation images, never trained on, gained artifacts '
+                           f'({100.0 * added / images:.1f} %, beyond --max-addition {max_addition:g} %)']
+
+
+def test_a_round_without_a_validation_split_is_not_judged_on_one():
+    assert rejection_reasons(PASSED, pool(11, 0), 10.0, None, 0.0) == []

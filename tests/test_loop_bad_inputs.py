@@ -90,6 +90,10 @@ def test_settings_the_rule_cannot_use_are_refused(tmp_path, capsys):
     assert '--tie-area -0.1: must be a finite number in [0, 100]' in error_line(capsys)
     assert main(args + ['--pool-tolerance', 'nan']) == 2
     assert '--pool-tolerance nan: must be a finite number in [0, 100]' in error_line(capsys)
+    assert main(args + ['--min-pool', '2', '--holdback', '0.25']) == 2
+    assert '--holdback 0.25: needs --train-clean' in error_line(capsys)
+    assert main(args + ['--min-pool', '2', '--train-clean', '--holdback', '1']) == 2
+    assert '--holdback 1.0: must be a finite number in [0, 1)' in error_line(capsys)
     assert main(['loop', '--input', batch, '--out', str(tmp_path / 'loop'), *DEMO_MODELS[2:]]) == 2
     assert '--gan-opt / --gan-arch: give exactly one of them' in error_line(capsys)
     assert not (tmp_path / 'loop').exists()

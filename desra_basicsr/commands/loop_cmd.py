@@ -12,9 +12,13 @@ the round's report page. Everything goes to ``--out``; run the same command agai
   never trained on); the rule keeps the smallest detected area with an addition rate of at most
   ``--max-addition`` % and detail kept of at least ``--min-detail``. ``--length fixed`` trains ``--iters``
   iterations (the paper: 1000).
+* ``--holdback F`` (with ``--train-clean``, either length): a share F of the pool's images without artifacts is
+  held out in the validation split too, so that a fine-tuned model that paints artifacts on images it never
+  trained on is seen.
 * Rounds fine-tune once the pool of images with artifacts holds ``--min-pool`` of them, from the current model; a
   fine-tuned model that gains artifacts on more than ``--forget-tolerance`` % of the images fixed in earlier
-  rounds is rejected and the current model kept.
+  rounds, on more than ``--pool-tolerance`` % of its pool, or on more than ``--max-addition`` % of its validation
+  split is rejected and the current model kept.
 * ``--heldout DIR``: scored before and after every round, never trained on.
 * Every accepted model version, with its parent, data, scores and the reason, is in OUT/models/manifest.json;
   serve one with ``desra sr --opt OUT/models/vN/sr.yml``. The report: OUT/report/index.html.
@@ -77,9 +81,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         parser, LoopSettings, {
             'iters': 'fine-tune iterations (the longest run with --length chosen)',
             'checkpoint_every': 'iterations between the checkpoints the rule scores',
-            'val_fraction': 'share of the pool\'s artifact images held out for the rule',
+            'val_fraction': 'share of the pool\'s artifact images held out for the rule (--length chosen)',
+            'holdback': 'share of the pool\'s images without artifacts held out too, either length (needs '
+                        '--train-clean): a candidate that adds artifacts on them is rejected',
             'min_detail': 'rule: least detail kept outside the masks',
-            'max_addition': 'rule: largest addition rate on the validation split, percent',
+            'max_addition': 'largest addition rate on the validation split, percent (the rule\'s; beyond it the '
+                            'candidate is rejected)',
             'tie_area': 'rule: area excess (percentage points) over the smallest that still ties; the last of the '
                         'unbroken run of ties is kept',
             'min_pool': 'images with artifacts the pool must hold before a fine-tune',

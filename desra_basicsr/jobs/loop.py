@@ -5,20 +5,23 @@ For a GAN-SR model and its MSE-SR twin (each a BasicSR option file, or an archit
 
 1. ``sr_mse``, ``sr_gan``, ``detect``: both models over the batch (the GAN-SR model is the current version) and
    DeSRA-det; the images with artifacts join the *pool* (with ``train_clean`` the others join it too);
-2. when the pool holds at least ``min_pool`` images with artifacts: ``split`` (a validation split of the pool's
-   artifact images, never trained on, with ``length='chosen'``), ``pseudo_gt`` (eq. 10), ``finetune`` (the DeSRA
-   fine-tune from the current version, :mod:`desra_basicsr.jobs.finetune`);
+2. when the pool holds at least ``min_pool`` images with artifacts: ``split`` (the validation split, never
+   trained on: with ``length='chosen'``, ``val_fraction`` of the pool's artifact images; with either length,
+   ``holdback`` of its images without artifacts), ``pseudo_gt`` (eq. 10), ``finetune`` (the DeSRA fine-tune from
+   the current version, :mod:`desra_basicsr.jobs.finetune`);
 3. ``choose``: the length of the fine-tune. With ``length='chosen'`` every saved checkpoint is scored on the
    validation split and the rule of :func:`desra_basicsr.evaluation.selection.choose_checkpoint` keeps one; with
-   ``length='fixed'`` the last checkpoint (``iters``, the paper's 1000 by default) is used;
+   ``length='fixed'`` the last checkpoint (``iters``, the paper's 1000 by default) is used, and scored on the
+   validation split when there is one;
 4. ``forgetting``: the images fixed in earlier rounds are scored again with the candidate, against the current
    version's masks (:func:`score_model`);
 5. ``pool_after``, ``heldout``: the candidate on the pool (against the masks it was fine-tuned on) and on the
    held-out set (against the starting model; never trained on, never used to decide): removal, addition, area,
    detail;
 6. ``accept``: a candidate that gains artifacts on more than ``forget_tolerance`` percent (0: on any) of the images
-   fixed in earlier rounds, or on more than ``pool_tolerance`` percent (10: at most one image in ten) of its own
-   pool, is rejected and the current version kept (the pool stays for the next round); otherwise it becomes the
+   fixed in earlier rounds, on more than ``pool_tolerance`` percent (10: at most one image in ten) of its own
+   pool, or on more than ``max_addition`` percent (0: on any) of the validation split it never trained on, is
+   rejected and the current version kept (the pool stays for the next round); otherwise it becomes the
    current version, registered in ``OUT/models/manifest.json`` (:mod:`desra_basicsr.jobs.model_registry`), and the
    pool's images count as fixed (an image of the pool that gained artifacts is then judged against the new
    version's masks). ``report``: the round's HTML page.
@@ -73,9 +76,13 @@ class LoopSettings(Settings):
         length (str): ``chosen`` (the rule picks a checkpoint on the validation split) or ``fixed`` (``iters``).
         iters (int): Fine-tune iterations: the longest run (``chosen``) or the run (``fixed``; the paper: 1000).
         checkpoint_every (int): Iterations between the checkpoints scored with ``length='chosen'``.
-        val_fraction (float): Share of the pool's artifact images held out as the validation split.
+        val_fraction (float): Share of the pool's artifact images held out as the validation split (``chosen``).
+        holdback (float): Share of the pool's images without artifacts (``train_clean``) held out in the validation
+            split too, with either length: a candidate that paints artifacts on images it never trained on is seen
+            by the rule and rejected (0: none held back).
         min_detail (float): The rule's least detail kept outside the masks (std ratio).
-        max_addition (float): The rule's largest addition rate on the validation split, percent.
+        max_addition (float): The largest addition rate on the validation split, percent: the rule's, and beyond
+            it the candidate is rejected.
         tie_area (float): The rule's tie: an admitted checkpoint whose area exceeds the smallest by at most this
             many percentage points ties with it (the last of the unbroken run of ties is kept).
         min_pool (int): Images with artifacts the pool must hold before a fine-tune.
@@ -113,6 +120,7 @@ class LoopSettings(Settings):
     iters: int = setting(1000, lo=1, hi=MAX_ITERS)
     checkpoint_every: int = setting(100, lo=1, hi=MAX_ITERS)
     val_fraction: float = setting(0.25, lo=0, lo_open=True, hi=1, hi_open=True)
+    holdback: float = setting(0.0, lo=0, hi=1, hi_open=True)
     min_detail: float = setting(0.9, lo=0, hi=10)
     max_addition: float = setting(0.0, lo=0, hi=100)
     tie_area: float = setting(0.05, lo=0, hi=100)
@@ -141,6 +149,9 @@ class LoopSettings(Settings):
         if self.length == 'chosen' and self.min_pool < 2:
             raise DesraSettingsError(f'--min-pool {self.min_pool}: --length chosen needs at least 2 images with '
                                      'artifacts (one to validate on); raise --min-pool or use --length fixed')
+        if self.holdback and not self.train_clean:
+            raise DesraSettingsError(f'--holdback {self.holdback:g}: needs --train-clean (the held-back images are '
+                                     'the pool\'s images without artifacts, which join the pool with --train-clean)')
         for path in (self.netd_weights, self.template, self.seg_checkpoint, self.seg_config):
             if path and not osp.isfile(path):
                 raise DesraSettingsError(f'{path}: file not found')
@@ -385,12 +396,15 @@ def _detect_batch(settings: LoopSettings, state: LoopState, number: int, lr: str
 
 
 def _split(settings: LoopSettings, pool: List[Dict[str, Any]], number: int) -> Dict[str, Any]:
-    """Stage ``split``: the validation split (artifact images only, never trained on) and the training set."""
+    """Stage ``split``: the validation split (never trained on; see the module docstring) and the training set."""
     artifacts = [e['name'] for e in pool if e['artifact']]
+    clean = [e['name'] for e in pool if not e['artifact']]
+    rng = random.Random(settings.seed + number - 1)
     validation: List[str] = []
     if settings.length == 'chosen':
         count = min(len(artifacts) - 1, max(1, round(settings.val_fraction * len(artifacts))))
-        validation = sorted(random.Random(settings.seed + number - 1).sample(artifacts, count))
+        validation = rng.sample(artifacts, count)
+    validation = sorted(validation + rng.sample(clean, round(settings.holdback * len(clean))))
     train = [e['name'] for e in pool if e['name'] not in validation]
     root = _round_dir(settings, number)
     by_name = {e['name']: e for e in pool}
@@ -444,17 +458,21 @@ def _choose(settings: LoopSettings, state: LoopState, number: int, trained: Dict
     checkpoints = {int(k): v for k, v in trained['checkpoints'].items()}
 
     def work() -> Dict[str, Any]:
-        if settings.length == 'fixed':
-            last = max(checkpoints)
-            return {'iteration': last, 'weights': checkpoints[last], 'scores': [],
-                    'reason': f'fixed length: the last checkpoint, {last} iterations (--length fixed)'}
         from desra_basicsr.evaluation.selection import SelectionRule, choose_checkpoint
         from desra_basicsr.jobs.checkpoint_scores import CheckpointScoreSettings, score_checkpoints
-        images = _set_folders(osp.join(root, 'validation'))
-        scores = score_checkpoints(CheckpointScoreSettings(
-            out=osp.join(root, 'scores'), lr=images['lr'], mse=images['mse'], gan=images['gan'],
-            masks=images['mask'], opt=trained['options'], checkpoints=tuple(sorted(checkpoints.items())),
-            detect_options=_detect_options(settings), device=settings.device, progress=settings.progress))
+        fixed = settings.length == 'fixed'
+        scored = {max(checkpoints): checkpoints[max(checkpoints)]} if fixed else checkpoints
+        scores = []
+        if state.record(number, 'split')['validation']:
+            images = _set_folders(osp.join(root, 'validation'))
+            scores = score_checkpoints(CheckpointScoreSettings(
+                out=osp.join(root, 'scores'), lr=images['lr'], mse=images['mse'], gan=images['gan'],
+                masks=images['mask'], opt=trained['options'], checkpoints=tuple(sorted(scored.items())),
+                detect_options=_detect_options(settings), device=settings.device, progress=settings.progress))
+        if fixed:
+            last = max(checkpoints)
+            return {'iteration': last, 'weights': checkpoints[last], 'scores': [asdict(s) for s in scores],
+                    'reason': f'fixed length: the last checkpoint, {last} iterations (--length fixed)'}
         choice, reason = choose_checkpoint(
             scores, SelectionRule(max_addition=settings.max_addition, min_detail=settings.min_detail,
                                   tie_area=settings.tie_area))
@@ -487,7 +505,8 @@ def _forgetting(settings: LoopSettings, state: LoopState, number: int, opt: str)
     return state.stage(number, 'forgetting', work)
 
 
-def rejection_reasons(forgetting: Dict[str, Any], pool: Dict[str, Any], pool_tolerance: float) -> List[str]:
+def rejection_reasons(forgetting: Dict[str, Any], pool: Dict[str, Any], pool_tolerance: float,
+                      validation: Optional[Dict[str, Any]] = None, max_addition: float = 0.0) -> List[str]:
     """Why a candidate is rejected (stage ``accept`` of the module docstring); an empty list accepts it.
 
     Args:
@@ -496,6 +515,9 @@ def rejection_reasons(forgetting: Dict[str, Any], pool: Dict[str, Any], pool_tol
         pool (dict): The candidate's comparison summary on its own pool (``images``, ``images_with_additions``,
             ``addition_rate``), against the masks it was fine-tuned on.
         pool_tolerance (float): Largest addition rate on the pool, percent.
+        validation (dict | None): The candidate on the validation split it never trained on (``images``,
+            ``addition_rate``); None when the round has no validation split.
+        max_addition (float): Largest addition rate on the validation split, percent.
 
     Returns:
         list[str]: One line per failed check.
@@ -505,7 +527,19 @@ def rejection_reasons(forgetting: Dict[str, Any], pool: Dict[str, Any], pool_tol
         problems.append(f'{pool["images_with_additions"]} of {pool["images"]} images of the pool it was fine-tuned on '
                         f'gained artifacts ({pool["addition_rate"]:.1f} %, beyond the pool tolerance of '
                         f'{pool_tolerance:g} %)')
+    if validation and validation['addition_rate'] > max_addition:
+        added = round(validation['addition_rate'] * validation['images'] / 100.0)
+        problems.append(f'{added} of {validation["images"]} validation images, never trained on, gained artifacts '
+                        f'({validation["addition_rate"]:.1f} %, beyond --max-addition {max_addition:g} %)')
     return problems
+
+
+def _validation_figures(split: Dict[str, Any], chosen: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The chosen checkpoint's row of the validation scores (``images``, ``addition_rate``); None without a split."""
+    rows = [s for s in chosen['scores'] if s['iter'] == chosen['iteration']]
+    if not split['validation'] or not rows:
+        return None
+    return {'images': len(split['validation']), 'addition_rate': rows[0]['addition_rate']}
 
 
 def _accept(settings: LoopSettings, state: LoopState, registry: ModelRegistry, number: int,
@@ -513,12 +547,13 @@ def _accept(settings: LoopSettings, state: LoopState, registry: ModelRegistry, n
     """Stage ``accept``: register an accepted candidate and make it current; or keep the current version."""
     parent = state.record(number, 'start')['model']
     chosen, forgetting, trained = decided['choose'], decided['forgetting'], decided['finetune']
-    problems = rejection_reasons(forgetting, decided['pool_after']['summary'], settings.pool_tolerance)
+    split = state.record(number, 'split')
+    problems = rejection_reasons(forgetting, decided['pool_after']['summary'], settings.pool_tolerance,
+                                 _validation_figures(split, chosen), settings.max_addition)
     if problems:
         return state.stage(number, 'accept', lambda: {
             'accepted': False, 'version': parent, 'reason': f'rejected: {"; ".join(problems)}; {parent} kept'})
     version = f'v{len(state.data["versions"])}'
-    split = state.record(number, 'split')
 
     def work() -> Dict[str, Any]:
         folder = registry.version_folder(version)
