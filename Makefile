@@ -101,3 +101,20 @@ bench-restore: setup
 	$(PY) -m desra_basicsr demo --out results/demo
 	$(PY) -m benchmarks.bench_restore --work results/bench_restore --seeds 0 1 2 \
 		--finetune-dir results/demo/rounds/001/heldout/sr $(BENCH_RESTORE_ARGS)
+
+# The cross-domain test (docs/deraining.md): synthetic rain on the corpus's training photos, then the pixel-loss and
+# GAN deraining models of options/derain/ whose weights are missing (pixel first: the GAN models start from it).
+DERAIN_MODELS := pixel gan_vgg gan_unetd gan_unetd_lsgan
+.PHONY: derain bench-derain
+derain: setup
+	test -d datasets/demo/train/gt || $(PY) scripts/prepare_demo_data.py
+	$(PY) -m desra_basicsr zoo rain --hr datasets/demo/train/gt --out datasets/demo/rain/train
+	for m in $(DERAIN_MODELS); do test -f $(PRETRAINED)/derain_$$m.pth && continue; \
+		$(PY) desra_basicsr/train.py -opt options/derain/$$m.yml --auto_resume && \
+		cp experiments/derain_$$m/models/net_g_latest.pth $(PRETRAINED)/derain_$$m.pth || exit 1; done
+
+# The deraining models, DeSRA-det and the zoo localiser on them, and fusion, on the corpus's held-out photos with
+# rain (docs/benchmarks/deraining.md); BENCH_DERAIN_ARGS passes options, e.g. the localiser:
+# BENCH_DERAIN_ARGS="--localizer results/zoo_localizer/localizer_config.py results/zoo_localizer/localizer.pth".
+bench-derain: derain
+	$(PY) -m benchmarks.bench_derain --work results/bench_derain $(BENCH_DERAIN_ARGS)

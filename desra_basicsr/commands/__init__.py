@@ -18,7 +18,7 @@ import os
 import os.path as osp
 import signal
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from desra_basicsr.version import __version__
 
@@ -83,26 +83,27 @@ def add_setting_arguments(parser: argparse.ArgumentParser, cls: type, helps: Dic
             '--' + name.replace('_', '-'), type=type(default), default=default, help=f'{text} (default: {default})')
 
 
-def add_action_parser(subparsers: argparse._SubParsersAction, command: str, command_help: str, action: str,
-                      action_help: str, doc: str) -> argparse.ArgumentParser:
-    """Add a command with actions (``desra localizer train``, ``desra zoo synth``) and its first action.
+def add_action_parsers(subparsers: argparse._SubParsersAction, command: str, command_help: str,
+                       actions: List[Tuple[str, str]], doc: str) -> List[argparse.ArgumentParser]:
+    """Add a command with actions (``desra localizer train``, ``desra zoo synth``, ``desra zoo rain``).
 
     Args:
         subparsers (argparse._SubParsersAction): The ``desra`` sub-parsers.
-        command (str): The command (``localizer``).
+        command (str): The command (``zoo``).
         command_help (str): Its one-line help.
-        action (str): The action (``train``).
-        action_help (str): Its one-line help.
-        doc (str): The description of both (the command module's docstring).
+        actions (list[tuple[str, str]]): Each action (``synth``) with its one-line help.
+        doc (str): The description of the command and its actions (the command module's docstring).
 
     Returns:
-        argparse.ArgumentParser: The action's parser, for its options.
+        list[argparse.ArgumentParser]: The actions' parsers, in the order given, for their options.
     """
     parser = subparsers.add_parser(
         command, help=command_help, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    actions = parser.add_subparsers(dest='action', metavar='ACTION', required=True)
-    return actions.add_parser(
-        action, help=action_help, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parsers = parser.add_subparsers(dest='action', metavar='ACTION', required=True)
+    return [
+        parsers.add_parser(action, help=text, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+        for action, text in actions
+    ]
 
 
 def run_job_command(job: Callable[[], Any], report: Optional[Callable[[Any], None]] = None) -> int:

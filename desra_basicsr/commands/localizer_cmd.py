@@ -30,7 +30,7 @@ training data and ``--init-checkpoint`` are checked before training starts. Exit
 """
 import argparse
 
-from desra_basicsr.commands import add_action_parser, add_overwrite_argument, finished_item_on_rank0, job_command
+from desra_basicsr.commands import add_action_parsers, add_overwrite_argument, finished_item_on_rank0, job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,9 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     def default(name: str):
         return default_of(LocalizerTrainSettings, name)
 
-    train = add_action_parser(subparsers, 'localizer',
-                              'train the artifact localiser (finds GAN-SR artifacts without the MSE-SR twin)', 'train',
-                              'train on images with artifact masks (synthetic, generators) and clean images', __doc__)
+    train, = add_action_parsers(
+        subparsers, 'localizer', 'train the artifact localiser (finds GAN-SR artifacts without the MSE-SR twin)',
+        [('train', 'train on images with artifact masks (synthetic, generators) and clean images')], __doc__)
     train.add_argument('--gan', default=None, help='folder of GAN-SR images (with --masks: one generator source)')
     train.add_argument('--masks', default=None, help='folder of DeSRA-det masks of --gan (desra detect output)')
     train.add_argument('--out', required=True, help='output folder (config, checkpoint, work_dir, summary.json)')

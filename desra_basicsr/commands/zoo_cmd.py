@@ -1,4 +1,6 @@
-"""``desra zoo synth``: paint synthetic artifacts with exact masks into clean HR photos (the artifact zoo).
+"""``desra zoo synth`` and ``desra zoo rain``: the artifact zoo's synthetic data.
+
+``desra zoo synth`` paints synthetic artifacts with exact masks into clean HR photos.
 
 Each artifact class models what GAN-SR and other generators produce: ``texture`` (noise-like texture over flat
 areas), ``grid`` (checkerboard of period 2-4 px), ``halo`` (over-sharpening halos and ringing), ``blotch`` (colour
@@ -16,23 +18,38 @@ and its name, so a resumed run or one under ``python -m torch.distributed.run`` 
 other settings are refused unless ``--overwrite``. Exit code: 0, 1 when a photo could not be read, 2 for unusable
 arguments (an unknown class, a strength out of its range, an empty --hr folder). Python API:
 :mod:`desra_basicsr.jobs.zoo_synth`.
+
+``desra zoo rain`` adds synthetic rain streaks to clean photos, the inputs of the cross-domain deraining test
+(docs/deraining.md): sparse drops, blurred (``--blur``), smeared into streaks of ``--length`` pixels tilted ``--angle``
+degrees from the vertical, ``--density`` drops per pixel, screen-blended at ``--intensity``; each photo jitters the
+parameters around the run's. Example::
+
+    desra zoo rain --hr hr --out rain --angle 30 --density 0.006
+
+It writes ``OUT/img/<photo>.png`` (the same file names as ``--hr``, so BasicSR's ``PairedImageDataset`` pairs them)
+and ``OUT/summary.json`` (settings; per photo its drawn ``rain`` parameters and ``target``). Resumable, seeded per
+photo; other settings are refused unless ``--overwrite``. Exit code: 0, 1 when a photo could not be read, 2 for
+unusable arguments (a value out of its range, an empty --hr folder). Python API: :mod:`desra_basicsr.jobs.zoo_rain`.
 """
 import argparse
 
-from desra_basicsr.commands import add_action_parser, add_overwrite_argument, add_setting_arguments, job_command
+from desra_basicsr.commands import add_action_parsers, add_overwrite_argument, add_setting_arguments, job_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``zoo`` sub-command (with its ``synth`` action).
+    """Add the ``zoo`` sub-command (with its ``synth`` and ``rain`` actions).
 
     Args:
         subparsers (argparse._SubParsersAction): The ``desra`` sub-parsers.
     """
+    from desra_basicsr.jobs.zoo_rain import ZooRainSettings
     from desra_basicsr.jobs.zoo_synth import SHAPE_CHOICES, ZooSynthSettings
     from desra_basicsr.settings import default_of
 
-    synth = add_action_parser(subparsers, 'zoo', 'build the artifact zoo: synthetic artifacts with exact masks',
-                              'synth', 'paint synthetic artifacts into clean HR photos', __doc__)
+    synth, rain = add_action_parsers(subparsers, 'zoo', 'build the artifact zoo: synthetic artifacts and rain',
+                                     [('synth', 'paint synthetic artifacts into clean HR photos'),
+                                      ('rain', 'add synthetic rain streaks to clean photos (deraining test)')],
+                                     __doc__)
     synth.add_argument('--hr', required=True, help='folder of clean HR photos')
     synth.add_argument('--out', required=True, help='output folder (img/, mask/, summary.json)')
     synth.add_argument(
@@ -55,3 +72,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           {'seed': 'seed of the run; each artifact\'s seed is made from it and the item\'s name'})
     add_overwrite_argument(synth)
     synth.set_defaults(func=job_command('desra_basicsr.jobs.zoo_synth', 'ZooSynthSettings'))
+
+    rain.add_argument('--hr', required=True, help='folder of clean photos')
+    rain.add_argument('--out', required=True, help='output folder (img/, summary.json)')
+    add_setting_arguments(
+        rain, ZooRainSettings, {
+            'angle': 'tilt of the streaks from the vertical, degrees, in [-60, 60]',
+            'length': 'streak length, pixels, in [2, 200]',
+            'density': 'fraction of pixels that start a drop, in [0.0001, 0.05]',
+            'blur': 'Gaussian blur of the drops, pixels, in [0, 5]',
+            'intensity': 'brightness of a streak\'s core, in [0.05, 1]',
+            'seed': 'seed of the run; each photo\'s seed is made from it and its name',
+        })
+    add_overwrite_argument(rain)
+    rain.set_defaults(func=job_command('desra_basicsr.jobs.zoo_rain', 'ZooRainSettings'))
