@@ -4,7 +4,9 @@ The photo is scikit-image's ``astronaut`` shrunk to 128x128 (area interpolation)
 texture. Each class is painted with :func:`desra_basicsr.zoo.synthetic.paint` at its default strength, an elliptic
 region of ``--area`` (0.2, larger than the default 0.05 so that it shows at this size; ``tone`` keeps its default, the
 whole image) and the seed ``--seed``, and its mask is outlined in green (1 pixel, outside the region where possible).
-Writes ``<out>/clean.png`` and ``<out>/<class>.png``.
+Writes ``<out>/clean.png`` and ``<out>/<class>.png``; and ``<out>/rain.png`` for docs/deraining.md: the photo at
+``RAIN_SIZE`` pixels with rain of the default parameters (:class:`desra_basicsr.zoo.rain.RainParams`) as drawn for a
+photo by ``desra zoo rain --seed SEED``.
 
 Usage (from the repository root)::
 
@@ -19,9 +21,11 @@ import numpy as np
 from skimage import data
 
 from desra_basicsr.image_io import write_image
+from desra_basicsr.zoo.rain import RainParams, draw_params, rain_image
 from desra_basicsr.zoo.synthetic import CLASSES, paint, rng_for
 
 SIZE = 128
+RAIN_SIZE = 256
 OUTLINE = (0, 255, 0)  # BGR green
 
 
@@ -51,6 +55,11 @@ def main() -> None:
         painted, mask = paint(clean, name, rng_for(args.seed, name), shape='ellipse', area=area)
         write_image(osp.join(args.out, f'{name}.png'), outlined(painted, mask))
         print(f'{name} ({cls.description}): strength {cls.strength:g}, area {mask.mean():.3f}')
+    rng = rng_for(args.seed, 'astronaut')
+    params = draw_params(RainParams(), rng)
+    rainy = rain_image(cv2.resize(photo, (RAIN_SIZE, RAIN_SIZE), interpolation=cv2.INTER_AREA), params, rng)
+    write_image(osp.join(args.out, 'rain.png'), rainy)
+    print('rain: ' + ', '.join(f'{k} {v:.3g}' for k, v in params.as_dict().items()))
 
 
 if __name__ == '__main__':

@@ -7,7 +7,7 @@ import os
 import cv2
 import numpy as np
 import pytest
-from helpers.photos import skimage_photo_bgr
+from helpers.photos import write_quarter_photos
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,12 +78,7 @@ def test_each_photo_draws_its_parameters_around_the_runs():
 
 @pytest.fixture()
 def hr(tmp_path):
-    folder = tmp_path / 'hr'
-    folder.mkdir()
-    for name in ('chelsea', 'coffee'):
-        photo = cv2.resize(skimage_photo_bgr(name), None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
-        cv2.imwrite(str(folder / f'{name}.png'), photo)
-    return str(folder)
+    return write_quarter_photos(str(tmp_path / 'hr'))
 
 
 def _rain(hr, out, *extra):

@@ -51,9 +51,9 @@ class ZooRainSettings(Settings):
     out: str = setting(kind='path')
     angle: float = setting(20.0, lo=-60, hi=60)
     length: float = setting(20.0, lo=2, hi=200)
-    density: float = setting(0.004, lo=1e-4, hi=0.05)
+    density: float = setting(0.001, lo=1e-4, hi=0.05)
     blur: float = setting(0.8, lo=0, hi=5)
-    intensity: float = setting(0.8, lo=0.05, hi=1)
+    intensity: float = setting(0.6, lo=0.05, hi=1)
     seed: int = setting(0, lo=0, hi=MAX_SEED)
     overwrite: bool = False
     progress: bool = True

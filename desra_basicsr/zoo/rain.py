@@ -51,9 +51,9 @@ class RainParams:
     """
     angle: float = 20.0
     length: float = 20.0
-    density: float = 0.004
+    density: float = 0.001
     blur: float = 0.8
-    intensity: float = 0.8
+    intensity: float = 0.6
 
     def as_dict(self) -> Dict[str, float]:
         """The parameters rounded for a summary file.

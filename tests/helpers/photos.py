@@ -18,6 +18,15 @@ def skimage_photo_bgr(name: str) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, :3][:, :, ::-1])
 
 
+def write_quarter_photos(folder: str, names: Sequence[str] = ('chelsea', 'coffee')) -> str:
+    """Write photos shrunk to a quarter of their size (area interpolation) as ``folder/<name>.png``; return folder."""
+    os.makedirs(folder, exist_ok=True)
+    for name in names:
+        photo = cv2.resize(skimage_photo_bgr(name), None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+        cv2.imwrite(osp.join(folder, f'{name}.png'), photo)
+    return folder
+
+
 def make_paired_sr_data(root: str, scale: int = 4, gt_size: int = 96, names: Sequence[str] = PHOTOS) -> Dict[str, str]:
     """Write GT crops of real photos and their bicubic x``scale`` LR images as ``root/{gt,lq}/<name>.png``.
 
