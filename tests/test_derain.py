@@ -88,9 +88,10 @@ def test_derain_model_trains_two_iterations_on_rain_pairs(name, rain_pairs, tmp_
     cwd = str(tmp_path)
     run_train(opt, cwd)
     log = read_logs(cwd, opt)
-    assert 'l_pix' in log, log[-3000:]
-    if name != 'pixel':
-        assert 'l_g_gan' in log and 'l_d_real' in log and 'derain_pixel.pth' in log, log[-3000:]
+    if name == 'pixel':
+        assert 'l_pix' in log, log[-3000:]
+    else:
+        assert all(k in log for k in ('l_g_pix', 'l_g_gan', 'l_d_real', 'derain_pixel.pth')), log[-3000:]
     assert osp.isfile(osp.join(experiment_dir(cwd, opt), 'models', 'net_g_2.pth'))
 
 
@@ -143,7 +144,6 @@ def test_bench_derain_end_to_end_on_a_tiny_corpus_and_resumes(tmp_path, capsys):
     assert os.stat(osp.join(work, 'out', 'heldout', 'pixel', 'chelsea.png')).st_mtime_ns == stamp
 
 
-@pytest.mark.slow
 def test_bench_derain_with_a_localiser_scores_it_and_fuses_with_it(tmp_path):
     data = make_artifact_data(str(tmp_path / 'loc_data'))
     loc = str(tmp_path / 'loc')
