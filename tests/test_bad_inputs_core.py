@@ -291,9 +291,12 @@ def test_only_the_jobs_own_temporary_files_are_removed(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ signals
+# The child takes Python's own SIGINT handler back: a test runner started with SIGINT ignored (`nohup ... &` in a
+# script) passes SIG_IGN on, and then Ctrl-C would never reach the command under test.
 SLOW_THIRD_READ = textwrap.dedent("""
-    import runpy, sys, time
+    import runpy, signal, sys, time
     import desra_basicsr.image_io as image_io
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     original, marker = image_io.read_image, sys.argv.pop(1)
 
     def read_image(path):
