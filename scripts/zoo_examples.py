@@ -5,7 +5,7 @@ texture. Each class is painted with :func:`desra_basicsr.zoo.synthetic.paint` at
 region of ``--area`` (0.2, larger than the default 0.05 so that it shows at this size; ``tone`` keeps its default, the
 whole image) and the seed ``--seed``, and its mask is outlined in green (1 pixel, outside the region where possible).
 Writes ``<out>/clean.png`` and ``<out>/<class>.png``; and ``<out>/rain.png`` for docs/deraining.md: the photo at
-``RAIN_SIZE`` pixels with rain of the default parameters (:class:`desra_basicsr.zoo.rain.RainParams`) as drawn for a
+``RAIN_SIZE`` pixels with rain of the default parameters (:class:`desra_basicsr.zoo.RainParams`) as drawn for a
 photo by ``desra zoo rain --seed SEED``.
 
 Usage (from the repository root)::
@@ -21,7 +21,8 @@ import numpy as np
 from skimage import data
 
 from desra_basicsr.image_io import write_image
-from desra_basicsr.zoo.rain import RainParams, draw_params, rain_image
+from desra_basicsr.zoo import RainParams
+from desra_basicsr.zoo.rain import draw_params, rain_image
 from desra_basicsr.zoo.synthetic import CLASSES, paint, rng_for
 
 SIZE = 128

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from desra_basicsr.commands import main
-from desra_basicsr.zoo.rain import ANGLE_JITTER, JITTER, ROUND_OFF, RainParams, draw_params, motion_kernel, rain_image
-from desra_basicsr.zoo.rain import streak_layer
+from desra_basicsr.zoo import RainParams
+from desra_basicsr.zoo.rain import ANGLE_JITTER, JITTER, ROUND_OFF, draw_params, motion_kernel, rain_image, streak_layer
 from desra_basicsr.zoo.synthetic import rng_for
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from desra_basicsr.folders import check_out_dir, pair_folders
 from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, run_job
 from desra_basicsr.settings import Settings, setting
+from desra_basicsr.zoo import RainParams
 
 #: The command name recorded in the summary of a rain folder.
 RAIN_COMMAND = 'zoo rain'
@@ -33,7 +34,7 @@ MAX_SEED = 2**63 - 1
 
 @dataclass(frozen=True)
 class ZooRainSettings(Settings):
-    """Settings of :func:`run`; the rain controls are those of :class:`desra_basicsr.zoo.rain.RainParams`.
+    """Settings of :func:`run`; the rain controls are those of :class:`desra_basicsr.zoo.RainParams`, with its defaults.
 
     Attributes:
         hr (str): Folder of clean photos.
@@ -49,11 +50,11 @@ class ZooRainSettings(Settings):
     """
     hr: str = setting(kind='path')
     out: str = setting(kind='path')
-    angle: float = setting(20.0, lo=-60, hi=60)
-    length: float = setting(20.0, lo=2, hi=200)
-    density: float = setting(0.001, lo=1e-4, hi=0.05)
-    blur: float = setting(0.8, lo=0, hi=5)
-    intensity: float = setting(0.6, lo=0.05, hi=1)
+    angle: float = setting(RainParams.angle, lo=-60, hi=60)
+    length: float = setting(RainParams.length, lo=2, hi=200)
+    density: float = setting(RainParams.density, lo=1e-4, hi=0.05)
+    blur: float = setting(RainParams.blur, lo=0, hi=5)
+    intensity: float = setting(RainParams.intensity, lo=0.05, hi=1)
     seed: int = setting(0, lo=0, hi=MAX_SEED)
     overwrite: bool = False
     progress: bool = True
@@ -81,7 +82,7 @@ def run(settings: ZooRainSettings) -> JobResult:
     photos, _ = pair_folders(inputs)
 
     from desra_basicsr.image_io import read_image, stem, write_image
-    from desra_basicsr.zoo.rain import RainParams, draw_params, rain_image
+    from desra_basicsr.zoo.rain import draw_params, rain_image
     from desra_basicsr.zoo.synthetic import rng_for
 
     base = RainParams(settings.angle, settings.length, settings.density, settings.blur, settings.intensity)

@@ -2,7 +2,7 @@
 
 Rain100L-style datasets add a layer of streaks to a clean photo: sparse drops, blurred a little, smeared along one
 direction by a motion-blur kernel, then blended with the photo. This module does the same with five documented
-controls (:class:`RainParams`):
+controls (:class:`desra_basicsr.zoo.RainParams`):
 
 * ``angle`` - tilt of the streaks from the vertical, in degrees (positive: leaning right);
 * ``length`` - length of a streak in pixels (the motion-blur kernel's);
@@ -18,16 +18,18 @@ streaks do. Pure numpy / OpenCV functions: no BasicSR, no mmseg.
 
 Example::
 
-    from desra_basicsr.zoo.rain import RainParams, draw_params, rain_image
+    from desra_basicsr.zoo import RainParams
+    from desra_basicsr.zoo.rain import draw_params, rain_image
     from desra_basicsr.zoo.synthetic import rng_for
     rng = rng_for(0, 'photo')
     rainy = rain_image(photo, draw_params(RainParams(), rng), rng)
 """
-from dataclasses import asdict, dataclass, replace
-from typing import Dict
+from dataclasses import replace
 
 import cv2
 import numpy as np
+
+from desra_basicsr.zoo import RainParams
 
 #: Half-width (degrees) of the uniform jitter of a photo's streak angle around the run's.
 ANGLE_JITTER = 10.0
@@ -36,32 +38,6 @@ JITTER = 0.3
 #: Values below this in the streak layer are set to 0: OpenCV filters large kernels through the DFT, whose round-off
 #: leaves values of about 1e-8 on every pixel, which would make the whole photo "rainy" by a hair.
 ROUND_OFF = 1e-6
-
-
-@dataclass(frozen=True)
-class RainParams:
-    """The controls of the rain model (module docstring); the defaults give Rain100L-like light rain.
-
-    Attributes:
-        angle (float): Tilt from the vertical, degrees.
-        length (float): Streak length, pixels.
-        density (float): Fraction of pixels that start a drop.
-        blur (float): Gaussian blur of the drops, pixels (0: none).
-        intensity (float): Brightness of a streak's core, in (0, 1].
-    """
-    angle: float = 20.0
-    length: float = 20.0
-    density: float = 0.001
-    blur: float = 0.8
-    intensity: float = 0.6
-
-    def as_dict(self) -> Dict[str, float]:
-        """The parameters rounded for a summary file.
-
-        Returns:
-            dict[str, float]: Name -> value.
-        """
-        return {name: round(float(value), 6) for name, value in asdict(self).items()}
 
 
 def draw_params(base: RainParams, rng: np.random.Generator) -> RainParams:
