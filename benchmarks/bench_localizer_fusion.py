@@ -43,8 +43,10 @@ and DeSRA-det masks. For each generator of ``--generators`` (default: all), a lo
 outputs of every other generator (and the ``--synthetic`` folder, and ``--clean`` images, with their weights) is
 scored on the left-out generator's held-out outputs against its DeSRA-det masks: IoU x100, region precision and
 recall, their mean and worst over the left-out generators. Also scored on every generator: a localiser trained on the
-synthetic artifacts only (when there are any), and one trained on all generators (generators it saw). Written to
-``WORK/leave_one_out.json``::
+synthetic artifacts only (when there are any), and one trained on all generators (generators it saw), unless
+``--left-out-only``. Written to ``WORK/leave_one_out.json``. Each localiser is a ``desra localizer train`` job under
+``WORK``, kept once finished: a run split over processes (each with its ``--generators`` and ``--left-out-only``,
+one ``--work``) is gathered by a last run on that ``--work``, which only scores what is already trained::
 
     .venv/bin/python -m benchmarks.bench_localizer_fusion --leave-one-out results/zoo/manifest.json \
         --synthetic results/zoo/synth --work results/bench_localizer_loo --iters 1000
@@ -92,6 +94,9 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--synthetic-weight', type=float, default=1.0, help='leave-one-out: its source weight')
     parser.add_argument('--clean', default=None, help='leave-one-out: clean images to train on as negatives')
     parser.add_argument('--clean-weight', type=float, default=1.0, help='leave-one-out: their source weight')
+    parser.add_argument('--left-out-only', action='store_true',
+                        help='leave-one-out: only the localisers that leave a generator out, not the seen and '
+                        'synthetic-only ones (to split a run over processes with --generators and one --work)')
     parser.add_argument('--work', required=True, help='work folder (SR outputs, masks, localiser, results.json)')
     parser.add_argument('--arch', default=localizer_train.DEFAULT_ARCH, help='localiser architecture')
     parser.add_argument('--iters', type=int, default=300, help='localiser training iterations')
@@ -406,10 +411,11 @@ def leave_one_out(args: argparse.Namespace) -> dict:
                        crop_size=args.crop_size, synthetic_weight=args.synthetic_weight,
                        clean_weight=args.clean_weight),
         left_out=dict(scores=scores, **summarise(scores)))
-    seen = _train_and_score(args, work, 'all_generators', [TrainingSource('generator', *g.finetune)
-                                                           for g in generators] + extra, generators)
-    results['seen'] = dict(scores=seen, **summarise(seen))
-    if synthetic:
+    if not args.left_out_only:
+        seen = _train_and_score(args, work, 'all_generators', [TrainingSource('generator', *g.finetune)
+                                                               for g in generators] + extra, generators)
+        results['seen'] = dict(scores=seen, **summarise(seen))
+    if synthetic and not args.left_out_only:
         alone = _train_and_score(args, work, 'synthetic_only', extra, generators)
         results['synthetic_only'] = dict(scores=alone, **summarise(alone))
     os.makedirs(work, exist_ok=True)

@@ -74,5 +74,11 @@ def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, cap
         assert json.load(f)['left_out']['worst_generator'] == results['left_out']['worst_generator']
     out = capsys.readouterr().out
     assert 'trained without the generator it is scored on' in out and 'worst' in out
+    trained = osp.getmtime(work / 'without_gan_a' / 'localizer' / 'localizer.pth')
+    again = bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_a', '--left-out-only',
+                        '--synthetic-weight', '2'] + small)
+    assert set(again) == {'manifest', 'synthetic', 'clean', 'localizer', 'left_out'}  # no seen, no synthetic-only
+    assert again['left_out']['scores'] == {'gan_a': results['left_out']['scores']['gan_a']}
+    assert osp.getmtime(work / 'without_gan_a' / 'localizer' / 'localizer.pth') == trained  # kept, not retrained
     with pytest.raises(SystemExit, match=r"--generators: unknown \['gan_z'\]"):
         bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_z'] + small)
