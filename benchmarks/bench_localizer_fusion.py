@@ -44,7 +44,11 @@ outputs of every other generator (and the ``--synthetic`` folder, and ``--clean`
 scored on the left-out generator's held-out outputs against its DeSRA-det masks: IoU x100, region precision and
 recall, their mean and worst over the left-out generators. Also scored on every generator: a localiser trained on the
 synthetic artifacts only (when there are any), and one trained on all generators (generators it saw), unless
-``--left-out-only``. Written to ``WORK/leave_one_out.json``. Each localiser is a ``desra localizer train`` job under
+``--left-out-only``. With ``--prob-thresholds``, the left-out localisers are also scored at a probability
+threshold chosen by cross-validation: each is scored on its left-out generator's fine-tune outputs at every
+threshold, and generator ``X``'s held-out outputs are scored at the threshold with the best mean fine-tune IoU over
+the other left-out generators (no held-out image and nothing of ``X`` takes part in ``X``'s choice). Written to
+``WORK/leave_one_out.json``. Each localiser is a ``desra localizer train`` job under
 ``WORK``, kept once finished: a run split over processes (each with its ``--generators`` and ``--left-out-only``,
 one ``--work``) is gathered by a last run on that ``--work``, which only scores what is already trained::
 
@@ -64,10 +68,15 @@ import numpy as np
 
 from benchmarks.common import REPO, checked
 from desra_basicsr.demo import MSE_OPT, PRETRAINED
+from desra_basicsr.constants import MIN_AREA
+from desra_basicsr.detection.morphology import clean_mask
 from desra_basicsr.evaluation.folders import format_table
-from desra_basicsr.image_io import list_images, read_image, stem
+from desra_basicsr.evaluation.mask_metrics import DetectionScores
+from desra_basicsr.image_io import list_images, read_image, read_mask, stem
 from desra_basicsr.jobs import detect, evaluate, fuse, localizer_train, pseudo_gt, sr
 from desra_basicsr.jobs.localizer_sources import TrainingSource
+from desra_basicsr.localizer.config import CHECKPOINT_NAME, CONFIG_NAME
+from desra_basicsr.localizer.predictor import localizer_morphology
 
 #: The scores of a localiser against DeSRA-det's masks.
 SCORES = ('iou', 'precision', 'recall')
@@ -94,6 +103,9 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--synthetic-weight', type=float, default=1.0, help='leave-one-out: its source weight')
     parser.add_argument('--clean', default=None, help='leave-one-out: clean images to train on as negatives')
     parser.add_argument('--clean-weight', type=float, default=1.0, help='leave-one-out: their source weight')
+    parser.add_argument('--prob-thresholds', nargs='+', type=float, default=None, metavar='T',
+                        help='leave-one-out: also choose the probability threshold among these by cross-validation '
+                        'on the fine-tune outputs of the other left-out generators (at least 2 --generators)')
     parser.add_argument('--left-out-only', action='store_true',
                         help='leave-one-out: only the localisers that leave a generator out, not the seen and '
                         'synthetic-only ones (to split a run over processes with --generators and one --work)')
@@ -378,6 +390,75 @@ def _train_and_score(args: argparse.Namespace, work: str, label: str, sources: S
     return scores
 
 
+def threshold_scores(config: str, checkpoint: str, split: Tuple[str, str], out: str, thresholds: Sequence[float],
+                     device: str) -> Dict[float, Dict[str, float]]:
+    """Score a localiser on one split of a generator at several probability thresholds from one pass.
+
+    ``desra detect --method localizer --save-maps`` writes the probability maps once; each threshold then gives the
+    masks :class:`~desra_basicsr.localizer.predictor.LocalizerDetector` would give (probability at least the
+    threshold, holes filled, small regions dropped), scored against the split's DeSRA-det masks.
+
+    Args:
+        config (str): The localiser's ``localizer_config.py``.
+        checkpoint (str): Its ``localizer.pth``.
+        split (tuple): ``(outputs folder, DeSRA-det masks folder)``.
+        out (str): Work folder of the detection.
+        thresholds (sequence): Probability thresholds.
+        device (str): ``cpu`` or ``cuda``.
+
+    Returns:
+        dict: Threshold -> ``iou`` (x100, mean over images), ``precision``, ``recall`` (pooled regions).
+    """
+    checked(detect.run(detect.DetectSettings(
+        mse=None, gan=split[0], out=out, method='localizer', device=device, overwrite=True, save_maps=True,
+        localizer_config=config, localizer_checkpoint=checkpoint)))
+    morphology = localizer_morphology(MIN_AREA)
+    scores = {t: DetectionScores() for t in thresholds}
+    for path in list_images(split[0]):
+        name = stem(path)
+        prob = np.load(osp.join(out, 'maps', f'{name}_prob.npy'))
+        gt = read_mask(osp.join(split[1], f'{name}.png'))
+        for t in thresholds:
+            scores[t].add(name, clean_mask(prob >= t, morphology)[0], gt)
+    return {t: {k: float(v.summary()[k]) for k in SCORES} for t, v in scores.items()}
+
+
+def choose_thresholds(finetune: Dict[str, Dict[float, Dict[str, float]]]) -> Dict[str, float]:
+    """Each generator's threshold: the best mean fine-tune IoU over the other generators, each scored by the
+    localiser that left it out (the first of equal thresholds wins).
+
+    Args:
+        finetune (dict): Generator -> threshold -> scores of the localiser trained without it on its fine-tune
+            outputs.
+
+    Returns:
+        dict: Generator -> chosen threshold; none of its own scores take part in its choice.
+    """
+    chosen = {}
+    for name in finetune:
+        others = [scores for other, scores in finetune.items() if other != name]
+        thresholds = list(others[0])
+        chosen[name] = max(thresholds, key=lambda t: (np.mean([s[t]['iou'] for s in others]), -thresholds.index(t)))
+    return chosen
+
+
+def _cross_validated_thresholds(args: argparse.Namespace, work: str, left_out: Sequence[ZooGenerator]) -> dict:
+    """Scores of the left-out localisers on held-out outputs at thresholds chosen on the fine-tune outputs."""
+    finetune, heldout = {}, {}
+    for target in left_out:
+        base = osp.join(work, f'without_{target.name}')
+        files = (osp.join(base, 'localizer', CONFIG_NAME), osp.join(base, 'localizer', CHECKPOINT_NAME))
+        finetune[target.name] = threshold_scores(*files, target.finetune, osp.join(base, 'cv', 'finetune'),
+                                                 args.prob_thresholds, args.device)
+        heldout[target.name] = threshold_scores(*files, target.heldout, osp.join(base, 'cv', 'heldout'),
+                                                args.prob_thresholds, args.device)
+    chosen = choose_thresholds(finetune)
+    scores = {name: heldout[name][chosen[name]] for name in chosen}
+    key = lambda table: {name: {str(t): s for t, s in by_t.items()} for name, by_t in table.items()}  # noqa: E731
+    return dict(thresholds=list(args.prob_thresholds), chosen=chosen, finetune=key(finetune), heldout=key(heldout),
+                scores=scores, **summarise(scores))
+
+
 def leave_one_out(args: argparse.Namespace) -> dict:
     """The leave-one-generator-out benchmark (see the module docstring).
 
@@ -397,6 +478,10 @@ def leave_one_out(args: argparse.Namespace) -> dict:
     if unknown or len(generators) < 2:
         raise SystemExit(f'--generators: unknown {unknown}' if unknown else
                          f'{args.leave_one_out}: leaving one generator out needs at least 2 generators')
+    bad = [t for t in args.prob_thresholds or () if not 0 < t <= 1]
+    if bad or (args.prob_thresholds and len(left_out) < 2):
+        raise SystemExit(f'--prob-thresholds: {bad} not in (0, 1]' if bad else
+                         '--prob-thresholds: choosing a threshold on the other generators needs at least 2 left out')
     synthetic = args.synthetic or manifest_synthetic
     work = osp.abspath(args.work)
     extra = [TrainingSource('synthetic', synthetic, weight=args.synthetic_weight)] if synthetic else []
@@ -411,6 +496,8 @@ def leave_one_out(args: argparse.Namespace) -> dict:
                        crop_size=args.crop_size, synthetic_weight=args.synthetic_weight,
                        clean_weight=args.clean_weight),
         left_out=dict(scores=scores, **summarise(scores)))
+    if args.prob_thresholds:
+        results['left_out_cv'] = _cross_validated_thresholds(args, work, [by_name[name] for name in left_out])
     if not args.left_out_only:
         seen = _train_and_score(args, work, 'all_generators', [TrainingSource('generator', *g.finetune)
                                                                for g in generators] + extra, generators)
@@ -427,8 +514,9 @@ def leave_one_out(args: argparse.Namespace) -> dict:
 
 def print_leave_one_out(results: dict) -> None:
     """Print one table per localiser kind: each generator's scores, their mean and the worst."""
-    titles = {'left_out': 'trained without the generator it is scored on', 'seen': 'trained on every generator',
-              'synthetic_only': 'trained on the synthetic artifacts only'}
+    titles = {'left_out': 'trained without the generator it is scored on',
+              'left_out_cv': 'trained without it, threshold chosen on the other generators\' fine-tune outputs',
+              'seen': 'trained on every generator', 'synthetic_only': 'trained on the synthetic artifacts only'}
     loc = results['localizer']
     print(f'\n=== Leave one generator out ({loc["arch"]}, {loc["iters"]} iterations, seed {loc["seed"]}): localiser '
           'vs DeSRA-det on held-out outputs ===')
@@ -437,7 +525,8 @@ def print_leave_one_out(results: dict) -> None:
             continue
         part = results[key]
         value = lambda k, v: f'{v:.1f}' if k == 'iou' else f'{v:.3f}'  # noqa: E731
-        rows = [[name] + [value(k, s[k]) for k in SCORES] for name, s in part['scores'].items()]
+        label = lambda name: f'{name} at {part["chosen"][name]:g}' if 'chosen' in part else name  # noqa: E731
+        rows = [[label(name)] + [value(k, s[k]) for k in SCORES] for name, s in part['scores'].items()]
         rows.append(['mean'] + [value(k, part['mean'][k]) for k in SCORES])
         rows.append(['worst'] + [f'{value(k, part["worst"][k])} ({part["worst_generator"][k]})' for k in SCORES])
         print(f'\n{title}:')

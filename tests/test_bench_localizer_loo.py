@@ -53,6 +53,14 @@ def test_summaries_give_the_mean_and_the_worst_generator():
     assert summary['worst_generator'] == {'iou': 'b', 'precision': 'b', 'recall': 'a'}
 
 
+def test_each_threshold_is_chosen_on_the_other_generators_only():
+    iou = lambda a, b: {0.5: {'iou': a}, 0.2: {'iou': b}}  # noqa: E731
+    finetune = {'a': iou(10.0, 30.0), 'b': iou(50.0, 20.0), 'c': iou(40.0, 40.0)}
+    # a: b and c give 45 at 0.5, 30 at 0.2; b: a and c give 25 / 35; c: a and b give 30 / 25
+    assert bench.choose_thresholds(finetune) == {'a': 0.5, 'b': 0.2, 'c': 0.5}
+    assert bench.choose_thresholds({'a': iou(0.0, 0.0), 'b': iou(20.0, 20.0)}) == {'a': 0.5, 'b': 0.5}  # tie: first
+
+
 @pytest.mark.slow
 def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, capsys):
     manifest = _zoo(tmp_path / 'zoo')
@@ -75,10 +83,20 @@ def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, cap
     out = capsys.readouterr().out
     assert 'trained without the generator it is scored on' in out and 'worst' in out
     trained = osp.getmtime(work / 'without_gan_a' / 'localizer' / 'localizer.pth')
-    again = bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_a', '--left-out-only',
-                        '--synthetic-weight', '2'] + small)
-    assert set(again) == {'manifest', 'synthetic', 'clean', 'localizer', 'left_out'}  # no seen, no synthetic-only
-    assert again['left_out']['scores'] == {'gan_a': results['left_out']['scores']['gan_a']}
+    again = bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_a', 'gan_b',
+                        '--left-out-only', '--synthetic-weight', '2', '--prob-thresholds', '0.5', '0.2'] + small)
+    assert set(again) == {'manifest', 'synthetic', 'clean', 'localizer', 'left_out', 'left_out_cv'}  # no seen
+    assert again['left_out']['scores'] == results['left_out']['scores']
+    cv = again['left_out_cv']
+    assert set(cv['chosen']) == {'gan_a', 'gan_b'} and set(cv['chosen'].values()) <= {0.5, 0.2}
+    for name in ('gan_a', 'gan_b'):  # the maps at 0.5 give what desra detect gives at its default threshold
+        assert cv['heldout'][name]['0.5'] == pytest.approx(results['left_out']['scores'][name])
+        assert cv['scores'][name] == cv['heldout'][name][str(cv['chosen'][name])]
     assert osp.getmtime(work / 'without_gan_a' / 'localizer' / 'localizer.pth') == trained  # kept, not retrained
+    with pytest.raises(SystemExit, match='needs at least 2 left out'):
+        bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_a', '--prob-thresholds',
+                    '0.5'] + small)
+    with pytest.raises(SystemExit, match=r'--prob-thresholds: \[1.5\] not in \(0, 1\]'):
+        bench.main(['--leave-one-out', manifest, '--work', str(work), '--prob-thresholds', '0.5', '1.5'] + small)
     with pytest.raises(SystemExit, match=r"--generators: unknown \['gan_z'\]"):
         bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_z'] + small)
