@@ -14,8 +14,8 @@ Every restorer run goes through ``desra restore`` with the set's masks (``--mask
 pixel outside is the input's): the diffusion restorer blind over ``--seeds`` at ``--steps`` (30) DDIM steps; on
 ``seen`` also non-blind (``--class`` of the generator) with guidance 1, 2 and 3, and blind with 10 and 50 steps
 (``--step-sweep``, seed 0); the one-pass regression restorer (``--regression``) blind, and non-blind on ``seen``.
-With ``--whole``, the diffusion restorer also restores the whole ``seen`` images (no masks, seed 0), which is where
-the detail outside the masks can be lost. Compared with the input, the MSE-SR output (``mse_reference`` of the
+With ``--whole``, the diffusion restorer also restores the whole images of every set (no masks, seed 0), which is
+where the detail outside the masks can be lost. Compared with the input, the MSE-SR output (``mse_reference`` of the
 zoo), and on ``seen`` the DeSRA fine-tune of the same generator (``--finetune-dir``: its outputs of the split, e.g.
 ``desra demo``'s) and the fusion of every zoo generator's outputs with DeSRA scores and the MSE-SR fallback
 (``desra fuse``; with ``--localizer-config``/``--localizer-checkpoint`` also the localiser-driven fusion, no
@@ -100,7 +100,7 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--finetune-dir', help='outputs of the DeSRA fine-tune of --seen on the split')
     parser.add_argument('--localizer-config', help='localizer_config.py for the localiser-driven fusion')
     parser.add_argument('--localizer-checkpoint', help='the matching localizer.pth')
-    parser.add_argument('--whole', action='store_true', help='also restore the whole seen images (seed 0)')
+    parser.add_argument('--whole', action='store_true', help='also restore the whole images (seed 0)')
     parser.add_argument('--sets', nargs='+', choices=('seen', 'unseen', 'synthetic'),
                         default=['seen', 'unseen', 'synthetic'], help='the sets to run')
     parser.add_argument('--device', default='cpu')
@@ -177,8 +177,8 @@ def restore_runs(args: argparse.Namespace, image_set: ImageSet, work: str) -> No
     if image_set.name == 'seen':
         runs.update({f'diffusion_class_g{g:g}': dict(diffusion, cls=image_set.cls, guidance=g) for g in args.guidance})
         runs.update({f'diffusion_blind_{n}steps': dict(diffusion, steps=n) for n in args.step_sweep})
-        if args.whole:
-            runs['diffusion_blind_whole'] = dict(diffusion, masks=None)
+    if args.whole:
+        runs['diffusion_blind_whole'] = dict(diffusion, masks=None)
     if args.regression:
         regression = dict(checkpoint=args.regression, steps=1)  # one pass whatever the steps
         runs['regression_blind'] = regression

@@ -60,13 +60,14 @@ def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
         '--work', str(work), '--zoo', _zoo(tmp_path), '--seen', 'gen_seen', '--unseen', 'gen_unseen',
         '--restorer', _restorer(tmp_path / 'diffusion.pth', 'diffusion'),
         '--regression', _restorer(tmp_path / 'regression.pth', 'regression'), '--seeds', '0', '1', '--steps', '2',
-        '--step-sweep', '3', '--guidance', '1', '2', '--synthetic-per-class', '1'])
+        '--step-sweep', '3', '--guidance', '1', '2', '--synthetic-per-class', '1', '--whole'])
     seen, unseen, synthetic = (report['figures'][s] for s in ('seen', 'unseen', 'synthetic'))
     assert set(seen) == {'input', 'mse', 'fusion', 'diffusion_blind_seed0', 'diffusion_blind_seed1',
                          'diffusion_class_g1', 'diffusion_class_g2', 'diffusion_blind_3steps', 'regression_blind',
-                         'regression_class'}
-    assert set(unseen) == {'input', 'mse', 'diffusion_blind_seed0', 'diffusion_blind_seed1', 'regression_blind'}
-    assert {'input', 'diffusion_blind_seed0', 'regression_blind'} <= set(synthetic)
+                         'regression_class', 'diffusion_blind_whole'}
+    assert set(unseen) == {'input', 'mse', 'diffusion_blind_seed0', 'diffusion_blind_seed1', 'regression_blind',
+                           'diffusion_blind_whole'}
+    assert {'input', 'diffusion_blind_seed0', 'regression_blind', 'diffusion_blind_whole'} <= set(synthetic)
     assert report['images'] == {'seen': 3, 'unseen': 3, 'synthetic': 6}  # one image of each of the six classes
     assert seen['input']['area_down'] == 0 and seen['input']['detail_outside'] == 1
     assert seen['input']['area'] > 0 and seen['mse']['area'] == 0
@@ -77,6 +78,8 @@ def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
     original = cv2.imread(os.path.join(tmp_path, 'gen_seen_heldout_sr', 'astronaut.png'))
     mask = cv2.imread(os.path.join(tmp_path, 'gen_seen_heldout_masks', 'astronaut.png'), 0) > 0
     assert (restored[~mask] == original[~mask]).all() and (restored[mask] != original[mask]).any()
+    whole = cv2.imread(str(work / 'restored' / 'seen' / 'diffusion_blind_whole' / 'astronaut.png'))
+    assert (whole[~mask] != original[~mask]).any()  # without masks, the outside is restored too
     assert abs(seen['diffusion_blind_seed0']['detail_outside'] - 1) < 0.01  # the 11x11 window reaches inside
     assert set(report['targets']) == {'seen', 'unseen'} and set(report['targets']['seen']) == {'seed0', 'seed1'}
     assert json.loads((work / 'results.json').read_text())['figures'] == report['figures']
