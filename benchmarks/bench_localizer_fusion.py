@@ -69,14 +69,13 @@ import numpy as np
 from benchmarks.common import REPO, checked
 from desra_basicsr.demo import MSE_OPT, PRETRAINED
 from desra_basicsr.constants import MIN_AREA
-from desra_basicsr.detection.morphology import clean_mask
 from desra_basicsr.evaluation.folders import format_table
 from desra_basicsr.evaluation.mask_metrics import DetectionScores
 from desra_basicsr.image_io import list_images, read_image, read_mask, stem
 from desra_basicsr.jobs import detect, evaluate, fuse, localizer_train, pseudo_gt, sr
 from desra_basicsr.jobs.localizer_sources import TrainingSource
 from desra_basicsr.localizer.config import CHECKPOINT_NAME, CONFIG_NAME
-from desra_basicsr.localizer.predictor import localizer_morphology
+from desra_basicsr.localizer.predictor import localizer_morphology, probability_mask
 
 #: The scores of a localiser against DeSRA-det's masks.
 SCORES = ('iou', 'precision', 'recall')
@@ -419,7 +418,7 @@ def threshold_scores(config: str, checkpoint: str, split: Tuple[str, str], out: 
         prob = np.load(osp.join(out, 'maps', f'{name}_prob.npy'))
         gt = read_mask(osp.join(split[1], f'{name}.png'))
         for t in thresholds:
-            scores[t].add(name, clean_mask(prob >= t, morphology)[0], gt)
+            scores[t].add(name, probability_mask(prob, t, morphology)[0], gt)
     return {t: {k: float(v.summary()[k]) for k in SCORES} for t, v in scores.items()}
 
 

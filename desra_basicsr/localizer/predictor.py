@@ -11,7 +11,7 @@ localiser learnt masks that were already eroded and dilated (DeSRA-det's morphol
 or dilated again by default.
 """
 import os.path as osp
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -39,6 +39,20 @@ def localizer_morphology(min_area: int = 4000, min_area_reference: Optional[int]
     """
     return MorphologyConfig(
         erode_iterations=0, dilate_iterations=0, min_area=min_area, min_area_reference=min_area_reference)
+
+
+def probability_mask(prob: np.ndarray, prob_threshold: float, morphology: MorphologyConfig) -> Tuple[np.ndarray, int]:
+    """The localiser's artifact mask from its probability map: at least ``prob_threshold``, then step 5.
+
+    Args:
+        prob (np.ndarray): ``HxW`` artifact probabilities.
+        prob_threshold (float): Artifact where the probability is at least this.
+        morphology (MorphologyConfig): Step-5 settings (e.g. :func:`localizer_morphology`).
+
+    Returns:
+        tuple: The bool mask and its number of regions.
+    """
+    return clean_mask(prob >= prob_threshold, morphology)
 
 
 class ArtifactLocalizer:
@@ -115,5 +129,5 @@ class LocalizerDetector:
             DeSRA's indicator), ``probability`` the probability itself.
         """
         prob = self.localizer.probability(y_gan)
-        mask, n_regions = clean_mask(prob >= self.prob_threshold, self.morphology)
+        mask, n_regions = probability_mask(prob, self.prob_threshold, self.morphology)
         return DetectionResult(mask=mask, n_regions=n_regions, d_map=1 - prob, adjusted=1 - prob, probability=prob)
