@@ -372,8 +372,12 @@ def summarise(scores: Dict[str, Dict[str, float]]) -> dict:
 
 
 def _train_and_score(args: argparse.Namespace, work: str, label: str, sources: Sequence[TrainingSource],
-                     targets: Sequence[ZooGenerator]) -> Dict[str, Dict[str, float]]:
-    """Train a localiser on the sources and score it on the targets' held-out outputs against their masks."""
+                     targets: Sequence[ZooGenerator], save_maps: bool = False) -> Dict[str, Dict[str, float]]:
+    """Train a localiser on the sources and score it on the targets' held-out outputs against their masks.
+
+    The masks of target ``X`` go to ``WORK/LABEL/masks/X``, with its probability maps under ``maps/`` when
+    ``save_maps`` is set (what :func:`threshold_scores` reads).
+    """
     record = checked(localizer_train.run(localizer_train.LocalizerTrainSettings(
         out=osp.join(work, label, 'localizer'), sources=tuple(sources), arch=args.arch, iters=args.iters,
         batch_size=args.batch_size, crop_size=args.crop_size, seed=args.seed, num_workers=0))).items[
@@ -383,39 +387,33 @@ def _train_and_score(args: argparse.Namespace, work: str, label: str, sources: S
         out = osp.join(work, label, 'masks', target.name)
         checked(detect.run(detect.DetectSettings(
             mse=None, gan=target.heldout[0], out=out, method='localizer', device=args.device, overwrite=True,
-            localizer_config=record['config'], localizer_checkpoint=record['checkpoint'])))
+            save_maps=save_maps, localizer_config=record['config'], localizer_checkpoint=record['checkpoint'])))
         mean = evaluate.run(evaluate.EvaluateSettings(gt=target.heldout[1], pred=out)).mean
         scores[target.name] = {k: float(mean[k]) for k in SCORES}
     return scores
 
 
-def threshold_scores(config: str, checkpoint: str, split: Tuple[str, str], out: str, thresholds: Sequence[float],
-                     device: str) -> Dict[float, Dict[str, float]]:
-    """Score a localiser on one split of a generator at several probability thresholds from one pass.
+def threshold_scores(maps: str, split: Tuple[str, str], thresholds: Sequence[float]) -> Dict[float, Dict[str, float]]:
+    """Score a localiser's probability maps of one split at several probability thresholds.
 
-    ``desra detect --method localizer --save-maps`` writes the probability maps once; each threshold then gives the
-    masks :class:`~desra_basicsr.localizer.predictor.LocalizerDetector` would give (probability at least the
-    threshold, holes filled, small regions dropped), scored against the split's DeSRA-det masks.
+    ``maps`` holds what ``desra detect --method localizer --save-maps`` wrote on the split's outputs
+    (``<name>_prob.npy``); each threshold gives the masks :class:`~desra_basicsr.localizer.predictor.LocalizerDetector`
+    would give (probability at least the threshold, holes filled, small regions dropped), scored against the split's
+    DeSRA-det masks.
 
     Args:
-        config (str): The localiser's ``localizer_config.py``.
-        checkpoint (str): Its ``localizer.pth``.
+        maps (str): The detection's ``maps`` folder.
         split (tuple): ``(outputs folder, DeSRA-det masks folder)``.
-        out (str): Work folder of the detection.
         thresholds (sequence): Probability thresholds.
-        device (str): ``cpu`` or ``cuda``.
 
     Returns:
         dict: Threshold -> ``iou`` (x100, mean over images), ``precision``, ``recall`` (pooled regions).
     """
-    checked(detect.run(detect.DetectSettings(
-        mse=None, gan=split[0], out=out, method='localizer', device=device, overwrite=True, save_maps=True,
-        localizer_config=config, localizer_checkpoint=checkpoint)))
     morphology = localizer_morphology(MIN_AREA)
     scores = {t: DetectionScores() for t in thresholds}
     for path in list_images(split[0]):
         name = stem(path)
-        prob = np.load(osp.join(out, 'maps', f'{name}_prob.npy'))
+        prob = np.load(osp.join(maps, f'{name}_prob.npy'))
         gt = read_mask(osp.join(split[1], f'{name}.png'))
         for t in thresholds:
             scores[t].add(name, probability_mask(prob, t, morphology)[0], gt)
@@ -442,15 +440,21 @@ def choose_thresholds(finetune: Dict[str, Dict[float, Dict[str, float]]]) -> Dic
 
 
 def _cross_validated_thresholds(args: argparse.Namespace, work: str, left_out: Sequence[ZooGenerator]) -> dict:
-    """Scores of the left-out localisers on held-out outputs at thresholds chosen on the fine-tune outputs."""
+    """Scores of the left-out localisers on held-out outputs at thresholds chosen on the fine-tune outputs.
+
+    The held-out maps are those :func:`_train_and_score` saved; only the fine-tune outputs are detected here.
+    """
     finetune, heldout = {}, {}
     for target in left_out:
         base = osp.join(work, f'without_{target.name}')
-        files = (osp.join(base, 'localizer', CONFIG_NAME), osp.join(base, 'localizer', CHECKPOINT_NAME))
-        finetune[target.name] = threshold_scores(*files, target.finetune, osp.join(base, 'cv', 'finetune'),
-                                                 args.prob_thresholds, args.device)
-        heldout[target.name] = threshold_scores(*files, target.heldout, osp.join(base, 'cv', 'heldout'),
-                                                args.prob_thresholds, args.device)
+        out = osp.join(base, 'cv', 'finetune')
+        checked(detect.run(detect.DetectSettings(
+            mse=None, gan=target.finetune[0], out=out, method='localizer', device=args.device, overwrite=True,
+            save_maps=True, localizer_config=osp.join(base, 'localizer', CONFIG_NAME),
+            localizer_checkpoint=osp.join(base, 'localizer', CHECKPOINT_NAME))))
+        finetune[target.name] = threshold_scores(osp.join(out, 'maps'), target.finetune, args.prob_thresholds)
+        heldout[target.name] = threshold_scores(osp.join(base, 'masks', target.name, 'maps'), target.heldout,
+                                                args.prob_thresholds)
     chosen = choose_thresholds(finetune)
     scores = {name: heldout[name][chosen[name]] for name in chosen}
     key = lambda table: {name: {str(t): s for t, s in by_t.items()} for name, by_t in table.items()}  # noqa: E731
@@ -487,8 +491,8 @@ def leave_one_out(args: argparse.Namespace) -> dict:
     extra += [TrainingSource('clean', args.clean, weight=args.clean_weight)] if args.clean else []
     trained_on = {name: [TrainingSource('generator', *g.finetune) for g in generators if g.name != name]
                   for name in left_out}
-    scores = {name: _train_and_score(args, work, f'without_{name}', trained_on[name] + extra, [by_name[name]])[name]
-              for name in left_out}
+    scores = {name: _train_and_score(args, work, f'without_{name}', trained_on[name] + extra, [by_name[name]],
+                                     save_maps=bool(args.prob_thresholds))[name] for name in left_out}
     results = dict(
         manifest=osp.abspath(args.leave_one_out), synthetic=synthetic, clean=args.clean,
         localizer=dict(arch=args.arch, iters=args.iters, seed=args.seed, batch_size=args.batch_size,

@@ -93,6 +93,10 @@ def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, cap
         assert cv['heldout'][name]['0.5'] == pytest.approx(results['left_out']['scores'][name])
         assert cv['scores'][name] == cv['heldout'][name][str(cv['chosen'][name])]
     assert osp.getmtime(work / 'without_gan_a' / 'localizer' / 'localizer.pth') == trained  # kept, not retrained
+    for name in ('gan_a', 'gan_b'):  # held-out maps come from the scoring pass: held-out outputs are detected once
+        assert (work / f'without_{name}' / 'masks' / name / 'maps').is_dir()
+        assert (work / f'without_{name}' / 'cv' / 'finetune' / 'maps').is_dir()
+        assert not (work / f'without_{name}' / 'cv' / 'heldout').exists()
     with pytest.raises(SystemExit, match='needs at least 2 left out'):
         bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_a', '--prob-thresholds',
                     '0.5'] + small)
