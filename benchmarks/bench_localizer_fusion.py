@@ -47,8 +47,11 @@ synthetic artifacts only (when there are any), and one trained on all generators
 ``--left-out-only``. With ``--prob-thresholds``, the left-out localisers are also scored at a probability
 threshold chosen by cross-validation: each is scored on its left-out generator's fine-tune outputs at every
 threshold, and generator ``X``'s held-out outputs are scored at the threshold with the best mean fine-tune IoU over
-the other left-out generators (no held-out image and nothing of ``X`` takes part in ``X``'s choice). Written to
-``WORK/leave_one_out.json``. Each localiser is a ``desra localizer train`` job under
+the other left-out generators (no held-out image and nothing of ``X`` takes part in ``X``'s choice). With
+``--settings-cv WORK ...``, the setting itself (sources and their weights, iterations: whatever trained the left-out
+localisers of each finished ``--work`` folder, this run's included) is chosen the same way: ``X``'s held-out
+outputs are scored by the localiser of the setting with the best mean fine-tune IoU over the other left-out
+generators. Written to ``WORK/leave_one_out.json``. Each localiser is a ``desra localizer train`` job under
 ``WORK``, kept once finished: a run split over processes (each with its ``--generators`` and ``--left-out-only``,
 one ``--work``) is gathered by a last run on that ``--work``, which only scores what is already trained::
 
@@ -105,6 +108,10 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--prob-thresholds', nargs='+', type=float, default=None, metavar='T',
                         help='leave-one-out: also choose the probability threshold among these by cross-validation '
                         'on the fine-tune outputs of the other left-out generators (at least 2 --generators)')
+    parser.add_argument('--settings-cv', nargs='+', default=None, metavar='WORK',
+                        help='leave-one-out: also choose among the setting of --work and those of these finished '
+                        '--work folders (other sources, weights, iterations) by cross-validation on the fine-tune '
+                        'outputs of the other left-out generators (at least 2 --generators)')
     parser.add_argument('--left-out-only', action='store_true',
                         help='leave-one-out: only the localisers that leave a generator out, not the seen and '
                         'synthetic-only ones (to split a run over processes with --generators and one --work)')
@@ -371,26 +378,27 @@ def summarise(scores: Dict[str, Dict[str, float]]) -> dict:
                 worst={k: scores[worst[k]][k] for k in SCORES}, worst_generator=worst)
 
 
+def _score(args: argparse.Namespace, localizer: str, split: Tuple[str, str], out: str,
+           save_maps: bool = False) -> Dict[str, float]:
+    """Score the localiser in folder ``localizer`` on one split ``(outputs, DeSRA-det masks)`` at its default
+    threshold; its masks go to ``out``, with its probability maps under ``out/maps`` when ``save_maps`` is set (what
+    :func:`threshold_scores` reads)."""
+    checked(detect.run(detect.DetectSettings(
+        mse=None, gan=split[0], out=out, method='localizer', device=args.device, overwrite=True, save_maps=save_maps,
+        localizer_config=osp.join(localizer, CONFIG_NAME), localizer_checkpoint=osp.join(localizer, CHECKPOINT_NAME))))
+    mean = evaluate.run(evaluate.EvaluateSettings(gt=split[1], pred=out)).mean
+    return {k: float(mean[k]) for k in SCORES}
+
+
 def _train_and_score(args: argparse.Namespace, work: str, label: str, sources: Sequence[TrainingSource],
                      targets: Sequence[ZooGenerator], save_maps: bool = False) -> Dict[str, Dict[str, float]]:
-    """Train a localiser on the sources and score it on the targets' held-out outputs against their masks.
-
-    The masks of target ``X`` go to ``WORK/LABEL/masks/X``, with its probability maps under ``maps/`` when
-    ``save_maps`` is set (what :func:`threshold_scores` reads).
-    """
-    record = checked(localizer_train.run(localizer_train.LocalizerTrainSettings(
+    """Train a localiser on the sources (kept in ``WORK/LABEL/localizer``) and score it on the targets' held-out
+    outputs; the masks of target ``X`` go to ``WORK/LABEL/masks/X``."""
+    checked(localizer_train.run(localizer_train.LocalizerTrainSettings(
         out=osp.join(work, label, 'localizer'), sources=tuple(sources), arch=args.arch, iters=args.iters,
-        batch_size=args.batch_size, crop_size=args.crop_size, seed=args.seed, num_workers=0))).items[
-            localizer_train.ITEM]
-    scores = {}
-    for target in targets:
-        out = osp.join(work, label, 'masks', target.name)
-        checked(detect.run(detect.DetectSettings(
-            mse=None, gan=target.heldout[0], out=out, method='localizer', device=args.device, overwrite=True,
-            save_maps=save_maps, localizer_config=record['config'], localizer_checkpoint=record['checkpoint'])))
-        mean = evaluate.run(evaluate.EvaluateSettings(gt=target.heldout[1], pred=out)).mean
-        scores[target.name] = {k: float(mean[k]) for k in SCORES}
-    return scores
+        batch_size=args.batch_size, crop_size=args.crop_size, seed=args.seed, num_workers=0)))
+    return {target.name: _score(args, osp.join(work, label, 'localizer'), target.heldout,
+                                osp.join(work, label, 'masks', target.name), save_maps) for target in targets}
 
 
 def threshold_scores(maps: str, split: Tuple[str, str], thresholds: Sequence[float]) -> Dict[float, Dict[str, float]]:
@@ -420,22 +428,22 @@ def threshold_scores(maps: str, split: Tuple[str, str], thresholds: Sequence[flo
     return {t: {k: float(v.summary()[k]) for k in SCORES} for t, v in scores.items()}
 
 
-def choose_thresholds(finetune: Dict[str, Dict[float, Dict[str, float]]]) -> Dict[str, float]:
-    """Each generator's threshold: the best mean fine-tune IoU over the other generators, each scored by the
-    localiser that left it out (the first of equal thresholds wins).
+def choose_on_other_generators(finetune: Dict[str, Dict[object, Dict[str, float]]]) -> Dict[str, object]:
+    """Each generator's choice (a threshold, a setting): the best mean fine-tune IoU over the *other* generators,
+    each scored by the localiser that left it out (the first of equal choices wins).
 
     Args:
-        finetune (dict): Generator -> threshold -> scores of the localiser trained without it on its fine-tune
+        finetune (dict): Generator -> choice -> scores of the localiser trained without it on its fine-tune
             outputs.
 
     Returns:
-        dict: Generator -> chosen threshold; none of its own scores take part in its choice.
+        dict: Generator -> chosen key; none of its own scores take part in its choice.
     """
     chosen = {}
     for name in finetune:
         others = [scores for other, scores in finetune.items() if other != name]
-        thresholds = list(others[0])
-        chosen[name] = max(thresholds, key=lambda t: (np.mean([s[t]['iou'] for s in others]), -thresholds.index(t)))
+        choices = list(others[0])
+        chosen[name] = max(choices, key=lambda c: (np.mean([s[c]['iou'] for s in others]), -choices.index(c)))
     return chosen
 
 
@@ -448,18 +456,48 @@ def _cross_validated_thresholds(args: argparse.Namespace, work: str, left_out: S
     for target in left_out:
         base = osp.join(work, f'without_{target.name}')
         out = osp.join(base, 'cv', 'finetune')
-        checked(detect.run(detect.DetectSettings(
-            mse=None, gan=target.finetune[0], out=out, method='localizer', device=args.device, overwrite=True,
-            save_maps=True, localizer_config=osp.join(base, 'localizer', CONFIG_NAME),
-            localizer_checkpoint=osp.join(base, 'localizer', CHECKPOINT_NAME))))
+        _score(args, osp.join(base, 'localizer'), target.finetune, out, save_maps=True)
         finetune[target.name] = threshold_scores(osp.join(out, 'maps'), target.finetune, args.prob_thresholds)
         heldout[target.name] = threshold_scores(osp.join(base, 'masks', target.name, 'maps'), target.heldout,
                                                 args.prob_thresholds)
-    chosen = choose_thresholds(finetune)
+    chosen = choose_on_other_generators(finetune)
     scores = {name: heldout[name][chosen[name]] for name in chosen}
     key = lambda table: {name: {str(t): s for t, s in by_t.items()} for name, by_t in table.items()}  # noqa: E731
     return dict(thresholds=list(args.prob_thresholds), chosen=chosen, finetune=key(finetune), heldout=key(heldout),
                 scores=scores, **summarise(scores))
+
+
+def _cross_validated_settings(args: argparse.Namespace, work: str, left_out: Sequence[ZooGenerator]) -> dict:
+    """Scores of the left-out localisers on held-out outputs with the setting (a ``--work`` folder: its sources,
+    weights, iterations) chosen on the fine-tune outputs of the other left-out generators."""
+    works = [work] + [osp.abspath(w) for w in args.settings_cv]
+    settings = []
+    for w in works:
+        missing = [osp.join(w, f'without_{t.name}', 'localizer', CHECKPOINT_NAME) for t in left_out]
+        missing = [f for f in missing if not osp.isfile(f)]
+        if missing:
+            raise SystemExit(f'--settings-cv: {w} has no localiser trained without each left-out generator: '
+                             f'{missing[0]} is missing (run the leave-one-out benchmark with that --work first)')
+        with open(osp.join(w, 'without_' + left_out[0].name, 'localizer', 'summary.json'), encoding='utf-8') as f:
+            meta = json.load(f).get('meta', {})
+        sources = meta.get('sources', [])
+        settings.append(dict(work=w, **{k: meta.get(k) for k in ('arch', 'iters', 'seed', 'artifact_weight')},
+                             generators=sum(s['kind'] == 'generator' for s in sources),
+                             other_sources=[[s['kind'], s['path'], s['weight']] for s in sources
+                                            if s['kind'] != 'generator']))
+    finetune, heldout = {}, {}
+    for target in left_out:
+        finetune[target.name], heldout[target.name] = {}, {}
+        for w in works:
+            base = osp.join(w, f'without_{target.name}')
+            finetune[target.name][w] = _score(args, osp.join(base, 'localizer'), target.finetune,
+                                              osp.join(base, 'cv', 'finetune_default'))
+            heldout[target.name][w] = _score(args, osp.join(base, 'localizer'), target.heldout,
+                                             osp.join(base, 'masks', target.name))
+    chosen = choose_on_other_generators(finetune)
+    scores = {name: heldout[name][chosen[name]] for name in chosen}
+    return dict(settings=settings, chosen=chosen, finetune=finetune, heldout=heldout, scores=scores,
+                **summarise(scores))
 
 
 def leave_one_out(args: argparse.Namespace) -> dict:
@@ -481,6 +519,8 @@ def leave_one_out(args: argparse.Namespace) -> dict:
     if unknown or len(generators) < 2:
         raise SystemExit(f'--generators: unknown {unknown}' if unknown else
                          f'{args.leave_one_out}: leaving one generator out needs at least 2 generators')
+    if args.settings_cv and len(left_out) < 2:
+        raise SystemExit('--settings-cv: choosing a setting on the other generators needs at least 2 left out')
     bad = [t for t in args.prob_thresholds or () if not 0 < t <= 1]
     if bad or (args.prob_thresholds and len(left_out) < 2):
         raise SystemExit(f'--prob-thresholds: {bad} not in (0, 1]' if bad else
@@ -501,6 +541,8 @@ def leave_one_out(args: argparse.Namespace) -> dict:
         left_out=dict(scores=scores, **summarise(scores)))
     if args.prob_thresholds:
         results['left_out_cv'] = _cross_validated_thresholds(args, work, [by_name[name] for name in left_out])
+    if args.settings_cv:
+        results['left_out_settings_cv'] = _cross_validated_settings(args, work, [by_name[name] for name in left_out])
     if not args.left_out_only:
         seen = _train_and_score(args, work, 'all_generators', [TrainingSource('generator', *g.finetune)
                                                                for g in generators] + extra, generators)
@@ -519,6 +561,8 @@ def print_leave_one_out(results: dict) -> None:
     """Print one table per localiser kind: each generator's scores, their mean and the worst."""
     titles = {'left_out': 'trained without the generator it is scored on',
               'left_out_cv': 'trained without it, threshold chosen on the other generators\' fine-tune outputs',
+              'left_out_settings_cv': 'trained without it, setting (--work) chosen on the other generators\' '
+              'fine-tune outputs',
               'seen': 'trained on every generator', 'synthetic_only': 'trained on the synthetic artifacts only'}
     loc = results['localizer']
     print(f'\n=== Leave one generator out ({loc["arch"]}, {loc["iters"]} iterations, seed {loc["seed"]}): localiser '
@@ -528,7 +572,9 @@ def print_leave_one_out(results: dict) -> None:
             continue
         part = results[key]
         value = lambda k, v: f'{v:.1f}' if k == 'iou' else f'{v:.3f}'  # noqa: E731
-        label = lambda name: f'{name} at {part["chosen"][name]:g}' if 'chosen' in part else name  # noqa: E731
+        label = lambda name: name if 'chosen' not in part else (  # noqa: E731
+            f'{name} at {part["chosen"][name]:g}' if key == 'left_out_cv' else
+            f'{name} with {osp.basename(part["chosen"][name])}')
         rows = [[label(name)] + [value(k, s[k]) for k in SCORES] for name, s in part['scores'].items()]
         rows.append(['mean'] + [value(k, part['mean'][k]) for k in SCORES])
         rows.append(['worst'] + [f'{value(k, part["worst"][k])} ({part["worst_generator"][k]})' for k in SCORES])

@@ -57,8 +57,9 @@ def test_each_threshold_is_chosen_on_the_other_generators_only():
     iou = lambda a, b: {0.5: {'iou': a}, 0.2: {'iou': b}}  # noqa: E731
     finetune = {'a': iou(10.0, 30.0), 'b': iou(50.0, 20.0), 'c': iou(40.0, 40.0)}
     # a: b and c give 45 at 0.5, 30 at 0.2; b: a and c give 25 / 35; c: a and b give 30 / 25
-    assert bench.choose_thresholds(finetune) == {'a': 0.5, 'b': 0.2, 'c': 0.5}
-    assert bench.choose_thresholds({'a': iou(0.0, 0.0), 'b': iou(20.0, 20.0)}) == {'a': 0.5, 'b': 0.5}  # tie: first
+    assert bench.choose_on_other_generators(finetune) == {'a': 0.5, 'b': 0.2, 'c': 0.5}
+    tie = {'a': iou(0.0, 0.0), 'b': iou(20.0, 20.0)}
+    assert bench.choose_on_other_generators(tie) == {'a': 0.5, 'b': 0.5}  # equal choices: the first wins
 
 
 @pytest.mark.slow
@@ -100,6 +101,27 @@ def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, cap
     with pytest.raises(SystemExit, match='needs at least 2 left out'):
         bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_a', '--prob-thresholds',
                     '0.5'] + small)
+    other = tmp_path / 'work_without_synthetic'  # a second setting: the generators alone
+    with pytest.raises(SystemExit, match=r'--settings-cv: .*work_without_synthetic has no localiser trained without'):
+        bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_a', 'gan_b',
+                    '--left-out-only', '--synthetic-weight', '2', '--settings-cv', str(other)] + small)
+    entries = json.loads(open(manifest).read())['generators']
+    bare = tmp_path / 'zoo' / 'generators_only.json'  # the same generators, no synthetic folder
+    bare.write_text(json.dumps({'generators': entries}))
+    alone = bench.main(['--leave-one-out', str(bare), '--work', str(other), '--generators', 'gan_a', 'gan_b',
+                        '--left-out-only', '--seed', '1'] + small)
+    chosen = bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_a', 'gan_b',
+                         '--left-out-only', '--synthetic-weight', '2', '--settings-cv', str(other)] + small)
+    cv = chosen['left_out_settings_cv']
+    assert [(s['work'], s['seed'], s['generators']) for s in cv['settings']] == [(str(work), 0, 2), (str(other), 1, 2)]
+    assert cv['settings'][0]['other_sources'][0][0::2] == ['synthetic', 2.0]
+    assert cv['settings'][1]['other_sources'] == []
+    for name in ('gan_a', 'gan_b'):
+        assert cv['chosen'][name] in (str(work), str(other))
+        assert cv['scores'][name] == cv['heldout'][name][cv['chosen'][name]]
+        assert cv['heldout'][name][str(work)] == pytest.approx(results['left_out']['scores'][name])  # same localiser
+        assert cv['heldout'][name][str(other)] == pytest.approx(alone['left_out']['scores'][name])
+    assert 'setting (--work) chosen on the other generators' in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r'--prob-thresholds: \[1.5\] not in \(0, 1\]'):
         bench.main(['--leave-one-out', manifest, '--work', str(work), '--prob-thresholds', '0.5', '1.5'] + small)
     with pytest.raises(SystemExit, match=r"--generators: unknown \['gan_z'\]"):
