@@ -15,11 +15,13 @@ pixel outside is the input's): the diffusion restorer blind over ``--seeds`` at 
 ``seen`` also non-blind (``--class`` of the generator) with guidance 1, 2 and 3, and blind with 10 and 50 steps
 (``--step-sweep``, seed 0); the one-pass regression restorer (``--regression``) blind, and non-blind on ``seen``.
 With ``--whole``, the diffusion restorer also restores the whole images of every set (no masks, seed 0), which is
-where the detail outside the masks can be lost. Compared with the input, the MSE-SR output (``mse_reference`` of the
-zoo), and on ``seen`` the DeSRA fine-tune of the same generator (``--finetune-dir``: its outputs of the split, e.g.
-``desra demo``'s) and the fusion of every zoo generator's outputs with DeSRA scores and the MSE-SR fallback
-(``desra fuse``; with ``--localizer-config``/``--localizer-checkpoint`` also the localiser-driven fusion, no
-MSE-SR).
+where the detail outside the masks can be lost; with ``--outside A ...`` also the whole-image restoration applied at
+strength ``A`` outside the masks (``desra restore --masks --outside A``; composed from the ``--whole`` outputs with
+the masks, which is what that command writes: it draws the same noise). Compared with the input, the MSE-SR
+output (``mse_reference`` of the zoo), and on ``seen`` the DeSRA fine-tune of the same generator (``--finetune-dir``:
+its outputs of the split, e.g. ``desra demo``'s) and the fusion of every zoo generator's outputs with DeSRA scores
+and the MSE-SR fallback (``desra fuse``; with ``--localizer-config``/``--localizer-checkpoint`` also the
+localiser-driven fusion, no MSE-SR).
 
 Figures per set and method, means over the images: PSNR and SSIM against HR (BasicSR, RGB, 4-pixel border), PSNR
 inside the masks, BasicSR's NIQE (Y channel, lower is better), DeSRA-det's artifact area (percent; against the
@@ -50,8 +52,10 @@ from benchmarks.common import REPO, checked
 from desra_basicsr.demo import PRETRAINED
 from desra_basicsr.evaluation.detail import detail_outside
 from desra_basicsr.evaluation.folders import format_table
-from desra_basicsr.image_io import list_images, read_image, read_mask, stem
+from desra_basicsr.image_io import list_images, read_image, read_mask, stem, write_image
 from desra_basicsr.jobs import detect, fuse, restore, zoo_synth
+from desra_basicsr.restore.masking import blend_weights, composite
+from desra_basicsr.settings import default_of
 
 #: Per set: (least percent of DeSRA-det area removed, least PSNR gain in dB over the input, least detail kept).
 TARGETS = {'seen': (70.0, 0.3, 0.85), 'unseen': (50.0, 0.0, None)}
@@ -101,10 +105,17 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--localizer-config', help='localizer_config.py for the localiser-driven fusion')
     parser.add_argument('--localizer-checkpoint', help='the matching localizer.pth')
     parser.add_argument('--whole', action='store_true', help='also restore the whole images (seed 0)')
+    parser.add_argument('--outside', nargs='*', type=float, default=[], metavar='A',
+                        help='with --whole: also the whole-image restoration at strength A outside the masks')
     parser.add_argument('--sets', nargs='+', choices=('seen', 'unseen', 'synthetic'),
                         default=['seen', 'unseen', 'synthetic'], help='the sets to run')
     parser.add_argument('--device', default='cpu')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.outside and not args.whole:
+        parser.error('--outside: composed from the whole-image restorations; give --whole too')
+    if any(not 0 <= a <= 1 for a in args.outside):
+        parser.error(f'--outside: strengths must be in [0, 1], got {args.outside}')
+    return args
 
 
 def zoo_sets(args: argparse.Namespace, work: str) -> List[ImageSet]:
@@ -191,6 +202,24 @@ def restore_runs(args: argparse.Namespace, image_set: ImageSet, work: str) -> No
         image_set.methods[label] = out
         image_set.seconds[label] = float(np.mean([r['seconds'] for r in result.items.values()]))
         print(f'{image_set.name} {label}: {image_set.seconds[label]:.2f} s/image', flush=True)
+    for strength in args.outside:
+        label = f'diffusion_blind_outside{strength:g}'
+        image_set.methods[label] = outside_outputs(image_set, image_set.methods['diffusion_blind_whole'], strength,
+                                                   osp.join(work, 'restored', image_set.name, label))
+        image_set.seconds[label] = image_set.seconds['diffusion_blind_whole']
+
+
+def outside_outputs(image_set: ImageSet, whole: str, strength: float, out: str) -> str:
+    """What ``desra restore --masks MASKS --outside STRENGTH`` writes, composed from the whole-image restoration
+    ``whole`` of the same seed and the set's masks (the default feather); returns ``out``."""
+    os.makedirs(out, exist_ok=True)
+    for name in list_images(image_set.images):
+        mask = read_mask(osp.join(image_set.masks, f'{stem(name)}.png'))
+        weights = blend_weights(mask, default_of(restore.RestoreSettings, 'feather'), strength)
+        write_image(osp.join(out, f'{stem(name)}.png'),
+                    composite(read_image(osp.join(image_set.images, name)), read_image(osp.join(whole, name)),
+                              weights))
+    return out
 
 
 def quality(folder: str, hr_dir: str, masks: Optional[str] = None, original: Optional[str] = None) -> Dict[str, float]:

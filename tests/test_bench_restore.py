@@ -4,10 +4,12 @@ import os
 
 import cv2
 import numpy as np
+import pytest
 import torch
 from skimage import data as skdata
 
 from benchmarks import bench_restore as bench
+from desra_basicsr.jobs import restore
 from desra_basicsr.restore.checkpoint import save_checkpoint
 from desra_basicsr.restore.model import Restorer, RestorerConfig
 
@@ -60,14 +62,15 @@ def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
         '--work', str(work), '--zoo', _zoo(tmp_path), '--seen', 'gen_seen', '--unseen', 'gen_unseen',
         '--restorer', _restorer(tmp_path / 'diffusion.pth', 'diffusion'),
         '--regression', _restorer(tmp_path / 'regression.pth', 'regression'), '--seeds', '0', '1', '--steps', '2',
-        '--step-sweep', '3', '--guidance', '1', '2', '--synthetic-per-class', '1', '--whole'])
+        '--step-sweep', '3', '--guidance', '1', '2', '--synthetic-per-class', '1', '--whole', '--outside', '0.5'])
     seen, unseen, synthetic = (report['figures'][s] for s in ('seen', 'unseen', 'synthetic'))
     assert set(seen) == {'input', 'mse', 'fusion', 'diffusion_blind_seed0', 'diffusion_blind_seed1',
                          'diffusion_class_g1', 'diffusion_class_g2', 'diffusion_blind_3steps', 'regression_blind',
-                         'regression_class', 'diffusion_blind_whole'}
+                         'regression_class', 'diffusion_blind_whole', 'diffusion_blind_outside0.5'}
     assert set(unseen) == {'input', 'mse', 'diffusion_blind_seed0', 'diffusion_blind_seed1', 'regression_blind',
-                           'diffusion_blind_whole'}
-    assert {'input', 'diffusion_blind_seed0', 'regression_blind', 'diffusion_blind_whole'} <= set(synthetic)
+                           'diffusion_blind_whole', 'diffusion_blind_outside0.5'}
+    assert {'input', 'diffusion_blind_seed0', 'regression_blind', 'diffusion_blind_whole',
+            'diffusion_blind_outside0.5'} <= set(synthetic)
     assert report['images'] == {'seen': 3, 'unseen': 3, 'synthetic': 6}  # one image of each of the six classes
     assert seen['input']['area_down'] == 0 and seen['input']['detail_outside'] == 1
     assert seen['input']['area'] > 0 and seen['mse']['area'] == 0
@@ -81,5 +84,18 @@ def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
     whole = cv2.imread(str(work / 'restored' / 'seen' / 'diffusion_blind_whole' / 'astronaut.png'))
     assert (whole[~mask] != original[~mask]).any()  # without masks, the outside is restored too
     assert abs(seen['diffusion_blind_seed0']['detail_outside'] - 1) < 0.01  # the 11x11 window reaches inside
+    # The composed --outside rows are what desra restore --masks --outside writes.
+    direct = tmp_path / 'outside_direct'
+    restore.run(restore.RestoreSettings(input=os.path.join(tmp_path, 'gen_seen_heldout_sr'), out=str(direct),
+                                        masks=os.path.join(tmp_path, 'gen_seen_heldout_masks'), outside=0.5,
+                                        checkpoint=str(tmp_path / 'diffusion.pth'), steps=2, device='cpu',
+                                        progress=False))
+    composed = cv2.imread(str(work / 'restored' / 'seen' / 'diffusion_blind_outside0.5' / 'astronaut.png'))
+    assert (composed == cv2.imread(str(direct / 'astronaut.png'))).all()
+    assert (composed[~mask] != original[~mask]).any() and (composed[~mask] != whole[~mask]).any()
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--work', str(work), '--outside', '0.5'])  # composed from --whole
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--work', str(work), '--whole', '--outside', '1.5'])
     assert set(report['targets']) == {'seen', 'unseen'} and set(report['targets']['seen']) == {'seed0', 'seed1'}
     assert json.loads((work / 'results.json').read_text())['figures'] == report['figures']

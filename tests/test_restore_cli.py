@@ -72,6 +72,22 @@ def test_masks_leave_every_pixel_outside_unchanged(trained, tmp_path):
     assert changed
 
 
+def test_outside_applies_the_whole_image_restoration_at_its_strength_outside_the_masks(trained, tmp_path):
+    from desra_basicsr.restore.masking import blend_weights, composite
+    for out, extra in (('whole', ()), ('half', ('--masks', trained['masks'], '--outside', '0.5')),
+                       ('full', ('--masks', trained['masks'], '--outside', '1'))):
+        assert _restore(trained, tmp_path / out, '--feather', '3', *extra) == 0
+    with open(tmp_path / 'half' / 'summary.json') as f:
+        assert json.load(f)['meta']['outside'] == 0.5
+    for name in os.listdir(trained['images']):
+        image = cv2.imread(osp.join(trained['images'], name))
+        mask = cv2.imread(osp.join(trained['masks'], name), cv2.IMREAD_GRAYSCALE) > 127
+        whole, half, full = (cv2.imread(str(tmp_path / out / name)) for out in ('whole', 'half', 'full'))
+        assert (full == whole).all()  # strength 1: the whole-image restoration, the same noise
+        assert (half == composite(image, whole, blend_weights(mask, 3, 0.5))).all()
+        assert (half[~mask] != image[~mask]).any() and (half[~mask] != whole[~mask]).any()
+
+
 def test_latent_space_trains_and_restores(trained, tmp_path):
     vae = write_autoencoder(str(tmp_path / 'vae'))
     opt = write_options(str(tmp_path / 'opt.yml'), trained['synth'], autoencoder=vae)
@@ -137,6 +153,8 @@ def test_a_killed_training_resumes_from_its_checkpoint(trained, tmp_path):
     (('--steps', '0'), '--steps 0'),
     (('--steps', '51'), '--steps 51'),
     (('--tile', '33'), '--tile 33'),
+    (('--outside', '0.5'), '--outside 0.5'),
+    (('--outside', '1.5'), '--outside 1.5'),
 ])
 def test_bad_restore_options_exit_2_and_write_nothing(trained, tmp_path, capsys, extra, option):
     assert _restore(trained, tmp_path / 'out', *extra) == 2

@@ -9,7 +9,8 @@ Restore (blind by default; ``--class`` for non-blind, ``--guidance`` for classif
 
 Writes ``OUT/NAME.png`` per image and ``OUT/summary.json``; run the same command again to resume. Images of any
 size are restored in overlapping tiles (``--tile``, ``--overlap``) without seams. With ``--masks`` (``desra detect``
-or localiser masks, same stems), only the inside of each mask changes (feathered over ``--feather`` pixels).
+or localiser masks, same stems), only the inside of each mask changes (feathered over ``--feather`` pixels);
+``--outside S`` also applies the whole-image restoration outside the masks at strength ``S``.
 
 Train (an option file listing the artifact zoo's samples, the U-Net and the schedule; see docs/restore.md)::
 
@@ -59,6 +60,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         'them; every pixel outside stays as it was')
     parser.add_argument('--feather', type=int, default=default('feather'),
                         help=f'feather of the masks inwards, pixels; 0 for hard edges ({default("feather")})')
+    parser.add_argument('--outside', type=float, default=default('outside'),
+                        help='with --masks: restore the whole image and apply it at this strength outside the masks, '
+                        f'0 to 1 ({default("outside")}: every pixel outside stays as it was)')
     parser.add_argument('--tile', type=int, default=None,
                         help='tile side in pixels (default: the training crop of the checkpoint)')
     parser.add_argument('--overlap', type=int, default=None, help='tile overlap in pixels (default: a quarter tile)')

@@ -5,7 +5,8 @@ For every image of ``input``, ``OUT/NAME.png`` is its restoration by guided DDIM
 restorer was trained on), with classifier-free guidance ``guidance`` between that class and ``[MASK]`` (1: the
 class alone). Images of any size are restored in overlapping tiles blended at every denoising step (no seams).
 With ``masks`` (``desra detect`` or localiser masks, paired by file stem), only the inside of each mask is restored,
-feathered inwards over ``feather`` pixels, and every pixel outside it is the input's, bit for bit.
+feathered inwards over ``feather`` pixels, and every pixel outside it is the input's, bit for bit; with ``outside``
+above 0 the whole image is restored and applied at that strength outside the masks (fully inside them).
 
 The initial noise of an image is drawn on the CPU from ``seed`` and the image's name, so a result depends neither on
 the device nor on the other images or the torchrun shard. The job runs on the folder-job core
@@ -57,6 +58,8 @@ class RestoreSettings(Settings):
         seed (int): Seed of the initial noise.
         masks (str | None): Folder of artifact masks (same stems and sizes): restore only inside them.
         feather (int): Feather of the masks in pixels (0: hard edges).
+        outside (float): Strength of the restoration outside the masks, in [0, 1] (0: every pixel outside is the
+            input's; needs ``masks``).
         tile (int | None): Tile side in pixels (None: the checkpoint's training crop).
         overlap (int | None): Tile overlap in pixels, less than the tile (None: a quarter of the tile).
         device (str): ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
@@ -72,6 +75,7 @@ class RestoreSettings(Settings):
     seed: int = setting(0, lo=0, hi=MAX_SEED)
     masks: Optional[str] = setting(None, kind='path')
     feather: int = setting(8, lo=0, hi=MAX_FEATHER)
+    outside: float = setting(0.0, lo=0, hi=1)
     tile: Optional[int] = setting(None, lo=MIN_TILE, hi=MAX_TILE)
     overlap: Optional[int] = setting(None, lo=0, hi=MAX_TILE)
     device: str = setting('auto', kind='device')
@@ -79,11 +83,15 @@ class RestoreSettings(Settings):
     progress: bool = True
 
     def check(self) -> None:
-        """Guidance needs a class; the overlap must be shorter than the tile.
+        """Guidance needs a class, ``outside`` masks; the overlap must be shorter than the tile.
 
         Raises:
-            DesraSettingsError: If ``guidance`` > 1 without ``cls``, or ``overlap`` >= ``tile``.
+            DesraSettingsError: If ``guidance`` > 1 without ``cls``, ``outside`` > 0 without ``masks``, or
+                ``overlap`` >= ``tile``.
         """
+        if self.outside > 0 and not self.masks:
+            raise DesraSettingsError(f'--outside {self.outside:g}: the strength outside the masks needs --masks '
+                                     '(without masks the whole image is restored)')
         if self.guidance != 1 and self.cls is None:
             raise DesraSettingsError(f'--guidance {self.guidance:g}: guidance mixes a class\'s prediction with the '
                                      'blind one; give --class NAME too, or leave --guidance at 1')
@@ -161,13 +169,17 @@ def run(settings: RestoreSettings) -> JobResult:
                                       f'image of {img.shape[1]}x{img.shape[0]} ({item.inputs[0]})')
         with torch.inference_mode():
             out = restore_image(restorer, img, label, settings.guidance, settings.steps,
-                                image_seed(settings.seed, item.name), tile, settings.overlap, mask, settings.feather)
+                                image_seed(settings.seed, item.name), tile, settings.overlap, mask, settings.feather,
+                                settings.outside)
         write_image(item.outputs[0], out)
-        return {'class': settings.cls or MASK_NAME, 'restored_pixels': int(mask.sum()) if mask is not None else
-                img.shape[0] * img.shape[1], 'seconds': round(time.time() - started, 3)}
+        whole = mask is None or settings.outside > 0
+        return {'class': settings.cls or MASK_NAME, 'restored_pixels': img.shape[0] * img.shape[1] if whole else
+                int(mask.sum()), 'seconds': round(time.time() - started, 3)}
 
     items = [JobItem(stem(pair[0]), tuple(pair), (osp.join(settings.out, f'{stem(pair[0])}.png'), )) for pair in pairs]
     recorded = ('input', 'masks', 'cls', 'guidance', 'steps', 'seed', 'feather', 'tile', 'overlap')
+    # outside is recorded only when used: at 0 the outputs are those of a folder written before the option existed.
+    recorded += ('outside', ) if settings.outside > 0 else ()
     return run_job(
         FolderJob(
             command='restore',

@@ -28,6 +28,23 @@ def feather_weights(mask: np.ndarray, feather: int) -> np.ndarray:
     return np.where(mask, np.minimum(distance / feather, 1.0), 0.0).astype(np.float32)
 
 
+def blend_weights(mask: np.ndarray, feather: int, outside: float) -> np.ndarray:
+    """Per-pixel weights of a whole-image restoration that keeps part of the input outside the mask.
+
+    Inside the mask the weights are :func:`feather_weights`; outside they are ``outside`` instead of 0, so the
+    restoration is applied at that strength there (0: :func:`feather_weights`, 1: the restoration everywhere).
+
+    Args:
+        mask (np.ndarray): ``HxW`` bool artifact mask.
+        feather (int): Ramp width in pixels (0: a hard mask).
+        outside (float): Weight of the restoration outside the mask, in [0, 1].
+
+    Returns:
+        np.ndarray: ``HxW`` float32 weights in [``outside``, 1].
+    """
+    return (outside + (1.0 - outside) * feather_weights(mask, feather)).astype(np.float32)
+
+
 def region_of(mask: np.ndarray, margin: int) -> Optional[Tuple[int, int, int, int]]:
     """The box around the mask, widened by ``margin`` pixels of context and clipped to the image.
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from desra_basicsr.restore.data import to_image, to_tensor
-from desra_basicsr.restore.masking import composite, feather_weights, region_of
+from desra_basicsr.restore.masking import blend_weights, composite, feather_weights, region_of
 from desra_basicsr.restore.model import MASK_INDEX, Restorer, pad_to_multiple
 
 
@@ -46,11 +46,13 @@ def restore_array(restorer: Restorer, img: np.ndarray, label: int, guidance: flo
 
 def restore_image(restorer: Restorer, img: np.ndarray, label: int = MASK_INDEX, guidance: float = 1.0,
                   steps: int = 30, seed: int = 0, tile: Optional[int] = None, overlap: Optional[int] = None,
-                  mask: Optional[np.ndarray] = None, feather: int = 8) -> np.ndarray:
+                  mask: Optional[np.ndarray] = None, feather: int = 8, outside: float = 0.0) -> np.ndarray:
     """Restore an image, or only the inside of ``mask`` (feathered inwards; every pixel outside stays as it was).
 
     With a mask, only the box around it, widened by half a tile of context, goes through the restorer; an empty
-    mask returns the image unchanged without running the restorer.
+    mask returns the image unchanged without running the restorer. With a mask and ``outside`` above 0, the whole
+    image is restored and mixed with the input by :func:`~desra_basicsr.restore.masking.blend_weights`: fully
+    inside the mask, at strength ``outside`` elsewhere.
 
     Args:
         restorer (Restorer): The restorer (eval mode).
@@ -63,12 +65,14 @@ def restore_image(restorer: Restorer, img: np.ndarray, label: int = MASK_INDEX, 
         overlap (int | None): Tile overlap in pixels (default: a quarter of the tile).
         mask (np.ndarray | None): ``HxW`` bool artifact mask of ``img`` (None: restore everything).
         feather (int): Width of the mask's feather in pixels (0: a hard edge).
+        outside (float): With a mask, the strength of the restoration outside it, in [0, 1] (0: none).
 
     Returns:
         np.ndarray: ``HxWx3`` uint8 BGR.
     """
-    if mask is None:
-        return restore_array(restorer, img, label, guidance, steps, seed, tile, overlap)
+    if mask is None or outside > 0:
+        restored = restore_array(restorer, img, label, guidance, steps, seed, tile, overlap)
+        return restored if mask is None else composite(img, restored, blend_weights(mask, feather, outside))
     box = region_of(mask, (tile or restorer.config.crop_size) // 2)
     if box is None:
         return img.copy()
