@@ -14,7 +14,7 @@ Every restorer run goes through ``desra restore`` with the set's masks (``--mask
 pixel outside is the input's): the diffusion restorer blind over ``--seeds`` at ``--steps`` (30) DDIM steps; on
 ``seen`` also non-blind (``--class`` of the generator) with guidance 1, 2 and 3, and blind with 10 and 50 steps
 (``--step-sweep``, seed 0); the one-pass regression restorer (``--regression``) blind, and non-blind on ``seen``.
-With ``--whole``, the diffusion restorer also restores the whole images of every set (no masks, seed 0), which is
+With ``--whole``, the diffusion restorer also restores the whole images of every set (no masks, every seed), which is
 where the detail outside the masks can be lost; with ``--outside A ...`` also the whole-image restoration applied at
 strength ``A`` outside the masks (``desra restore --masks --outside A``; composed from the ``--whole`` outputs with
 the masks, which is what that command writes: it draws the same noise). Compared with the input, the MSE-SR
@@ -104,7 +104,7 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--finetune-dir', help='outputs of the DeSRA fine-tune of --seen on the split')
     parser.add_argument('--localizer-config', help='localizer_config.py for the localiser-driven fusion')
     parser.add_argument('--localizer-checkpoint', help='the matching localizer.pth')
-    parser.add_argument('--whole', action='store_true', help='also restore the whole images (seed 0)')
+    parser.add_argument('--whole', action='store_true', help='also restore the whole images (every seed)')
     parser.add_argument('--outside', nargs='*', type=float, default=[], metavar='A',
                         help='with --whole: also the whole-image restoration at strength A outside the masks')
     parser.add_argument('--sets', nargs='+', choices=('seen', 'unseen', 'synthetic'),
@@ -189,7 +189,8 @@ def restore_runs(args: argparse.Namespace, image_set: ImageSet, work: str) -> No
         runs.update({f'diffusion_class_g{g:g}': dict(diffusion, cls=image_set.cls, guidance=g) for g in args.guidance})
         runs.update({f'diffusion_blind_{n}steps': dict(diffusion, steps=n) for n in args.step_sweep})
     if args.whole:
-        runs['diffusion_blind_whole'] = dict(diffusion, masks=None)
+        runs.update({f'diffusion_blind_whole_seed{seed}': dict(diffusion, masks=None, seed=seed)
+                     for seed in args.seeds})
     if args.regression:
         regression = dict(checkpoint=args.regression, steps=1)  # one pass whatever the steps
         runs['regression_blind'] = regression
@@ -202,11 +203,11 @@ def restore_runs(args: argparse.Namespace, image_set: ImageSet, work: str) -> No
         image_set.methods[label] = out
         image_set.seconds[label] = float(np.mean([r['seconds'] for r in result.items.values()]))
         print(f'{image_set.name} {label}: {image_set.seconds[label]:.2f} s/image', flush=True)
-    for strength in args.outside:
-        label = f'diffusion_blind_outside{strength:g}'
-        image_set.methods[label] = outside_outputs(image_set, image_set.methods['diffusion_blind_whole'], strength,
+    for strength, seed in ((strength, seed) for strength in args.outside for seed in args.seeds):
+        label, whole = f'diffusion_blind_outside{strength:g}_seed{seed}', f'diffusion_blind_whole_seed{seed}'
+        image_set.methods[label] = outside_outputs(image_set, image_set.methods[whole], strength,
                                                    osp.join(work, 'restored', image_set.name, label))
-        image_set.seconds[label] = image_set.seconds['diffusion_blind_whole']
+        image_set.seconds[label] = image_set.seconds[whole]
 
 
 def outside_outputs(image_set: ImageSet, whole: str, strength: float, out: str) -> str:
@@ -267,17 +268,18 @@ def score(image_set: ImageSet, work: str, device: str) -> Dict[str, dict]:
 
 
 def target_checks(results: Dict[str, Dict[str, dict]], seeds: List[int]) -> Dict[str, Dict[str, bool]]:
-    """Whether the blind diffusion restorer of each seed meets the targets of :data:`TARGETS`."""
+    """Whether the blind diffusion restorer meets the targets of :data:`TARGETS`, per seed and mode: inside the masks
+    (``seedS``), on the whole image (``whole_seedS``) and at each ``--outside`` strength (``outsideA_seedS``)."""
     checks = {}
     for set_name, (area_down, gain, detail) in TARGETS.items():
-        if set_name not in results:
-            continue
-        for seed in seeds:
-            row = results[set_name][f'diffusion_blind_seed{seed}']
+        for label, row in results.get(set_name, {}).items():
+            mode = label[len('diffusion_blind_'):]
+            if not label.startswith('diffusion_blind_') or not any(mode.endswith(f'seed{s}') for s in seeds):
+                continue
             met = row['area_down'] is not None and row['area_down'] >= area_down and row['psnr_gain'] >= gain
             if detail is not None:
                 met = met and row['detail_outside'] is not None and row['detail_outside'] >= detail
-            checks.setdefault(set_name, {})[f'seed{seed}'] = bool(met)
+            checks.setdefault(set_name, {})[mode] = bool(met)
     return checks
 
 
@@ -329,9 +331,9 @@ def print_results(report: dict) -> None:
         rows = [[label] + [f'{row[c]:.3f}' if row.get(c) is not None else '-' for c in columns]
                 for label, row in figures.items()]
         print(format_table(['method', *columns], rows))
-    print(f'\ntargets (blind diffusion, {report["steps"]} steps): ' + '; '.join(
-        f'{set_name} {seed}: {"met" if met else "missed"}' for set_name, seeds in report['targets'].items()
-        for seed, met in seeds.items()))
+    print(f'\ntargets (blind diffusion, {report["steps"]} steps; in the masks unless the mode says): ' + '; '.join(
+        f'{set_name} {mode}: {"met" if met else "missed"}' for set_name, modes in report['targets'].items()
+        for mode, met in modes.items()))
 
 
 if __name__ == '__main__':

@@ -64,13 +64,13 @@ def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
         '--regression', _restorer(tmp_path / 'regression.pth', 'regression'), '--seeds', '0', '1', '--steps', '2',
         '--step-sweep', '3', '--guidance', '1', '2', '--synthetic-per-class', '1', '--whole', '--outside', '0.5'])
     seen, unseen, synthetic = (report['figures'][s] for s in ('seen', 'unseen', 'synthetic'))
+    restored_whole = {f'diffusion_blind_{mode}_seed{seed}' for mode in ('whole', 'outside0.5') for seed in (0, 1)}
     assert set(seen) == {'input', 'mse', 'fusion', 'diffusion_blind_seed0', 'diffusion_blind_seed1',
                          'diffusion_class_g1', 'diffusion_class_g2', 'diffusion_blind_3steps', 'regression_blind',
-                         'regression_class', 'diffusion_blind_whole', 'diffusion_blind_outside0.5'}
-    assert set(unseen) == {'input', 'mse', 'diffusion_blind_seed0', 'diffusion_blind_seed1', 'regression_blind',
-                           'diffusion_blind_whole', 'diffusion_blind_outside0.5'}
-    assert {'input', 'diffusion_blind_seed0', 'regression_blind', 'diffusion_blind_whole',
-            'diffusion_blind_outside0.5'} <= set(synthetic)
+                         'regression_class'} | restored_whole
+    assert set(unseen) == {'input', 'mse', 'diffusion_blind_seed0', 'diffusion_blind_seed1', 'regression_blind'} | \
+        restored_whole
+    assert {'input', 'diffusion_blind_seed0', 'regression_blind'} | restored_whole <= set(synthetic)
     assert report['images'] == {'seen': 3, 'unseen': 3, 'synthetic': 6}  # one image of each of the six classes
     assert seen['input']['area_down'] == 0 and seen['input']['detail_outside'] == 1
     assert seen['input']['area'] > 0 and seen['mse']['area'] == 0
@@ -81,7 +81,7 @@ def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
     original = cv2.imread(os.path.join(tmp_path, 'gen_seen_heldout_sr', 'astronaut.png'))
     mask = cv2.imread(os.path.join(tmp_path, 'gen_seen_heldout_masks', 'astronaut.png'), 0) > 0
     assert (restored[~mask] == original[~mask]).all() and (restored[mask] != original[mask]).any()
-    whole = cv2.imread(str(work / 'restored' / 'seen' / 'diffusion_blind_whole' / 'astronaut.png'))
+    whole = cv2.imread(str(work / 'restored' / 'seen' / 'diffusion_blind_whole_seed0' / 'astronaut.png'))
     assert (whole[~mask] != original[~mask]).any()  # without masks, the outside is restored too
     assert abs(seen['diffusion_blind_seed0']['detail_outside'] - 1) < 0.01  # the 11x11 window reaches inside
     # The composed --outside rows are what desra restore --masks --outside writes.
@@ -90,12 +90,26 @@ def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
                                         masks=os.path.join(tmp_path, 'gen_seen_heldout_masks'), outside=0.5,
                                         checkpoint=str(tmp_path / 'diffusion.pth'), steps=2, device='cpu',
                                         progress=False))
-    composed = cv2.imread(str(work / 'restored' / 'seen' / 'diffusion_blind_outside0.5' / 'astronaut.png'))
+    composed = cv2.imread(str(work / 'restored' / 'seen' / 'diffusion_blind_outside0.5_seed0' / 'astronaut.png'))
     assert (composed == cv2.imread(str(direct / 'astronaut.png'))).all()
     assert (composed[~mask] != original[~mask]).any() and (composed[~mask] != whole[~mask]).any()
     with pytest.raises(SystemExit):
         bench.parse_args(['--work', str(work), '--outside', '0.5'])  # composed from --whole
     with pytest.raises(SystemExit):
         bench.parse_args(['--work', str(work), '--whole', '--outside', '1.5'])
-    assert set(report['targets']) == {'seen', 'unseen'} and set(report['targets']['seen']) == {'seed0', 'seed1'}
+    assert set(report['targets']) == {'seen', 'unseen'}
+    assert set(report['targets']['seen']) == {'seed0', 'seed1', 'whole_seed0', 'whole_seed1', 'outside0.5_seed0',
+                                              'outside0.5_seed1'}
     assert json.loads((work / 'results.json').read_text())['figures'] == report['figures']
+
+
+def test_targets_are_checked_per_seed_and_mode():
+    row = lambda down, gain, detail: {'area_down': down, 'psnr_gain': gain, 'detail_outside': detail}  # noqa: E731
+    results = {'seen': {'input': row(0, 0, 1), 'diffusion_blind_seed0': row(100, 0.1, 1.0),
+                        'diffusion_blind_whole_seed0': row(99, 0.9, 0.84),
+                        'diffusion_blind_outside0.5_seed0': row(99, 0.6, 0.90),
+                        'diffusion_blind_10steps': row(100, 0.5, 1.0), 'regression_blind': row(100, 1.0, 1.0)},
+               'unseen': {'diffusion_blind_seed0': row(40, 0.03, 1.0), 'diffusion_blind_whole_seed0': row(None, 0, 1)}}
+    assert bench.target_checks(results, [0]) == {
+        'seen': {'seed0': False, 'whole_seed0': False, 'outside0.5_seed0': True},  # gain 0.1; detail 0.84; all met
+        'unseen': {'seed0': False, 'whole_seed0': False}}  # area down 40 < 50; no area to remove
