@@ -467,9 +467,11 @@ def _cross_validated_thresholds(args: argparse.Namespace, work: str, left_out: S
                 scores=scores, **summarise(scores))
 
 
-def _cross_validated_settings(args: argparse.Namespace, work: str, left_out: Sequence[ZooGenerator]) -> dict:
+def _cross_validated_settings(args: argparse.Namespace, work: str, left_out: Sequence[ZooGenerator],
+                              scores: Dict[str, Dict[str, float]]) -> dict:
     """Scores of the left-out localisers on held-out outputs with the setting (a ``--work`` folder: its sources,
-    weights, iterations) chosen on the fine-tune outputs of the other left-out generators."""
+    weights, iterations) chosen on the fine-tune outputs of the other left-out generators; ``scores`` are the
+    held-out scores of this run's own left-out localisers (``work``), the others are scored here."""
     works = [work] + [osp.abspath(w) for w in args.settings_cv]
     settings = []
     for w in works:
@@ -492,12 +494,12 @@ def _cross_validated_settings(args: argparse.Namespace, work: str, left_out: Seq
             base = osp.join(w, f'without_{target.name}')
             finetune[target.name][w] = _score(args, osp.join(base, 'localizer'), target.finetune,
                                               osp.join(base, 'cv', 'finetune_default'))
-            heldout[target.name][w] = _score(args, osp.join(base, 'localizer'), target.heldout,
-                                             osp.join(base, 'masks', target.name))
+            heldout[target.name][w] = scores[target.name] if w == work else _score(
+                args, osp.join(base, 'localizer'), target.heldout, osp.join(base, 'masks', target.name))
     chosen = choose_on_other_generators(finetune)
-    scores = {name: heldout[name][chosen[name]] for name in chosen}
-    return dict(settings=settings, chosen=chosen, finetune=finetune, heldout=heldout, scores=scores,
-                **summarise(scores))
+    picked = {name: heldout[name][chosen[name]] for name in chosen}
+    return dict(settings=settings, chosen=chosen, finetune=finetune, heldout=heldout, scores=picked,
+                **summarise(picked))
 
 
 def leave_one_out(args: argparse.Namespace) -> dict:
@@ -542,7 +544,8 @@ def leave_one_out(args: argparse.Namespace) -> dict:
     if args.prob_thresholds:
         results['left_out_cv'] = _cross_validated_thresholds(args, work, [by_name[name] for name in left_out])
     if args.settings_cv:
-        results['left_out_settings_cv'] = _cross_validated_settings(args, work, [by_name[name] for name in left_out])
+        results['left_out_settings_cv'] = _cross_validated_settings(args, work, [by_name[name] for name in left_out],
+                                                                    scores)
     if not args.left_out_only:
         seen = _train_and_score(args, work, 'all_generators', [TrainingSource('generator', *g.finetune)
                                                                for g in generators] + extra, generators)

@@ -119,7 +119,7 @@ def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, cap
     for name in ('gan_a', 'gan_b'):
         assert cv['chosen'][name] in (str(work), str(other))
         assert cv['scores'][name] == cv['heldout'][name][cv['chosen'][name]]
-        assert cv['heldout'][name][str(work)] == pytest.approx(results['left_out']['scores'][name])  # same localiser
+        assert cv['heldout'][name][str(work)] == pytest.approx(results['left_out']['scores'][name])  # this run's
         assert cv['heldout'][name][str(other)] == pytest.approx(alone['left_out']['scores'][name])
     assert 'setting (--work) chosen on the other generators' in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r'--prob-thresholds: \[1.5\] not in \(0, 1\]'):
