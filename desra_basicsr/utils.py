@@ -6,7 +6,7 @@ import re
 import sys
 import tempfile
 from contextlib import contextmanager
-from typing import Iterator, List
+from typing import Iterable, Iterator, List
 
 
 def import_modules_with_suffix(package_name: str, package_file: str, suffix: str) -> List[object]:
@@ -32,6 +32,19 @@ def import_modules_with_suffix(package_name: str, package_file: str, suffix: str
 TEMP_PREFIX = '.desra-tmp-'
 #: The whole name of such a temporary file (``tempfile.mkstemp``'s random part: lowercase letters, digits, ``_``).
 TEMP_NAME = re.compile(r'^' + re.escape(TEMP_PREFIX) + r'[a-z0-9_]{8}(\.[^.]+)?$')
+
+
+def remove_stale_temp_files(folders: Iterable[str]) -> None:
+    """Remove the temporary files (:data:`TEMP_NAME`) a killed run left in these folders; nothing else is touched.
+
+    Args:
+        folders (iterable[str]): Folders to clean (missing ones are skipped).
+    """
+    for folder in sorted(set(folders)):
+        if osp.isdir(folder):
+            for name in os.listdir(folder):
+                if TEMP_NAME.match(name) and osp.isfile(osp.join(folder, name)):
+                    os.remove(osp.join(folder, name))
 
 
 @contextmanager

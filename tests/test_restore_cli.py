@@ -120,6 +120,7 @@ def test_training_continues_from_the_latest_checkpoint(trained, tmp_path):
     from desra_basicsr.restore.training import train_restorer
     options, _ = read_options(write_options(str(tmp_path / 'opt.yml'), trained['synth'], iters=2))
     first = train_restorer(options, str(tmp_path), torch.device('cpu'), progress=False)
+    (tmp_path / 'checkpoints' / '.desra-tmp-k1lled00.pth').write_bytes(b'half a checkpoint')  # a killed save
     second = train_restorer(options.replace(iters=3), str(tmp_path), torch.device('cpu'), progress=False)
     assert first['resumed_from'] is None and second['resumed_from'] == 2
     assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['iter_0000002.pth', 'iter_0000003.pth']

@@ -74,7 +74,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.folders import check_out_dir
 from desra_basicsr.settings import normalise_path
-from desra_basicsr.utils import TEMP_NAME, atomic_write_path, notice
+from desra_basicsr.utils import atomic_write_path, notice, remove_stale_temp_files
 
 T = TypeVar('T')
 
@@ -383,14 +383,6 @@ def _write_summary(path: str, meta: Dict[str, Any], records: Mapping[str, dict])
     return summary
 
 
-def _remove_stale_temp_files(folders: Iterable[str]) -> None:
-    for folder in sorted(set(folders)):
-        if osp.isdir(folder):
-            for name in os.listdir(folder):
-                if TEMP_NAME.match(name) and osp.isfile(osp.join(folder, name)):
-                    os.remove(osp.join(folder, name))
-
-
 def _listing(names: Sequence[str], sep: str = ', ') -> str:
     return sep.join(names[:SHOWN]) + (f'{sep}...' if len(names) > SHOWN else '')
 
@@ -566,7 +558,7 @@ def _run_job(job: FolderJob, overwrite: bool, progress: bool) -> JobResult:
         group.barrier()  # every rank has read the previous summary before rank 0 rewrites it
         records: Dict[str, dict] = dict(kept)
         if rank == 0:
-            _remove_stale_temp_files([job.out_dir] + [osp.dirname(p) for item in job.items for p in item.outputs])
+            remove_stale_temp_files([job.out_dir] + [osp.dirname(p) for item in job.items for p in item.outputs])
             _remove_stale(job, previous, stale)
             records.update(failures)
             _write_summary(summary_path, meta, records)

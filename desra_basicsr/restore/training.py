@@ -27,6 +27,7 @@ from desra_basicsr.restore.checkpoint import read_restorer_checkpoint, save_chec
 from desra_basicsr.restore.data import PairCrops
 from desra_basicsr.restore.model import BetaSchedule, Objective, Prediction, Restorer, RestorerConfig
 from desra_basicsr.settings import Settings, setting
+from desra_basicsr.utils import remove_stale_temp_files
 
 #: The final restorer and the folder of the resumable checkpoints, relative to the output folder.
 RESTORER_NAME = 'restorer.pth'
@@ -180,6 +181,8 @@ def train_restorer(options: TrainOptions, out_dir: str, device: torch.device, ra
     cuda = device.type == 'cuda'
     amp = {'fp16': torch.float16, 'bf16': torch.bfloat16}.get(options.mixed_precision) if cuda else None
     scaler = torch.amp.GradScaler('cuda', enabled=amp == torch.float16)
+    if rank == 0:  # a run killed while writing a checkpoint left its temporary file
+        remove_stale_temp_files([osp.join(out_dir, CHECKPOINT_DIR)])
     saved = saved_iterations(out_dir)
     start = saved[-1] if saved else 0
     if saved:
