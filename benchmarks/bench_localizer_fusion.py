@@ -450,14 +450,13 @@ def choose_on_other_generators(finetune: Dict[str, Dict[object, Dict[str, float]
 def _cross_validated_thresholds(args: argparse.Namespace, work: str, left_out: Sequence[ZooGenerator]) -> dict:
     """Scores of the left-out localisers on held-out outputs at thresholds chosen on the fine-tune outputs.
 
-    The held-out maps are those :func:`_train_and_score` saved; only the fine-tune outputs are detected here.
+    Reads the probability maps :func:`_train_and_score` (held-out) and :func:`_finetune_scores` (fine-tune) saved.
     """
     finetune, heldout = {}, {}
     for target in left_out:
         base = osp.join(work, f'without_{target.name}')
-        out = osp.join(base, 'cv', 'finetune')
-        _score(args, osp.join(base, 'localizer'), target.finetune, out, save_maps=True)
-        finetune[target.name] = threshold_scores(osp.join(out, 'maps'), target.finetune, args.prob_thresholds)
+        finetune[target.name] = threshold_scores(osp.join(base, 'cv', 'finetune', 'maps'), target.finetune,
+                                                 args.prob_thresholds)
         heldout[target.name] = threshold_scores(osp.join(base, 'masks', target.name, 'maps'), target.heldout,
                                                 args.prob_thresholds)
     chosen = choose_on_other_generators(finetune)
@@ -467,11 +466,21 @@ def _cross_validated_thresholds(args: argparse.Namespace, work: str, left_out: S
                 scores=scores, **summarise(scores))
 
 
+def _finetune_scores(args: argparse.Namespace, work: str, target: ZooGenerator,
+                     save_maps: bool = False) -> Dict[str, float]:
+    """Score the localiser of ``work`` that left ``target`` out on its fine-tune outputs (masks and, with
+    ``save_maps``, probability maps in ``WORK/without_X/cv/finetune``)."""
+    base = osp.join(work, f'without_{target.name}')
+    return _score(args, osp.join(base, 'localizer'), target.finetune, osp.join(base, 'cv', 'finetune'), save_maps)
+
+
 def _cross_validated_settings(args: argparse.Namespace, work: str, left_out: Sequence[ZooGenerator],
-                              scores: Dict[str, Dict[str, float]]) -> dict:
+                              scores: Dict[str, Dict[str, float]],
+                              finetune_scores: Dict[str, Dict[str, float]]) -> dict:
     """Scores of the left-out localisers on held-out outputs with the setting (a ``--work`` folder: its sources,
-    weights, iterations) chosen on the fine-tune outputs of the other left-out generators; ``scores`` are the
-    held-out scores of this run's own left-out localisers (``work``), the others are scored here."""
+    weights, iterations) chosen on the fine-tune outputs of the other left-out generators; ``scores`` and
+    ``finetune_scores`` are the held-out and fine-tune scores of this run's own left-out localisers (``work``), the
+    other folders' are scored here."""
     works = [work] + [osp.abspath(w) for w in args.settings_cv]
     settings = []
     for w in works:
@@ -491,11 +500,13 @@ def _cross_validated_settings(args: argparse.Namespace, work: str, left_out: Seq
     for target in left_out:
         finetune[target.name], heldout[target.name] = {}, {}
         for w in works:
+            if w == work:
+                finetune[target.name][w], heldout[target.name][w] = finetune_scores[target.name], scores[target.name]
+                continue
             base = osp.join(w, f'without_{target.name}')
-            finetune[target.name][w] = _score(args, osp.join(base, 'localizer'), target.finetune,
-                                              osp.join(base, 'cv', 'finetune_default'))
-            heldout[target.name][w] = scores[target.name] if w == work else _score(
-                args, osp.join(base, 'localizer'), target.heldout, osp.join(base, 'masks', target.name))
+            finetune[target.name][w] = _finetune_scores(args, w, target)
+            heldout[target.name][w] = _score(args, osp.join(base, 'localizer'), target.heldout,
+                                             osp.join(base, 'masks', target.name))
     chosen = choose_on_other_generators(finetune)
     picked = {name: heldout[name][chosen[name]] for name in chosen}
     return dict(settings=settings, chosen=chosen, finetune=finetune, heldout=heldout, scores=picked,
@@ -541,11 +552,14 @@ def leave_one_out(args: argparse.Namespace) -> dict:
                        crop_size=args.crop_size, synthetic_weight=args.synthetic_weight,
                        clean_weight=args.clean_weight),
         left_out=dict(scores=scores, **summarise(scores)))
+    if args.prob_thresholds or args.settings_cv:  # this run's fine-tune outputs, detected once for both choices
+        finetune = {name: _finetune_scores(args, work, by_name[name], save_maps=bool(args.prob_thresholds))
+                    for name in left_out}
     if args.prob_thresholds:
         results['left_out_cv'] = _cross_validated_thresholds(args, work, [by_name[name] for name in left_out])
     if args.settings_cv:
         results['left_out_settings_cv'] = _cross_validated_settings(args, work, [by_name[name] for name in left_out],
-                                                                    scores)
+                                                                    scores, finetune)
     if not args.left_out_only:
         seen = _train_and_score(args, work, 'all_generators', [TrainingSource('generator', *g.finetune)
                                                                for g in generators] + extra, generators)

@@ -1,5 +1,6 @@
 """``benchmarks/bench_localizer_fusion.py --leave-one-out``: the zoo manifest, and the whole mode on tiny data."""
 import json
+import os
 import os.path as osp
 
 import numpy as np
@@ -111,7 +112,8 @@ def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, cap
     alone = bench.main(['--leave-one-out', str(bare), '--work', str(other), '--generators', 'gan_a', 'gan_b',
                         '--left-out-only', '--seed', '1'] + small)
     chosen = bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_a', 'gan_b',
-                         '--left-out-only', '--synthetic-weight', '2', '--settings-cv', str(other)] + small)
+                         '--left-out-only', '--synthetic-weight', '2', '--settings-cv', str(other),
+                         '--prob-thresholds', '0.5', '0.2'] + small)
     cv = chosen['left_out_settings_cv']
     assert [(s['work'], s['seed'], s['generators']) for s in cv['settings']] == [(str(work), 0, 2), (str(other), 1, 2)]
     assert cv['settings'][0]['other_sources'][0][0::2] == ['synthetic', 2.0]
@@ -121,6 +123,9 @@ def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, cap
         assert cv['scores'][name] == cv['heldout'][name][cv['chosen'][name]]
         assert cv['heldout'][name][str(work)] == pytest.approx(results['left_out']['scores'][name])  # this run's
         assert cv['heldout'][name][str(other)] == pytest.approx(alone['left_out']['scores'][name])
+        # one fine-tune pass of this run's localisers serves both choices (the maps at 0.5 give the masks' scores)
+        assert cv['finetune'][name][str(work)] == pytest.approx(chosen['left_out_cv']['finetune'][name]['0.5'])
+        assert sorted(os.listdir(work / f'without_{name}' / 'cv')) == ['finetune']
     assert 'setting (--work) chosen on the other generators' in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r'--prob-thresholds: \[1.5\] not in \(0, 1\]'):
         bench.main(['--leave-one-out', manifest, '--work', str(work), '--prob-thresholds', '0.5', '1.5'] + small)
