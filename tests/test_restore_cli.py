@@ -207,10 +207,13 @@ def test_restore_without_its_folders_exits_2(capsys):
 
 def test_the_demo_option_files_parse():
     import yaml
-    for name in ('restore/demo.yml', 'restore/demo_regression.yml', 'restore/diffgar.yml'):
+    for name in ('restore/demo.yml', 'restore/demo_regression.yml', 'restore/zoo.yml', 'restore/diffgar.yml'):
         with open(osp.join(REPO_ROOT, 'options', name)) as f:
             opt = yaml.safe_load(f)
         assert set(opt) == {'name', 'data', 'model', 'diffusion', 'train'}
+        if name == 'restore/zoo.yml':
+            classes = {generator['class'] for generator in opt['data']['generators']}
+            assert len(classes) == 6 and 'compact_unetd' not in classes  # the benchmark's never-seen generator
     assert opt['train']['crop_size'] == 256 and opt['train']['batch_size'] == 24
     assert opt['diffusion']['train_timesteps'] == 1000 and np.isclose(opt['diffusion']['mask_probability'], 0.5)
 
