@@ -207,15 +207,16 @@ def test_restore_without_its_folders_exits_2(capsys):
 
 def test_the_demo_option_files_parse():
     import yaml
-    for name in ('restore/demo.yml', 'restore/demo_regression.yml', 'restore/zoo.yml', 'restore/diffgar.yml'):
-        with open(osp.join(REPO_ROOT, 'options', name)) as f:
-            opt = yaml.safe_load(f)
-        assert set(opt) == {'name', 'data', 'model', 'diffusion', 'train'}
-        if name == 'restore/zoo.yml':
-            classes = {generator['class'] for generator in opt['data']['generators']}
-            assert len(classes) == 6 and 'compact_unetd' not in classes  # the benchmark's never-seen generator
-    assert opt['train']['crop_size'] == 256 and opt['train']['batch_size'] == 24
-    assert opt['diffusion']['train_timesteps'] == 1000 and np.isclose(opt['diffusion']['mask_probability'], 0.5)
+    opts = {}
+    for name in ('demo', 'demo_regression', 'zoo', 'diffgar'):
+        with open(osp.join(REPO_ROOT, 'options', 'restore', f'{name}.yml')) as f:
+            opts[name] = yaml.safe_load(f)
+        assert set(opts[name]) == {'name', 'data', 'model', 'diffusion', 'train'}
+    classes = {generator['class'] for generator in opts['zoo']['data']['generators']}
+    assert len(classes) == 6 and 'compact_unetd' not in classes  # the benchmark's never-seen generator
+    diffgar = opts['diffgar']
+    assert diffgar['train']['crop_size'] == 256 and diffgar['train']['batch_size'] == 24
+    assert diffgar['diffusion']['train_timesteps'] == 1000 and np.isclose(diffgar['diffusion']['mask_probability'], 0.5)
 
 
 def test_the_committed_demo_restorer_is_the_default_checkpoint(trained, tmp_path):
