@@ -76,40 +76,27 @@ bench-real: setup
 	      else echo 'bench-real: install them with: sudo apt-get install libvulkan1 libomp5'; exit 1; fi; }
 	$(PY) -m benchmarks.bench_real_model $(BENCH_REAL_ARGS)
 
-# The demo restorer's data and training (docs/restore.md): synthetic artifacts on the corpus's training photos and the
-# demo GAN-SR model's outputs on its training LR images with their DeSRA-det masks, then desra restore train with
-# options/restore/demo.yml and its one-pass regression baseline options/restore/demo_regression.yml.
 PRETRAINED := experiments/pretrained_models
-# $(call train_outputs,NAME,OPT,WEIGHTS): GAN-SR model NAME's outputs (option file OPT, $(PRETRAINED)/WEIGHTS.pth) on
-# the corpus's training LR images and their DeSRA-det masks against the demo MSE-SR model's outputs, in
-# datasets/demo/zoo/NAME/{sr,masks}: the generator samples of options/restore/*.yml.
-define train_outputs
-$(PY) -m desra_basicsr sr --opt $(2) --weights $(PRETRAINED)/$(3).pth --input datasets/demo/train/lq \
-	--out datasets/demo/zoo/$(1)/sr
-$(PY) -m desra_basicsr detect --mse datasets/demo/zoo/mse/sr --gan datasets/demo/zoo/$(1)/sr \
-	--out datasets/demo/zoo/$(1)/masks
-endef
+# The demo restorer's data and training (docs/restore.md): desra zoo synth on the corpus's training photos and the
+# demo GAN-SR model's outputs on the training LR patches with their DeSRA-det masks (build_zoo.py --splits train, in
+# results/zoo/demo_gan/train), then desra restore train with options/restore/demo.yml and its one-pass regression
+# baseline options/restore/demo_regression.yml.
 .PHONY: restore-data restore-demo bench-restore
 restore-data: setup
 	test -d datasets/demo/train/gt || $(PY) scripts/prepare_demo_data.py
 	$(PY) -m desra_basicsr zoo synth --hr datasets/demo/train/gt --out datasets/demo/zoo/synth
-	$(PY) -m desra_basicsr sr --opt options/demo_train_mse.yml --weights $(PRETRAINED)/demo_mse_x4.pth \
-		--input datasets/demo/train/lq --out datasets/demo/zoo/mse/sr
-	$(call train_outputs,demo_gan,options/demo_train_gan.yml,demo_gan_x4)
+	$(PY) scripts/build_zoo.py --splits train --only demo_gan
 restore-demo: restore-data
 	$(PY) -m desra_basicsr restore train -opt options/restore/demo.yml --out experiments/restore_demo
 	$(PY) -m desra_basicsr restore train -opt options/restore/demo_regression.yml --out experiments/restore_demo_regression
 
 # The zoo restorer (docs/benchmarks/restore.md): the demo restorer's data with five more zoo generators' outputs on
-# the corpus's training LR images (compact_unetd stays out: bench-restore scores it as never seen), then
+# the corpus's training LR patches (compact_unetd stays out: bench-restore scores it as never seen), then
 # desra restore train with options/restore/zoo.yml.
 .PHONY: restore-zoo
 restore-zoo: restore-data
-	$(call train_outputs,demo_gan_b,options/demo_train_gan_b.yml,demo_gan_b_x4)
-	$(call train_outputs,compact_hinge_early,options/zoo/compact_hinge_early.yml,zoo_compact_hinge_early_x4)
-	$(call train_outputs,compact_lsgan,options/zoo/compact_lsgan.yml,zoo_compact_lsgan_x4)
-	$(call train_outputs,compact_small,options/zoo/compact_small.yml,zoo_compact_small_x4)
-	$(call train_outputs,rrdb_small,options/zoo/rrdb_small.yml,zoo_rrdb_small_x4)
+	$(PY) scripts/build_zoo.py --splits train --only demo_gan_b --only compact_hinge_early --only compact_lsgan \
+		--only compact_small --only rrdb_small
 	$(PY) -m desra_basicsr restore train -opt options/restore/zoo.yml --out experiments/restore_zoo
 
 # The committed demo restorers against the input, MSE-SR, the demo's DeSRA fine-tune and fusion on the held-out photos

@@ -1,15 +1,18 @@
 """Build the generator zoo (``make zoo``): GAN-SR models, their outputs and DeSRA-det masks on the demo corpus.
 
 The zoo is data for the artifact localiser and the restorer: real GAN-SR artifacts of many generators, each with
-its DeSRA-det mask (docs/zoo-generators.md). For every generator, on the corpus's fine-tune and held-out LR photos
-(``demo_data/{finetune,heldout}_lr``), this writes
+its DeSRA-det mask (docs/zoo-generators.md). For every generator, on the LR images of each split of ``--splits``
+(default: the corpus's fine-tune and held-out photos ``demo_data/{finetune,heldout}_lr``; ``train``: the training
+pairs' LR patches ``datasets/demo/train/lq``, which the restorer option files ``options/restore/*.yml`` read), this
+writes
 
 * ``OUT/<generator>/<split>/sr/<photo>.png``: its outputs (``desra sr``);
 * ``OUT/<generator>/<split>/masks/<photo>.png``: their DeSRA-det masks against the demo MSE-SR model's outputs
   (``desra detect``, semantics off), which are written once to ``OUT/mse_reference/<split>/sr``;
 * ``OUT/manifest.json``: each generator's class and family name, option file and weights, and per split its
-  folders, the HR folder and the mean DeSRA-det area. A generator's folders are read as they are by
-  :func:`desra_basicsr.jobs.zoo_samples.generator_samples` (``sr``, ``masks``, the HR folder, the class).
+  folders, its HR folder and the mean DeSRA-det area (the splits of earlier runs are kept). A generator's folders
+  are read as they are by :func:`desra_basicsr.jobs.zoo_samples.generator_samples` (``sr``, ``masks``, the split's
+  ``hr``, the class).
 
 The generators are the zoo's own (one BasicSR option file each in ``options/zoo/``, weights
 ``experiments/pretrained_models/zoo_<name>_x4.pth``), ``demo_gan`` and ``demo_gan_b``, and the released Real-ESRGAN
@@ -23,6 +26,7 @@ Usage (from the repository root)::
 
     .venv/bin/python scripts/build_zoo.py                      # everything, into results/zoo
     .venv/bin/python scripts/build_zoo.py --only rrdb_small --only demo_gan
+    .venv/bin/python scripts/build_zoo.py --splits train --only demo_gan   # the demo restorer's training data
 
 Paths are relative to ``--root`` (default: the repository). Exit codes: 0 done; 1 a training run or an image
 failed; 2 unusable arguments (an unknown ``--only`` name, a missing folder or file).
@@ -59,8 +63,14 @@ MSE_WEIGHTS = osp.join(WEIGHTS_DIR, 'demo_mse_x4.pth')
 HR_DIR = osp.join('datasets', 'demo', 'hr')
 REALESRGAN_OPT = osp.join('options', 'finetune_realesrgan_desra.yml')
 REALESRGAN_WEIGHTS = osp.join('results', 'bench_real', 'RealESRGAN_x4plus_from_ncnn.pth')
-#: The corpus's splits the zoo covers, and their LR folders.
-SPLITS = {'finetune': osp.join('demo_data', 'finetune_lr'), 'heldout': osp.join('demo_data', 'heldout_lr')}
+#: The corpus's splits the zoo can cover: their LR and HR folders (same file stems).
+SPLITS = {
+    'finetune': (osp.join('demo_data', 'finetune_lr'), HR_DIR),
+    'heldout': (osp.join('demo_data', 'heldout_lr'), HR_DIR),
+    'train': (osp.join('datasets', 'demo', 'train', 'lq'), osp.join('datasets', 'demo', 'train', 'gt')),
+}
+#: The splits built unless ``--splits`` says otherwise (the localiser's and the benchmarks').
+DEFAULT_SPLITS = ('finetune', 'heldout')
 #: Folder (under ``--out``) of the MSE-SR reference outputs; not a generator.
 MSE_REFERENCE = 'mse_reference'
 MANIFEST = 'manifest.json'
@@ -186,20 +196,20 @@ def mean_area(result: JobResult) -> float:
     return 100 * float(np.mean([r.artifact_fraction for r in detect.DetectRecord.done(result).values()]))
 
 
-def previous_entries(path: str) -> Dict[str, dict]:
-    """The generators of an earlier manifest by name (a run with ``--only`` keeps the others' entries)."""
+def previous_manifest(path: str) -> dict:
+    """An earlier manifest (a run with ``--only`` or ``--splits`` keeps the other generators and splits); {} if none."""
     if not osp.isfile(path):
         return {}
     with open(path, 'r') as f:
-        return {entry['name']: entry for entry in json.load(f)['generators']}
+        return json.load(f)
 
 
 def build(args: argparse.Namespace) -> dict:
     """Train what is missing, then outputs and masks of every generator on every split; returns the manifest."""
     root = osp.abspath(args.root)
     out = osp.abspath(osp.join(root, args.out))
-    splits = {split: osp.join(root, lr) for split, lr in SPLITS.items()}
-    for split, lr in splits.items():
+    splits = {split: tuple(osp.join(root, folder) for folder in SPLITS[split]) for split in args.splits}
+    for split, (lr, _) in splits.items():
         if not osp.isdir(lr) or not list_images(lr):
             raise DesraSettingsError(f'{lr}: the {split} LR photos are missing; run scripts/prepare_demo_data.py')
     mse_opt, mse_weights = osp.join(root, MSE_OPT), osp.join(root, MSE_WEIGHTS)
@@ -209,23 +219,26 @@ def build(args: argparse.Namespace) -> dict:
     every = list_generators(root, osp.join(root, args.realesrgan_weights))
     generators = select(every, args.only)
     hr = osp.join(root, HR_DIR)
-    manifest = {'mse_reference': {'opt': mse_opt, 'weights': mse_weights}, 'hr': hr if osp.isdir(hr) else None}
+    previous = previous_manifest(osp.join(out, MANIFEST))
+    manifest = {'mse_reference': {**previous.get('mse_reference', {}), 'opt': mse_opt, 'weights': mse_weights},
+                'hr': hr if osp.isdir(hr) else None}
     trained = {g.name for g in generators if g.trained_here and not osp.isfile(g.weights)}
     for generator in generators:
         if generator.name in trained:
             train(generator, root)
     bar = tqdm(total=len(generators) * len(splits), desc='zoo', unit='set')
-    for split, lr in splits.items():
+    for split, (lr, _) in splits.items():
         mse = osp.join(out, MSE_REFERENCE, split, 'sr')
         checked(sr.run(sr.SRSettings(input=lr, out=mse, opt=mse_opt, weights=mse_weights, device=args.device,
                                      progress=False)), f'MSE-SR on {split}')
         manifest['mse_reference'][split] = mse
-    entries = previous_entries(osp.join(out, MANIFEST))
+    entries = {entry['name']: entry for entry in previous.get('generators', [])}
     for generator in generators:
         redo = generator.name in trained  # new weights: outputs and masks of the old ones are replaced
+        kept = {} if redo else entries.get(generator.name, {}).get('splits', {})
         entry = {'name': generator.name, 'class': generator.name, 'family': generator.family, 'opt': generator.opt,
-                 'weights': generator.weights, 'splits': {}}
-        for split, lr in splits.items():
+                 'weights': generator.weights, 'splits': dict(kept)}
+        for split, (lr, split_hr) in splits.items():
             folder = osp.join(out, generator.name, split)
             bar.set_postfix_str(f'{generator.name} {split}')
             checked(sr.run(sr.SRSettings(input=lr, out=osp.join(folder, 'sr'), opt=generator.opt,
@@ -235,8 +248,9 @@ def build(args: argparse.Namespace) -> dict:
             masks = checked(detect.run(detect.DetectSettings(
                 mse=manifest['mse_reference'][split], gan=osp.join(folder, 'sr'), out=osp.join(folder, 'masks'),
                 device=args.device, overwrite=redo, progress=False)), f'{generator.name} DeSRA-det on {split}')
-            entry['splits'][split] = {'lr': lr, 'sr': osp.join(folder, 'sr'), 'masks': osp.join(folder, 'masks'),
-                                      'images': len(masks.items), 'mean_area_percent': round(mean_area(masks), 3)}
+            entry['splits'][split] = {'lr': lr, 'hr': split_hr, 'sr': osp.join(folder, 'sr'),
+                                      'masks': osp.join(folder, 'masks'), 'images': len(masks.items),
+                                      'mean_area_percent': round(mean_area(masks), 3)}
             bar.update()
         entries[generator.name] = entry
     bar.close()
@@ -252,6 +266,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--root', default=REPO, help='folder the relative paths start from (default: the repository)')
     parser.add_argument('--out', default=osp.join('results', 'zoo'), help='output folder (default results/zoo)')
     parser.add_argument('--only', action='append', metavar='NAME', help='build only this generator (repeatable)')
+    parser.add_argument('--splits', nargs='+', choices=tuple(SPLITS), default=list(DEFAULT_SPLITS),
+                        help=f'the corpus splits to build (default: {" ".join(DEFAULT_SPLITS)})')
     parser.add_argument('--realesrgan-weights', default=REALESRGAN_WEIGHTS,
                         help=f'the converted Real-ESRGAN x4plus (default {REALESRGAN_WEIGHTS}, from make bench-real)')
     parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N (default cpu)')
@@ -261,9 +277,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except DesraInputError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2 if isinstance(error, DesraSettingsError) else 1
-    rows: Dict[str, float] = {g['name']: g['splits']['heldout']['mean_area_percent'] for g in manifest['generators']}
-    print('build_zoo: mean DeSRA-det area on the held-out set: ' +
-          ', '.join(f'{name} {area:.2f} %' for name, area in rows.items()))
+    for split in args.splits:
+        rows: Dict[str, float] = {g['name']: g['splits'][split]['mean_area_percent'] for g in manifest['generators']
+                                  if split in g['splits']}
+        print(f'build_zoo: mean DeSRA-det area on the {split} set: ' +
+              ', '.join(f'{name} {area:.2f} %' for name, area in rows.items()))
     return 0
 
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from desra_basicsr.image_io import list_images
 from helpers.paths import REPO_ROOT
 from helpers.photos import make_paired_sr_data, skimage_photo_bgr
 from helpers.training import experiment_dir, read_logs, run_train, train_env
@@ -155,6 +156,18 @@ def test_build_zoo_trains_writes_the_samples_layout_and_resumes(tmp_path):
     again = build_zoo('--root', root, '--only', FAST)
     assert again.returncode == 0, again.stdout + again.stderr
     assert 'training' not in again.stdout and os.stat(weights).st_mtime_ns == trained_at
+
+    train = build_zoo('--root', root, '--only', FAST, '--splits', 'train')  # added, the other splits kept
+    assert train.returncode == 0 and 'training' not in train.stdout, train.stdout + train.stderr
+    with open(osp.join(root, 'results', 'zoo', 'manifest.json')) as f:
+        manifest = json.load(f)
+    splits = manifest['generators'][0]['splits']
+    assert sorted(splits) == ['finetune', 'heldout', 'train'] and splits['finetune'] == entry['splits']['finetune']
+    assert set(manifest['mse_reference']) >= {'finetune', 'heldout', 'train'}
+    gt = osp.join(root, 'datasets', 'demo', 'train', 'gt')
+    assert splits['train']['hr'] == gt and splits['train']['images'] == len(list_images(gt))
+    samples = generator_samples(splits['train']['sr'], splits['train']['masks'], gt, FAST)
+    assert [osp.basename(s.target) for s in samples] == list_images(gt)
 
     os.remove(weights)  # retrained: the outputs of the old weights are replaced, the other entries kept
     retrained = build_zoo('--root', root, '--only', FAST)
