@@ -17,7 +17,9 @@ pixel outside is the input's): the diffusion restorer blind over ``--seeds`` at 
 With ``--whole``, the diffusion restorer also restores the whole images of every set (no masks, every seed), which is
 where the detail outside the masks can be lost; with ``--outside A ...`` also the whole-image restoration applied at
 strength ``A`` outside the masks (``desra restore --masks --outside A``; composed from the ``--whole`` outputs with
-the masks, which is what that command writes: it draws the same noise). Compared with the input, the MSE-SR
+the masks, which is what that command writes: it draws the same noise), and with ``--passes N ...`` also those
+outputs restored again inside the masks until ``N`` passes (``desra restore --masks --outside A --passes N``: ``desra
+restore --masks`` on the ``--outside`` outputs, the same seed). Compared with the input, the MSE-SR
 output (``mse_reference`` of the zoo), and on ``seen`` the DeSRA fine-tune of the same generator (``--finetune-dir``:
 its outputs of the split, e.g. ``desra demo``'s) and the fusion of every zoo generator's outputs with DeSRA scores
 and the MSE-SR fallback (``desra fuse``; with ``--localizer-config``/``--localizer-checkpoint`` also the
@@ -107,6 +109,8 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--whole', action='store_true', help='also restore the whole images (every seed)')
     parser.add_argument('--outside', nargs='*', type=float, default=[], metavar='A',
                         help='with --whole: also the whole-image restoration at strength A outside the masks')
+    parser.add_argument('--passes', nargs='*', type=int, default=[], metavar='N',
+                        help='with --outside: also those restorations restored inside the masks until N passes')
     parser.add_argument('--sets', nargs='+', choices=('seen', 'unseen', 'synthetic'),
                         default=['seen', 'unseen', 'synthetic'], help='the sets to run')
     parser.add_argument('--device', default='cpu')
@@ -115,6 +119,11 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
         parser.error('--outside: composed from the whole-image restorations; give --whole too')
     if any(not 0 <= a <= 1 for a in args.outside):
         parser.error(f'--outside: strengths must be in [0, 1], got {args.outside}')
+    if args.passes and not args.outside:
+        parser.error('--passes: the further passes start from the --outside restorations; give --outside too')
+    if any(not 2 <= n <= restore.MAX_PASSES for n in args.passes):
+        parser.error(f'--passes: counts must be in [2, {restore.MAX_PASSES}] (1 is the --outside row), got '
+                     f'{args.passes}')
     return args
 
 
@@ -208,6 +217,15 @@ def restore_runs(args: argparse.Namespace, image_set: ImageSet, work: str) -> No
         image_set.methods[label] = outside_outputs(image_set, image_set.methods[whole], strength,
                                                    osp.join(work, 'restored', image_set.name, label))
         image_set.seconds[label] = image_set.seconds[whole]
+        for passes in args.passes:
+            again = f'diffusion_blind_outside{strength:g}_passes{passes}_seed{seed}'
+            out = osp.join(work, 'restored', image_set.name, again)
+            result = checked(restore.run(restore.RestoreSettings(
+                input=image_set.methods[label], out=out, masks=image_set.masks, checkpoint=args.restorer,
+                steps=args.steps, seed=seed, passes=passes - 1, device=args.device, progress=False)))
+            image_set.methods[again] = out
+            image_set.seconds[again] = image_set.seconds[whole] + float(
+                np.mean([r['seconds'] for r in result.items.values()]))
 
 
 def outside_outputs(image_set: ImageSet, whole: str, strength: float, out: str) -> str:
@@ -269,7 +287,8 @@ def score(image_set: ImageSet, work: str, device: str) -> Dict[str, dict]:
 
 def target_checks(results: Dict[str, Dict[str, dict]], seeds: List[int]) -> Dict[str, Dict[str, bool]]:
     """Whether the blind diffusion restorer meets the targets of :data:`TARGETS`, per seed and mode: inside the masks
-    (``seedS``), on the whole image (``whole_seedS``) and at each ``--outside`` strength (``outsideA_seedS``)."""
+    (``seedS``), on the whole image (``whole_seedS``), at each ``--outside`` strength (``outsideA_seedS``) and pass
+    count (``outsideA_passesN_seedS``)."""
     checks = {}
     for set_name, (area_down, gain, detail) in TARGETS.items():
         for label, row in results.get(set_name, {}).items():

@@ -62,9 +62,11 @@ def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
         '--work', str(work), '--zoo', _zoo(tmp_path), '--seen', 'gen_seen', '--unseen', 'gen_unseen',
         '--restorer', _restorer(tmp_path / 'diffusion.pth', 'diffusion'),
         '--regression', _restorer(tmp_path / 'regression.pth', 'regression'), '--seeds', '0', '1', '--steps', '2',
-        '--step-sweep', '3', '--guidance', '1', '2', '--synthetic-per-class', '1', '--whole', '--outside', '0.5'])
+        '--step-sweep', '3', '--guidance', '1', '2', '--synthetic-per-class', '1', '--whole', '--outside', '0.5',
+        '--passes', '2'])
     seen, unseen, synthetic = (report['figures'][s] for s in ('seen', 'unseen', 'synthetic'))
-    restored_whole = {f'diffusion_blind_{mode}_seed{seed}' for mode in ('whole', 'outside0.5') for seed in (0, 1)}
+    restored_whole = {f'diffusion_blind_{mode}_seed{seed}' for mode in ('whole', 'outside0.5', 'outside0.5_passes2')
+                      for seed in (0, 1)}
     assert set(seen) == {'input', 'mse', 'fusion', 'diffusion_blind_seed0', 'diffusion_blind_seed1',
                          'diffusion_class_g1', 'diffusion_class_g2', 'diffusion_blind_3steps', 'regression_blind',
                          'regression_class'} | restored_whole
@@ -84,22 +86,28 @@ def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
     whole = cv2.imread(str(work / 'restored' / 'seen' / 'diffusion_blind_whole_seed0' / 'astronaut.png'))
     assert (whole[~mask] != original[~mask]).any()  # without masks, the outside is restored too
     assert abs(seen['diffusion_blind_seed0']['detail_outside'] - 1) < 0.01  # the 11x11 window reaches inside
-    # The composed --outside rows are what desra restore --masks --outside writes.
-    direct = tmp_path / 'outside_direct'
-    restore.run(restore.RestoreSettings(input=os.path.join(tmp_path, 'gen_seen_heldout_sr'), out=str(direct),
-                                        masks=os.path.join(tmp_path, 'gen_seen_heldout_masks'), outside=0.5,
-                                        checkpoint=str(tmp_path / 'diffusion.pth'), steps=2, device='cpu',
-                                        progress=False))
-    composed = cv2.imread(str(work / 'restored' / 'seen' / 'diffusion_blind_outside0.5_seed0' / 'astronaut.png'))
-    assert (composed == cv2.imread(str(direct / 'astronaut.png'))).all()
-    assert (composed[~mask] != original[~mask]).any() and (composed[~mask] != whole[~mask]).any()
+    # The composed --outside (--passes) rows are what desra restore --masks --outside (--passes) writes.
+    for passes, label in ((1, 'outside0.5'), (2, 'outside0.5_passes2')):
+        direct = tmp_path / f'direct_{label}'
+        restore.run(restore.RestoreSettings(input=os.path.join(tmp_path, 'gen_seen_heldout_sr'), out=str(direct),
+                                            masks=os.path.join(tmp_path, 'gen_seen_heldout_masks'), outside=0.5,
+                                            passes=passes, checkpoint=str(tmp_path / 'diffusion.pth'), steps=2,
+                                            device='cpu', progress=False))
+        composed = cv2.imread(str(work / 'restored' / 'seen' / f'diffusion_blind_{label}_seed0' / 'astronaut.png'))
+        assert (composed == cv2.imread(str(direct / 'astronaut.png'))).all()
+        assert (composed[~mask] != original[~mask]).any() and (composed[~mask] != whole[~mask]).any()
     with pytest.raises(SystemExit):
         bench.parse_args(['--work', str(work), '--outside', '0.5'])  # composed from --whole
     with pytest.raises(SystemExit):
         bench.parse_args(['--work', str(work), '--whole', '--outside', '1.5'])
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--work', str(work), '--whole', '--passes', '2'])  # starts from --outside
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--work', str(work), '--whole', '--outside', '0.5', '--passes', '1'])
     assert set(report['targets']) == {'seen', 'unseen'}
     assert set(report['targets']['seen']) == {'seed0', 'seed1', 'whole_seed0', 'whole_seed1', 'outside0.5_seed0',
-                                              'outside0.5_seed1'}
+                                              'outside0.5_seed1', 'outside0.5_passes2_seed0',
+                                              'outside0.5_passes2_seed1'}
     assert json.loads((work / 'results.json').read_text())['figures'] == report['figures']
 
 

@@ -88,6 +88,22 @@ def test_outside_applies_the_whole_image_restoration_at_its_strength_outside_the
         assert (half[~mask] != image[~mask]).any() and (half[~mask] != whole[~mask]).any()
 
 
+def test_passes_restore_the_inside_of_the_masks_again_on_the_last_output(trained, tmp_path):
+    masked = ('--masks', trained['masks'], '--feather', '3', '--seed', '5')
+    assert _restore(trained, tmp_path / 'once', *masked, '--outside', '0.5') == 0
+    assert _restore(trained, tmp_path / 'twice', *masked, '--outside', '0.5', '--passes', '2') == 0
+    # The second pass by hand: the masked restoration of the first pass's output, the same seed.
+    assert main(['restore', '--input', str(tmp_path / 'once'), '--out', str(tmp_path / 'again'), '--checkpoint',
+                 trained['checkpoint'], '--steps', '2', '--device', 'cpu', *masked]) == 0
+    with open(tmp_path / 'twice' / 'summary.json') as f:
+        assert json.load(f)['meta']['passes'] == 2
+    for name in os.listdir(trained['images']):
+        mask = cv2.imread(osp.join(trained['masks'], name), cv2.IMREAD_GRAYSCALE) > 127
+        once, twice, again = (cv2.imread(str(tmp_path / out / name)) for out in ('once', 'twice', 'again'))
+        assert (twice == again).all() and (twice[~mask] == once[~mask]).all()  # outside applied once
+        assert (twice[mask] != once[mask]).any()
+
+
 def test_latent_space_trains_and_restores(trained, tmp_path):
     vae = write_autoencoder(str(tmp_path / 'vae'))
     opt = write_options(str(tmp_path / 'opt.yml'), trained['synth'], autoencoder=vae)
@@ -156,8 +172,11 @@ def test_a_killed_training_resumes_from_its_checkpoint(trained, tmp_path):
     (('--tile', '33'), '--tile 33'),
     (('--outside', '0.5'), '--outside 0.5'),
     (('--outside', '1.5'), '--outside 1.5'),
+    (('--passes', '2'), '--passes 2'),
+    (('--masks', 'MASKS', '--passes', '0'), '--passes 0'),
 ])
 def test_bad_restore_options_exit_2_and_write_nothing(trained, tmp_path, capsys, extra, option):
+    extra = [trained['masks'] if arg == 'MASKS' else arg for arg in extra]
     assert _restore(trained, tmp_path / 'out', *extra) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f'error: {option}') and len(err.splitlines()) == 1

@@ -103,6 +103,13 @@ def test_blind_non_blind_and_guided_outputs_are_deterministic_under_a_seed(resto
     assert (runs[0] == runs[1]).all() and (runs[0] != runs[2]).any()
 
 
+def test_passes_need_a_mask_and_at_least_one(restorer):
+    img = np.zeros((16, 16, 3), np.uint8)
+    for passes, mask in ((0, np.ones((16, 16), bool)), (2, None)):
+        with pytest.raises(ValueError, match=f'passes {passes}: give 1, or more with a mask'):
+            restore_image(restorer, img, steps=1, mask=mask, passes=passes)
+
+
 @pytest.mark.parametrize('prediction', ['epsilon', 'v_prediction', 'sample'])
 @pytest.mark.parametrize('residual', [False, True])
 def test_every_prediction_type_trains_and_samples(prediction, residual):

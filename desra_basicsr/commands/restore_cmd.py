@@ -10,7 +10,8 @@ Restore (blind by default; ``--class`` for non-blind, ``--guidance`` for classif
 Writes ``OUT/NAME.png`` per image and ``OUT/summary.json``; run the same command again to resume. Images of any
 size are restored in overlapping tiles (``--tile``, ``--overlap``) without seams. With ``--masks`` (``desra detect``
 or localiser masks, same stems), only the inside of each mask changes (feathered over ``--feather`` pixels);
-``--outside S`` also applies the whole-image restoration outside the masks at strength ``S``.
+``--outside S`` also applies the whole-image restoration outside the masks at strength ``S``, and ``--passes N``
+restores the inside of the masks N times, each pass on the last one's output.
 
 Train (an option file listing the artifact zoo's samples, the U-Net and the schedule; see docs/restore.md)::
 
@@ -63,6 +64,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--outside', type=float, default=default('outside'),
                         help='with --masks: restore the whole image and apply it at this strength outside the masks, '
                         f'0 to 1 ({default("outside")}: every pixel outside stays as it was)')
+    parser.add_argument('--passes', type=int, default=default('passes'),
+                        help='with --masks: restore the inside of the masks this many times, each pass on the last '
+                        f'one\'s output ({default("passes")}; docs/benchmarks/restore.md measures 2)')
     parser.add_argument('--tile', type=int, default=None,
                         help='tile side in pixels (default: the training crop of the checkpoint)')
     parser.add_argument('--overlap', type=int, default=None, help='tile overlap in pixels (default: a quarter tile)')

@@ -6,7 +6,9 @@ restorer was trained on), with classifier-free guidance ``guidance`` between tha
 class alone). Images of any size are restored in overlapping tiles blended at every denoising step (no seams).
 With ``masks`` (``desra detect`` or localiser masks, paired by file stem), only the inside of each mask is restored,
 feathered inwards over ``feather`` pixels, and every pixel outside it is the input's, bit for bit; with ``outside``
-above 0 the whole image is restored and applied at that strength outside the masks (fully inside them).
+above 0 the whole image is restored and applied at that strength outside the masks (fully inside them); with
+``passes`` above 1 the inside of the masks is restored again, each pass on the last one's output (``outside``
+applies once).
 
 The initial noise of an image is drawn on the CPU from ``seed`` and the image's name, so a result depends neither on
 the device nor on the other images or the torchrun shard. The job runs on the folder-job core
@@ -41,6 +43,8 @@ MAX_SEED = 2**32 - 1
 MIN_TILE, MAX_TILE = 16, 4096
 #: Largest feather in pixels.
 MAX_FEATHER = 512
+#: Most restoration passes inside the masks.
+MAX_PASSES = 10
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class RestoreSettings(Settings):
         feather (int): Feather of the masks in pixels (0: hard edges).
         outside (float): Strength of the restoration outside the masks, in [0, 1] (0: every pixel outside is the
             input's; needs ``masks``).
+        passes (int): Restorations of the inside of the masks, each on the last one's output, in [1,
+            :data:`MAX_PASSES`] (above 1 needs ``masks``).
         tile (int | None): Tile side in pixels (None: the checkpoint's training crop).
         overlap (int | None): Tile overlap in pixels, less than the tile (None: a quarter of the tile).
         device (str): ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
@@ -76,6 +82,7 @@ class RestoreSettings(Settings):
     masks: Optional[str] = setting(None, kind='path')
     feather: int = setting(8, lo=0, hi=MAX_FEATHER)
     outside: float = setting(0.0, lo=0, hi=1)
+    passes: int = setting(1, lo=1, hi=MAX_PASSES)
     tile: Optional[int] = setting(None, lo=MIN_TILE, hi=MAX_TILE)
     overlap: Optional[int] = setting(None, lo=0, hi=MAX_TILE)
     device: str = setting('auto', kind='device')
@@ -83,15 +90,18 @@ class RestoreSettings(Settings):
     progress: bool = True
 
     def check(self) -> None:
-        """Guidance needs a class, ``outside`` masks; the overlap must be shorter than the tile.
+        """Guidance needs a class, ``outside`` and ``passes`` masks; the overlap must be shorter than the tile.
 
         Raises:
-            DesraSettingsError: If ``guidance`` > 1 without ``cls``, ``outside`` > 0 without ``masks``, or
-                ``overlap`` >= ``tile``.
+            DesraSettingsError: If ``guidance`` > 1 without ``cls``, ``outside`` > 0 or ``passes`` > 1 without
+                ``masks``, or ``overlap`` >= ``tile``.
         """
         if self.outside > 0 and not self.masks:
             raise DesraSettingsError(f'--outside {self.outside:g}: the strength outside the masks needs --masks '
                                      '(without masks the whole image is restored)')
+        if self.passes > 1 and not self.masks:
+            raise DesraSettingsError(f'--passes {self.passes}: further passes restore the inside of the masks; give '
+                                     '--masks too')
         if self.guidance != 1 and self.cls is None:
             raise DesraSettingsError(f'--guidance {self.guidance:g}: guidance mixes a class\'s prediction with the '
                                      'blind one; give --class NAME too, or leave --guidance at 1')
@@ -170,7 +180,7 @@ def run(settings: RestoreSettings) -> JobResult:
         with torch.inference_mode():
             out = restore_image(restorer, img, label, settings.guidance, settings.steps,
                                 image_seed(settings.seed, item.name), tile, settings.overlap, mask, settings.feather,
-                                settings.outside)
+                                settings.outside, settings.passes)
         write_image(item.outputs[0], out)
         whole = mask is None or settings.outside > 0
         return {'class': settings.cls or MASK_NAME, 'restored_pixels': img.shape[0] * img.shape[1] if whole else
@@ -178,8 +188,10 @@ def run(settings: RestoreSettings) -> JobResult:
 
     items = [JobItem(stem(pair[0]), tuple(pair), (osp.join(settings.out, f'{stem(pair[0])}.png'), )) for pair in pairs]
     recorded = ('input', 'masks', 'cls', 'guidance', 'steps', 'seed', 'feather', 'tile', 'overlap')
-    # outside is recorded only when used: at 0 the outputs are those of a folder written before the option existed.
+    # outside and passes are recorded only when used: at 0 and 1 the outputs are those of a folder written before the
+    # options existed.
     recorded += ('outside', ) if settings.outside > 0 else ()
+    recorded += ('passes', ) if settings.passes > 1 else ()
     return run_job(
         FolderJob(
             command='restore',

@@ -46,13 +46,15 @@ def restore_array(restorer: Restorer, img: np.ndarray, label: int, guidance: flo
 
 def restore_image(restorer: Restorer, img: np.ndarray, label: int = MASK_INDEX, guidance: float = 1.0,
                   steps: int = 30, seed: int = 0, tile: Optional[int] = None, overlap: Optional[int] = None,
-                  mask: Optional[np.ndarray] = None, feather: int = 8, outside: float = 0.0) -> np.ndarray:
+                  mask: Optional[np.ndarray] = None, feather: int = 8, outside: float = 0.0,
+                  passes: int = 1) -> np.ndarray:
     """Restore an image, or only the inside of ``mask`` (feathered inwards; every pixel outside stays as it was).
 
     With a mask, only the box around it, widened by half a tile of context, goes through the restorer; an empty
     mask returns the image unchanged without running the restorer. With a mask and ``outside`` above 0, the whole
     image is restored and mixed with the input by :func:`~desra_basicsr.restore.masking.blend_weights`: fully
-    inside the mask, at strength ``outside`` elsewhere.
+    inside the mask, at strength ``outside`` elsewhere. With a mask and ``passes`` above 1, the result is restored
+    again ``passes - 1`` times inside the mask only (same noise seed), so ``outside`` applies once.
 
     Args:
         restorer (Restorer): The restorer (eval mode).
@@ -66,10 +68,21 @@ def restore_image(restorer: Restorer, img: np.ndarray, label: int = MASK_INDEX, 
         mask (np.ndarray | None): ``HxW`` bool artifact mask of ``img`` (None: restore everything).
         feather (int): Width of the mask's feather in pixels (0: a hard edge).
         outside (float): With a mask, the strength of the restoration outside it, in [0, 1] (0: none).
+        passes (int): With a mask, how many times the inside is restored, each pass on the last one's output.
 
     Returns:
         np.ndarray: ``HxWx3`` uint8 BGR.
+
+    Raises:
+        ValueError: If ``passes`` is below 1, or above 1 without a mask.
     """
+    if passes < 1 or (passes > 1 and mask is None):
+        raise ValueError(f'passes {passes}: give 1, or more with a mask')
+    if passes > 1:
+        out = restore_image(restorer, img, label, guidance, steps, seed, tile, overlap, mask, feather, outside)
+        for _ in range(passes - 1):
+            out = restore_image(restorer, out, label, guidance, steps, seed, tile, overlap, mask, feather)
+        return out
     if mask is None or outside > 0:
         restored = restore_array(restorer, img, label, guidance, steps, seed, tile, overlap)
         return restored if mask is None else composite(img, restored, blend_weights(mask, feather, outside))
