@@ -41,6 +41,7 @@ Usage (``make bench-restore``)::
         --finetune-dir results/demo/rounds/001/heldout/sr
 """
 import argparse
+import filecmp
 import json
 import os
 import os.path as osp
@@ -164,6 +165,13 @@ def zoo_sets(args: argparse.Namespace, work: str) -> List[ImageSet]:
     return sets
 
 
+def copy_if_changed(src: str, dst: str) -> None:
+    """Copy ``src`` to ``dst`` unless ``dst`` already holds the same bytes (left untouched, so that the restore jobs
+    reading it resume)."""
+    if not (osp.isfile(dst) and filecmp.cmp(src, dst, shallow=False)):
+        shutil.copyfile(src, dst)
+
+
 def synthetic_set(args: argparse.Namespace, work: str, manifest_hr: str, names: List[str]) -> ImageSet:
     """``desra zoo synth`` on the split's HR photos, ``--synthetic-per-class`` images of each class."""
     hr_split = osp.join(work, 'synthetic', 'hr_split')
@@ -183,8 +191,8 @@ def synthetic_set(args: argparse.Namespace, work: str, manifest_hr: str, names: 
     for items in picked.values():
         for item in items:
             for part in ('img', 'mask'):
-                shutil.copyfile(osp.join(synth, part, f'{item}.png'), osp.join(folders[part], f'{item}.png'))
-            shutil.copyfile(result.items[item]['target'], osp.join(folders['hr'], f'{item}.png'))
+                copy_if_changed(osp.join(synth, part, f'{item}.png'), osp.join(folders[part], f'{item}.png'))
+            copy_if_changed(result.items[item]['target'], osp.join(folders['hr'], f'{item}.png'))
     image_set = ImageSet('synthetic', folders['img'], folders['mask'], folders['hr'], folders['hr'])
     image_set.methods['input'] = folders['img']
     return image_set
@@ -230,14 +238,16 @@ def restore_runs(args: argparse.Namespace, image_set: ImageSet, work: str) -> No
 
 def outside_outputs(image_set: ImageSet, whole: str, strength: float, out: str) -> str:
     """What ``desra restore --masks MASKS --outside STRENGTH`` writes, composed from the whole-image restoration
-    ``whole`` of the same seed and the set's masks (the default feather); returns ``out``."""
+    ``whole`` of the same seed and the set's masks (the default feather); returns ``out``. A file that already holds
+    the composed image is left untouched, so that the ``--passes`` jobs reading it resume."""
     os.makedirs(out, exist_ok=True)
     for name in list_images(image_set.images):
         mask = read_mask(osp.join(image_set.masks, f'{stem(name)}.png'))
         weights = blend_weights(mask, default_of(restore.RestoreSettings, 'feather'), strength)
-        write_image(osp.join(out, f'{stem(name)}.png'),
-                    composite(read_image(osp.join(image_set.images, name)), read_image(osp.join(whole, name)),
-                              weights))
+        composed = composite(read_image(osp.join(image_set.images, name)), read_image(osp.join(whole, name)), weights)
+        path = osp.join(out, f'{stem(name)}.png')
+        if not (osp.isfile(path) and np.array_equal(read_image(path), composed)):
+            write_image(path, composed)
     return out
 
 

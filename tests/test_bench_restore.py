@@ -58,12 +58,12 @@ def _restorer(path, objective):
 
 def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
     work = tmp_path / 'work'
-    report = bench.main([
-        '--work', str(work), '--zoo', _zoo(tmp_path), '--seen', 'gen_seen', '--unseen', 'gen_unseen',
-        '--restorer', _restorer(tmp_path / 'diffusion.pth', 'diffusion'),
-        '--regression', _restorer(tmp_path / 'regression.pth', 'regression'), '--seeds', '0', '1', '--steps', '2',
-        '--step-sweep', '3', '--guidance', '1', '2', '--synthetic-per-class', '1', '--whole', '--outside', '0.5',
-        '--passes', '2'])
+    argv = ['--work', str(work), '--zoo', _zoo(tmp_path), '--seen', 'gen_seen', '--unseen', 'gen_unseen',
+            '--restorer', _restorer(tmp_path / 'diffusion.pth', 'diffusion'),
+            '--regression', _restorer(tmp_path / 'regression.pth', 'regression'), '--seeds', '0', '1', '--steps', '2',
+            '--step-sweep', '3', '--guidance', '1', '2', '--synthetic-per-class', '1', '--whole', '--outside', '0.5',
+            '--passes', '2']
+    report = bench.main(argv)
     seen, unseen, synthetic = (report['figures'][s] for s in ('seen', 'unseen', 'synthetic'))
     restored_whole = {f'diffusion_blind_{mode}_seed{seed}' for mode in ('whole', 'outside0.5', 'outside0.5_passes2')
                       for seed in (0, 1)}
@@ -109,6 +109,8 @@ def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
                                               'outside0.5_seed1', 'outside0.5_passes2_seed0',
                                               'outside0.5_passes2_seed1'}
     assert json.loads((work / 'results.json').read_text())['figures'] == report['figures']
+    # Run again, it resumes every job: the composed --outside files the --passes jobs read are left untouched.
+    assert bench.main(argv)['figures'].keys() == report['figures'].keys()
 
 
 def test_targets_are_checked_per_seed_and_mode():
