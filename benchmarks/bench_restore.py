@@ -41,13 +41,12 @@ Usage (``make bench-restore``)::
         --finetune-dir results/demo/rounds/001/heldout/sr
 """
 import argparse
-import filecmp
 import json
 import os
 import os.path as osp
 import shutil
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -165,13 +164,6 @@ def zoo_sets(args: argparse.Namespace, work: str) -> List[ImageSet]:
     return sets
 
 
-def copy_if_changed(src: str, dst: str) -> None:
-    """Copy ``src`` to ``dst`` unless ``dst`` already holds the same bytes (left untouched, so that the restore jobs
-    reading it resume)."""
-    if not (osp.isfile(dst) and filecmp.cmp(src, dst, shallow=False)):
-        shutil.copyfile(src, dst)
-
-
 def synthetic_set(args: argparse.Namespace, work: str, manifest_hr: str, names: List[str]) -> ImageSet:
     """``desra zoo synth`` on the split's HR photos, ``--synthetic-per-class`` images of each class."""
     hr_split = osp.join(work, 'synthetic', 'hr_split')
@@ -191,8 +183,8 @@ def synthetic_set(args: argparse.Namespace, work: str, manifest_hr: str, names: 
     for items in picked.values():
         for item in items:
             for part in ('img', 'mask'):
-                copy_if_changed(osp.join(synth, part, f'{item}.png'), osp.join(folders[part], f'{item}.png'))
-            copy_if_changed(result.items[item]['target'], osp.join(folders['hr'], f'{item}.png'))
+                shutil.copyfile(osp.join(synth, part, f'{item}.png'), osp.join(folders[part], f'{item}.png'))
+            shutil.copyfile(result.items[item]['target'], osp.join(folders['hr'], f'{item}.png'))
     image_set = ImageSet('synthetic', folders['img'], folders['mask'], folders['hr'], folders['hr'])
     image_set.methods['input'] = folders['img']
     return image_set
@@ -213,12 +205,17 @@ def restore_runs(args: argparse.Namespace, image_set: ImageSet, work: str) -> No
         runs['regression_blind'] = regression
         if image_set.name == 'seen':
             runs['regression_class'] = dict(regression, cls=image_set.cls)
-    for label, options in runs.items():
+
+    def restored(label: str, options: Dict[str, Any]) -> float:
+        """Run one restorer into ``restored/SET/LABEL``; its mean seconds per image."""
         out = osp.join(work, 'restored', image_set.name, label)
         settings = dict(input=image_set.images, out=out, masks=image_set.masks, device=args.device, progress=False)
         result = checked(restore.run(restore.RestoreSettings(**{**settings, **options})))
         image_set.methods[label] = out
-        image_set.seconds[label] = float(np.mean([r['seconds'] for r in result.items.values()]))
+        return float(np.mean([r['seconds'] for r in result.items.values()]))
+
+    for label, options in runs.items():
+        image_set.seconds[label] = restored(label, options)
         print(f'{image_set.name} {label}: {image_set.seconds[label]:.2f} s/image', flush=True)
     for strength, seed in ((strength, seed) for strength in args.outside for seed in args.seeds):
         label, whole = f'diffusion_blind_outside{strength:g}_seed{seed}', f'diffusion_blind_whole_seed{seed}'
@@ -227,27 +224,19 @@ def restore_runs(args: argparse.Namespace, image_set: ImageSet, work: str) -> No
         image_set.seconds[label] = image_set.seconds[whole]
         for passes in args.passes:
             again = f'diffusion_blind_outside{strength:g}_passes{passes}_seed{seed}'
-            out = osp.join(work, 'restored', image_set.name, again)
-            result = checked(restore.run(restore.RestoreSettings(
-                input=image_set.methods[label], out=out, masks=image_set.masks, checkpoint=args.restorer,
-                steps=args.steps, seed=seed, passes=passes - 1, device=args.device, progress=False)))
-            image_set.methods[again] = out
-            image_set.seconds[again] = image_set.seconds[whole] + float(
-                np.mean([r['seconds'] for r in result.items.values()]))
+            image_set.seconds[again] = image_set.seconds[whole] + restored(
+                again, dict(diffusion, input=image_set.methods[label], seed=seed, passes=passes - 1))
 
 
 def outside_outputs(image_set: ImageSet, whole: str, strength: float, out: str) -> str:
     """What ``desra restore --masks MASKS --outside STRENGTH`` writes, composed from the whole-image restoration
-    ``whole`` of the same seed and the set's masks (the default feather); returns ``out``. A file that already holds
-    the composed image is left untouched, so that the ``--passes`` jobs reading it resume."""
+    ``whole`` of the same seed and the set's masks (the default feather); returns ``out``."""
     os.makedirs(out, exist_ok=True)
     for name in list_images(image_set.images):
         mask = read_mask(osp.join(image_set.masks, f'{stem(name)}.png'))
         weights = blend_weights(mask, default_of(restore.RestoreSettings, 'feather'), strength)
         composed = composite(read_image(osp.join(image_set.images, name)), read_image(osp.join(whole, name)), weights)
-        path = osp.join(out, f'{stem(name)}.png')
-        if not (osp.isfile(path) and np.array_equal(read_image(path), composed)):
-            write_image(path, composed)
+        write_image(osp.join(out, f'{stem(name)}.png'), composed)
     return out
 
 

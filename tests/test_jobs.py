@@ -84,6 +84,42 @@ def test_changed_input_file_is_refused(tmp_path, capsys):
     assert 'inputs of 1 finished item(s) changed' in capsys.readouterr().err
 
 
+def test_input_written_again_with_the_same_bytes_resumes(tmp_path, capsys):
+    mse, gan = make_sr_pairs(str(tmp_path), names=('chelsea', 'coffee'))
+    out = str(tmp_path / 'out')
+    assert main(['detect', '--mse', mse, '--gan', gan, '--out', out]) == 0
+    first, stamp = images_of(out), os.stat(osp.join(out, 'coffee.png')).st_mtime_ns
+    path = osp.join(gan, 'coffee.png')
+    before = os.stat(path).st_mtime_ns
+    write_image(path, read_image(path))  # the same pixels, the same PNG bytes, a new modification time
+    os.utime(path, ns=(before + 10**9, before + 10**9))
+    capsys.readouterr()
+    assert main(['detect', '--mse', mse, '--gan', gan, '--out', out]) == 0
+    assert 'changed' not in capsys.readouterr().err
+    assert images_of(out) == first and os.stat(osp.join(out, 'coffee.png')).st_mtime_ns == stamp  # kept, not redone
+
+
+def test_summary_without_digests_still_resumes_on_size_and_mtime(tmp_path, capsys):
+    mse, gan = make_sr_pairs(str(tmp_path), names=('chelsea', 'coffee'))
+    out = str(tmp_path / 'out')
+    assert main(['detect', '--mse', mse, '--gan', gan, '--out', out]) == 0
+    summary = summary_of(out)
+    for record in summary['items'].values():  # as summaries written before the digest was recorded
+        assert all(len(sig) == 3 for sig in record['sources'].values())
+        record['sources'] = {path: sig[:2] for path, sig in record['sources'].items()}
+    with open(osp.join(out, 'summary.json'), 'w') as f:
+        json.dump(summary, f)
+    stamp = os.stat(osp.join(out, 'coffee.png')).st_mtime_ns
+    assert main(['detect', '--mse', mse, '--gan', gan, '--out', out]) == 0
+    assert os.stat(osp.join(out, 'coffee.png')).st_mtime_ns == stamp
+    path = osp.join(gan, 'coffee.png')
+    before = os.stat(path).st_mtime_ns
+    os.utime(path, ns=(before + 10**9, before + 10**9))  # no digest to tell the content: counted as changed
+    capsys.readouterr()
+    assert main(['detect', '--mse', mse, '--gan', gan, '--out', out]) == 2
+    assert 'inputs of 1 finished item(s) changed' in capsys.readouterr().err
+
+
 def test_sr_with_other_weights_is_refused(tmp_path, capsys):
     from desra_basicsr.inference import build_generator
     lr = tmp_path / 'lr'

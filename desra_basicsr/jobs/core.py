@@ -7,8 +7,9 @@ makes every such job behave the same way:
   or inside an input folder, a file, not writable, or too long a name for the file system, before any work is done
   and before anything is created.
 * **Resume only what is still valid.** ``OUT/summary.json`` records the job's settings (``meta``: the command, every
-  option that changes the outputs, the input folders, a SHA-256 of each weights file) and, per item, the size and
-  modification time of each input file (``sources``) and the output files it wrote (``outputs``, relative to
+  option that changes the outputs, the input folders, a SHA-256 of each weights file) and, per item, the size,
+  modification time and SHA-256 of each input file (``sources``; :func:`unchanged_since` says whether one changed:
+  a file written again with the same bytes has not) and the output files it wrote (``outputs``, relative to
   ``OUT``). Every path is normalised once (:func:`desra_basicsr.settings.normalise_path`), so a folder typed as
   ``sr/mse``, ``./sr/mse`` or ``$PWD/sr/mse``, from any working folder, is the same input. Running the job again
   skips the items whose record, inputs and outputs are all still there (an empty output file is not finished), and
@@ -69,7 +70,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar,
+                    Union)
 
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.folders import check_out_dir
@@ -215,20 +217,46 @@ def sha256_file(path: str) -> str:
     return digest.hexdigest()
 
 
-def file_signature(paths: Iterable[str]) -> Dict[str, List[int]]:
-    """Size and modification time (ns) of each file: what decides whether an input changed.
+def file_signature(paths: Iterable[str]) -> Dict[str, List[Union[int, str]]]:
+    """Size, modification time (ns) and SHA-256 of each file: what decides whether an input changed.
 
     Args:
         paths (Iterable[str]): Files.
 
     Returns:
-        dict: ``{path: [size, mtime_ns]}``.
+        dict: ``{path: [size, mtime_ns, sha256]}``.
     """
-    out = {}
+    out: Dict[str, List[Union[int, str]]] = {}
     for path in paths:
         st = os.stat(path)
-        out[path] = [int(st.st_size), int(st.st_mtime_ns)]
+        out[path] = [int(st.st_size), int(st.st_mtime_ns), sha256_file(path)]
     return out
+
+
+def unchanged_since(recorded: Any, path: str) -> bool:
+    """Whether ``path`` still holds the file that :func:`file_signature` recorded as ``recorded``.
+
+    Same size and modification time is enough; a file of the same size with another modification time (written
+    again, copied, restored from a backup) is unchanged when its SHA-256 is the recorded one, so a program that
+    rewrites an input with the same bytes does not make the jobs reading it start over. A record of two numbers
+    (size and modification time, as summaries written before the digest was added hold) is compared on those alone.
+
+    Args:
+        recorded (Any): The record, ``[size, mtime_ns, sha256]`` or ``[size, mtime_ns]``.
+        path (str): The file.
+
+    Returns:
+        bool: False also when the file is missing or the record is not one of those shapes.
+    """
+    if not isinstance(recorded, list) or len(recorded) not in (2, 3):
+        return False
+    try:
+        st = os.stat(path)
+        if [int(st.st_size), int(st.st_mtime_ns)] == recorded[:2]:
+            return True
+        return len(recorded) == 3 and st.st_size == recorded[0] and sha256_file(path) == recorded[2]
+    except OSError:
+        return False
 
 
 # ----------------------------------------------------------------------------------------------- torchrun
@@ -450,10 +478,9 @@ def _valid_previous(job: FolderJob, previous: Optional[Dict[str, Any]], meta: Di
         record = previous['items'].get(item.name)
         if not isinstance(record, dict) or record.get('status') != STATUS_DONE:
             continue
-        try:
-            same = _sources_of(record) == file_signature(item.inputs)
-        except OSError:
-            same = False
+        sources = _sources_of(record)
+        same = sources is not None and set(sources) == set(item.inputs) and all(
+            unchanged_since(sources[path], path) for path in item.inputs)
         if not same:
             modified.append(item.name)
         elif all(_finished(p) for p in item.outputs):
