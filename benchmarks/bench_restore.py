@@ -23,7 +23,8 @@ restore --masks`` on the ``--outside`` outputs, the same seed). Compared with th
 output (``mse_reference`` of the zoo), and on ``seen`` the DeSRA fine-tune of the same generator (``--finetune-dir``:
 its outputs of the split, e.g. ``desra demo``'s) and the fusion of every zoo generator's outputs with DeSRA scores
 and the MSE-SR fallback (``desra fuse``; with ``--localizer-config``/``--localizer-checkpoint`` also the
-localiser-driven fusion, no MSE-SR).
+localiser-driven fusion, no MSE-SR), beside each fusion candidate alone (``candidate_NAME``, every zoo generator but
+``--seen``, whose outputs are the ``input`` row).
 
 Figures per set and method, means over the images: PSNR and SSIM against HR (BasicSR, RGB, 4-pixel border), PSNR
 inside the masks, BasicSR's NIQE (Y channel, lower is better), DeSRA-det's artifact area (percent; against the
@@ -152,6 +153,9 @@ def zoo_sets(args: argparse.Namespace, work: str) -> List[ImageSet]:
     # among equally clean candidates; the order is chosen on the fine-tune split, never on the held-out one).
     order = sorted(generators.values(), key=lambda g: -quality(g['splits']['finetune']['sr'], manifest['hr'])['psnr'])
     inputs = [g['splits'][args.split]['sr'] for g in order]
+    seen.methods.update(
+        {f'candidate_{g["name"]}': g['splits'][args.split]['sr']
+         for g in order if g['name'] != args.seen})
     out = osp.join(work, 'fused')
     checked(fuse.run(fuse.FuseSettings(inputs=inputs, mse=mse, out=out, progress=False)))
     seen.methods['fusion'] = out

@@ -67,9 +67,9 @@ def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
     seen, unseen, synthetic = (report['figures'][s] for s in ('seen', 'unseen', 'synthetic'))
     restored_whole = {f'diffusion_blind_{mode}_seed{seed}' for mode in ('whole', 'outside0.5', 'outside0.5_passes2')
                       for seed in (0, 1)}
-    assert set(seen) == {'input', 'mse', 'fusion', 'diffusion_blind_seed0', 'diffusion_blind_seed1',
-                         'diffusion_class_g1', 'diffusion_class_g2', 'diffusion_blind_3steps', 'regression_blind',
-                         'regression_class'} | restored_whole
+    assert set(seen) == {'input', 'mse', 'fusion', 'candidate_gen_unseen', 'diffusion_blind_seed0',
+                         'diffusion_blind_seed1', 'diffusion_class_g1', 'diffusion_class_g2', 'diffusion_blind_3steps',
+                         'regression_blind', 'regression_class'} | restored_whole
     assert set(unseen) == {'input', 'mse', 'diffusion_blind_seed0', 'diffusion_blind_seed1', 'regression_blind'} | \
         restored_whole
     assert {'input', 'diffusion_blind_seed0', 'regression_blind'} | restored_whole <= set(synthetic)
@@ -109,7 +109,8 @@ def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
                                               'outside0.5_seed1', 'outside0.5_passes2_seed0',
                                               'outside0.5_passes2_seed1'}
     assert json.loads((work / 'results.json').read_text())['figures'] == report['figures']
-    # Run again, it resumes every job: the composed --outside files the --passes jobs read are left untouched.
+    # Run again, it resumes every job: the composed --outside files the --passes jobs read are written again with the
+    # same bytes, which the job core does not count as a change.
     assert bench.main(argv)['figures'].keys() == report['figures'].keys()
 
 
@@ -123,3 +124,27 @@ def test_targets_are_checked_per_seed_and_mode():
     assert bench.target_checks(results, [0]) == {
         'seen': {'seed0': False, 'whole_seed0': False, 'outside0.5_seed0': True},  # gain 0.1; detail 0.84; all met
         'unseen': {'seed0': False, 'whole_seed0': False}}  # area down 40 < 50; no area to remove
+
+
+def test_the_localiser_driven_fusion_fuses_the_zoo_without_mse_sr(tmp_path):
+    from desra_basicsr.jobs import localizer_train
+    from desra_basicsr.jobs.localizer_sources import TrainingSource
+    zoo = _zoo(tmp_path)
+    generators = json.loads(open(zoo).read())['generators']
+    out = str(tmp_path / 'localizer')
+    sources = tuple(TrainingSource('generator', g['splits']['finetune']['sr'], g['splits']['finetune']['masks'])
+                    for g in generators)
+    localizer_train.run(localizer_train.LocalizerTrainSettings(out=out, sources=sources, iters=1, batch_size=2,
+                                                               crop_size=48, num_workers=0, progress=False))
+    args = bench.parse_args(['--work', str(tmp_path / 'work'), '--zoo', zoo, '--seen', 'gen_seen', '--unseen',
+                             'gen_unseen', '--sets', 'seen', '--localizer-config', f'{out}/localizer_config.py',
+                             '--localizer-checkpoint', f'{out}/localizer.pth'])
+    seen = bench.zoo_sets(args, str(tmp_path / 'work'))[0]
+    assert {'fusion', 'fusion_localizer', 'candidate_gen_unseen'} <= set(seen.methods)
+    summary = json.loads(open(os.path.join(seen.methods['fusion_localizer'], 'summary.json')).read())
+    assert len(summary['meta']['sources']) == 2  # the two generators, no MSE-SR fallback
+    for photo in PHOTOS:
+        shares = summary['items'][photo]['shares']
+        assert len(shares) == 2 and abs(sum(shares) - 1) < 1e-6
+        fused = cv2.imread(os.path.join(seen.methods['fusion_localizer'], f'{photo}.png'))
+        assert fused.shape == (SIZE, SIZE, 3)
