@@ -24,7 +24,9 @@ output (``mse_reference`` of the zoo), and on ``seen`` the DeSRA fine-tune of th
 its outputs of the split, e.g. ``desra demo``'s) and the fusion of every zoo generator's outputs with DeSRA scores
 and the MSE-SR fallback (``desra fuse``; with ``--localizer-config``/``--localizer-checkpoint`` also the
 localiser-driven fusion, no MSE-SR), beside each fusion candidate alone (``candidate_NAME``, every zoo generator but
-``--seen``, whose outputs are the ``input`` row).
+``--seen``, whose outputs are the ``input`` row). Each fusion runs twice: as it is, and with the colour fix from the
+split's LR inputs (``desra fuse --lr``, rows ``..._colour``), beside every zoo generator alone with that fix
+(``candidate_NAME_colour``).
 
 Figures per set and method, means over the images: PSNR and SSIM against HR (BasicSR, RGB, 4-pixel border), PSNR
 inside the masks, BasicSR's NIQE (Y channel, lower is better), DeSRA-det's artifact area (percent; against the
@@ -156,16 +158,37 @@ def zoo_sets(args: argparse.Namespace, work: str) -> List[ImageSet]:
     seen.methods.update(
         {f'candidate_{g["name"]}': g['splits'][args.split]['sr']
          for g in order if g['name'] != args.seen})
-    out = osp.join(work, 'fused')
-    checked(fuse.run(fuse.FuseSettings(inputs=inputs, mse=mse, out=out, progress=False)))
-    seen.methods['fusion'] = out
-    if args.localizer_config and args.localizer_checkpoint:
-        out = osp.join(work, 'fused_localizer')
-        checked(fuse.run(fuse.FuseSettings(inputs=inputs, out=out, localizer_config=args.localizer_config,
-                                           localizer_checkpoint=args.localizer_checkpoint, device=args.device,
-                                           progress=False)))
-        seen.methods['fusion_localizer'] = out
+    # Each fusion plain and with the colour fix from the LR inputs (``desra fuse --lr``), and every generator alone
+    # with that fix, so that what the fix does and what the fusion does can be told apart.
+    lr = generators[args.seen]['splits'][args.split]['lr']
+    for suffix, colour in (('', {}), ('_colour', dict(lr=lr))):
+        out = osp.join(work, 'fused' + suffix)
+        checked(fuse.run(fuse.FuseSettings(inputs=inputs, mse=mse, out=out, progress=False, **colour)))
+        seen.methods['fusion' + suffix] = out
+        if args.localizer_config and args.localizer_checkpoint:
+            out = osp.join(work, 'fused_localizer' + suffix)
+            checked(fuse.run(fuse.FuseSettings(inputs=inputs, out=out, localizer_config=args.localizer_config,
+                                               localizer_checkpoint=args.localizer_checkpoint, device=args.device,
+                                               progress=False, **colour)))
+            seen.methods['fusion_localizer' + suffix] = out
+    sigma = default_of(fuse.FuseSettings, 'colour_sigma')
+    seen.methods.update({
+        f'candidate_{g["name"]}_colour': colour_fixed(g['splits'][args.split]['sr'], lr, sigma,
+                                                      osp.join(work, 'colour', g['name']))
+        for g in order
+    })
     return sets
+
+
+def colour_fixed(folder: str, lr_dir: str, sigma: float, out: str) -> str:
+    """``out``, holding every image of ``folder`` with the colour fix from its LR image (the fix ``desra fuse --lr``
+    applies to each candidate)."""
+    from desra_basicsr.detection.colour_fix import colour_fix
+    os.makedirs(out, exist_ok=True)
+    for name in list_images(folder):
+        fixed = colour_fix(read_image(osp.join(folder, name)), read_image(osp.join(lr_dir, name)), sigma)
+        write_image(osp.join(out, name), fixed)
+    return out
 
 
 def synthetic_set(args: argparse.Namespace, work: str, manifest_hr: str, names: List[str]) -> ImageSet:

@@ -157,7 +157,7 @@ def test_pseudo_gt_dilate_nan_or_inf_leaves_a_finished_folder_as_it_was(folders,
     assert '0 done, 1 kept' in capsys.readouterr().out
 
 
-@pytest.mark.parametrize('option', ['--tie-margin', '--region-sigma', '--feather-sigma'])
+@pytest.mark.parametrize('option', ['--tie-margin', '--region-sigma', '--feather-sigma', '--colour-sigma'])
 def test_fuse_nan_options_are_refused(folders, tmp_path, capsys, option):
     out = str(tmp_path / 'fused')
     err = refused(argv('fuse', folders, out) + [option, 'nan'], capsys, option)

@@ -25,9 +25,12 @@ def _folder(root, name, images):
 
 
 def _zoo(root):
-    """HR photos, their blurred MSE-SR stand-ins, and two generators painting noise into a square of each photo."""
+    """HR photos, their LR images and blurred MSE-SR stand-ins, and two generators painting noise into a square of
+    each photo (the second one also with a red cast)."""
     rng = np.random.default_rng(0)
     hr = {p: cv2.resize(getattr(skdata, p)()[..., ::-1], (SIZE, SIZE), interpolation=cv2.INTER_AREA) for p in PHOTOS}
+    lr = _folder(root, 'lr', {p: cv2.resize(i, (SIZE // 4, SIZE // 4), interpolation=cv2.INTER_AREA)
+                              for p, i in hr.items()})
     blurred = {p: cv2.GaussianBlur(i, (0, 0), 4) for p, i in hr.items()}
     manifest = {'hr': _folder(root, 'hr', hr), 'generators': [],
                 'mse_reference': {s: _folder(root, f'mse_{s}', blurred) for s in ('finetune', 'heldout')}}
@@ -38,9 +41,11 @@ def _zoo(root):
             for p, img in hr.items():
                 out, mask = img.copy(), np.zeros((SIZE, SIZE), np.uint8)
                 out[top:top + 40, 30:70] = rng.integers(0, 256, (40, 40, 3))
+                if g == 'gen_unseen':
+                    out[:, :, 2] = np.clip(out[:, :, 2].astype(int) + 30, 0, 255)
                 mask[top:top + 40, 30:70] = 255
                 outs[p], masks[p] = out, mask
-            splits[split] = {'sr': _folder(root, f'{g}_{split}_sr', outs),
+            splits[split] = {'sr': _folder(root, f'{g}_{split}_sr', outs), 'lr': lr,
                              'masks': _folder(root, f'{g}_{split}_masks', masks)}
         manifest['generators'].append({'name': g, 'class': g, 'splits': splits})
     path = root / 'manifest.json'
@@ -67,9 +72,12 @@ def test_the_restore_benchmark_scores_every_method_on_every_set(tmp_path):
     seen, unseen, synthetic = (report['figures'][s] for s in ('seen', 'unseen', 'synthetic'))
     restored_whole = {f'diffusion_blind_{mode}_seed{seed}' for mode in ('whole', 'outside0.5', 'outside0.5_passes2')
                       for seed in (0, 1)}
-    assert set(seen) == {'input', 'mse', 'fusion', 'candidate_gen_unseen', 'diffusion_blind_seed0',
+    assert set(seen) == {'input', 'mse', 'fusion', 'fusion_colour', 'candidate_gen_unseen',
+                         'candidate_gen_unseen_colour', 'candidate_gen_seen_colour', 'diffusion_blind_seed0',
                          'diffusion_blind_seed1', 'diffusion_class_g1', 'diffusion_class_g2', 'diffusion_blind_3steps',
                          'regression_blind', 'regression_class'} | restored_whole
+    # The colour fix from the LR images takes the red cast off the second generator.
+    assert seen['candidate_gen_unseen_colour']['psnr'] > seen['candidate_gen_unseen']['psnr'] + 3
     assert set(unseen) == {'input', 'mse', 'diffusion_blind_seed0', 'diffusion_blind_seed1', 'regression_blind'} | \
         restored_whole
     assert {'input', 'diffusion_blind_seed0', 'regression_blind'} | restored_whole <= set(synthetic)
@@ -140,9 +148,11 @@ def test_the_localiser_driven_fusion_fuses_the_zoo_without_mse_sr(tmp_path):
                              'gen_unseen', '--sets', 'seen', '--localizer-config', f'{out}/localizer_config.py',
                              '--localizer-checkpoint', f'{out}/localizer.pth'])
     seen = bench.zoo_sets(args, str(tmp_path / 'work'))[0]
-    assert {'fusion', 'fusion_localizer', 'candidate_gen_unseen'} <= set(seen.methods)
+    assert {'fusion', 'fusion_localizer', 'fusion_localizer_colour', 'candidate_gen_unseen'} <= set(seen.methods)
     summary = json.loads(open(os.path.join(seen.methods['fusion_localizer'], 'summary.json')).read())
     assert len(summary['meta']['sources']) == 2  # the two generators, no MSE-SR fallback
+    colour = json.loads(open(os.path.join(seen.methods['fusion_localizer_colour'], 'summary.json')).read())
+    assert colour['meta']['lr'] == os.path.join(tmp_path, 'lr') and 'lr' not in summary['meta']
     for photo in PHOTOS:
         shares = summary['items'][photo]['shares']
         assert len(shares) == 2 and abs(sum(shares) - 1) < 1e-6

@@ -129,6 +129,45 @@ def test_fuse_with_the_localizer(trained_localizer, tmp_path):
     assert cv2.imread(osp.join(out, 'chelsea.png')).shape == (128, 128, 3)
 
 
+def test_fuse_with_lr_fixes_the_colours_of_every_candidate(tmp_path, capsys):
+    folders = _candidates(str(tmp_path))
+    lr = tmp_path / 'lr'
+    lr.mkdir()
+    for name in ('chelsea', 'coffee'):
+        clean = cv2.imread(osp.join(folders['mse'], f'{name}.png'))
+        cv2.imwrite(str(lr / f'{name}.png'), cv2.resize(clean, (32, 32), interpolation=cv2.INTER_AREA))
+        path = osp.join(folders['a'], f'{name}.png')  # candidate a (the preferred one) drifts to red
+        cast = cv2.imread(path).astype(np.int16) + np.array([0, 0, 25], np.int16)
+        cv2.imwrite(path, np.clip(cast, 0, 255).astype(np.uint8))
+    base = ['fuse', '--inputs', folders['a'], folders['b'], '--mse', folders['mse']]
+    assert main(base + ['--out', str(tmp_path / 'plain')]) == 0
+    args = base + ['--lr', str(lr), '--out', str(tmp_path / 'fixed')]
+    assert main(args) == 0
+    meta = load(str(tmp_path / 'fixed'))['meta']
+    assert meta['lr'] == str(lr) and meta['colour_sigma'] == 8.0
+    assert 'lr' not in load(str(tmp_path / 'plain'))['meta']
+    for name in ('chelsea', 'coffee'):
+        clean = cv2.imread(osp.join(folders['mse'], f'{name}.png')).astype(float)
+        red = {out: (cv2.imread(str(tmp_path / out / f'{name}.png'))[:, :, 2] - clean[:, :, 2]).mean()
+               for out in ('plain', 'fixed')}
+        assert red['plain'] > 10 and abs(red['fixed']) < 2, red
+    capsys.readouterr()
+    assert main(args) == 0
+    assert '0 done, 2 kept' in capsys.readouterr().out
+    assert main(args[:-2] + ['--colour-sigma', '4', '--out', str(tmp_path / 'fixed')]) == 2
+    assert 'other settings' in capsys.readouterr().err
+    assert main(args[:-2] + ['--colour-sigma', '0', '--out', str(tmp_path / 'zero')]) == 2
+    assert '--colour-sigma 0.0: must be a finite number in (0, 1000]' in capsys.readouterr().err
+    # An LR image of the wrong size, and one missing: those images fail (exit 1), naming the file.
+    cv2.imwrite(str(lr / 'chelsea.png'), np.zeros((30, 32, 3), np.uint8))
+    os.remove(lr / 'coffee.png')
+    assert main(base + ['--lr', str(lr), '--out', str(tmp_path / 'bad')]) == 1
+    err = capsys.readouterr().err
+    assert f'{lr / "chelsea.png"}: the SR image (128x128) is not an integer multiple of its LR input (32x30)' in err
+    assert f'coffee: no partner file in --lr {lr}' in err
+    assert not [f for f in os.listdir(tmp_path / 'bad') if f.endswith('.png')]
+
+
 def test_fuse_bad_inputs(tmp_path, capsys):
     folders = _candidates(str(tmp_path))
     out = str(tmp_path / 'fused')

@@ -6,9 +6,13 @@ otherwise by a localiser trained with ``desra localizer train`` (``--localizer-c
 Each region comes from the candidate with the lowest score (the first listed among equal ones; with ``--mse``, the
 MSE-SR output where every candidate has an artifact), and the sources are blended with feathered borders, so no
 seam shows. This is the multi-model fusion of Zhao, "The Cross-Domain Application Research of a Super-Resolution
-Semantic Artifact Rectification Method". Example::
+Semantic Artifact Rectification Method". With ``--lr`` (the LR inputs), every candidate first takes the LR image's
+low frequencies (a colour fix), so a model whose colours drift neither wins regions with wrong colours nor brings
+them into the result. Example::
 
     desra fuse --inputs sr/gan sr/finetuned sr/gan2 --mse sr/mse --out fused
+    desra fuse --inputs sr/gan sr/gan2 sr/gan3 --localizer-config loc/localizer_config.py \
+        --localizer-checkpoint loc/localizer.pth --lr lr --out fused
 
 Writes ``OUT/<stem>.png`` (fused), ``OUT/maps/<stem>.png`` (source of each pixel: k for the k-th folder of
 ``--inputs`` from 0, their count for the MSE-SR fallback) and ``OUT/summary.json`` (each image's ``shares`` per
@@ -39,12 +43,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--mse', help='folder of MSE-SR outputs: DeSRA scores and the fallback source')
     parser.add_argument('--localizer-config', help='localizer_config.py (scores without --mse)')
     parser.add_argument('--localizer-checkpoint', help='localizer.pth (scores without --mse)')
+    parser.add_argument(
+        '--lr',
+        help='folder of the LR inputs (same stems): every candidate (and the MSE-SR output) first takes the LR '
+        'image\'s low frequencies, so colour drifts neither win nor spread')
     add_setting_arguments(
         parser, FuseSettings, {
             'region_sigma': 'smoothing of the scores, pixels',
             'margin': 'growth of each candidate\'s artifacts before the choice, pixels',
             'feather_sigma': 'blending width at region borders, pixels',
             'tie_margin': 'scores this close count as equal',
+            'colour_sigma': 'with --lr: Gaussian sigma of the colour fix, SR pixels (coarser frequencies from the LR)',
         })
     parser.add_argument(
         '--artifact-threshold',

@@ -7,6 +7,10 @@ where every candidate has an artifact; otherwise by a trained artifact localiser
 blended with feathered borders (Zhao, "The Cross-Domain Application Research of a Super-Resolution Semantic
 Artifact Rectification Method"; see the README, "Artifact localiser and fusion").
 
+With ``lr`` (the folder of the LR inputs the candidates were made from), every candidate and the fallback first get
+the LR image's low frequencies (:func:`desra_basicsr.detection.colour_fix.colour_fix`, Gaussian ``colour_sigma``),
+before scoring: a candidate whose colours drift then neither wins regions with wrong colours nor brings them in.
+
 Writes, for each stem:
 
 * ``OUT/<stem>.png``: the fused image;
@@ -51,6 +55,10 @@ class FuseSettings(Settings):
             order is the preference among equally good candidates.
         out (str): Output folder.
         mse (str | None): Folder of MSE-SR outputs: DeSRA scores and the fallback source.
+        lr (str | None): Folder of the LR inputs (same stems): colour fix of every source before scoring.
+        colour_sigma (float): Gaussian sigma (SR pixels) of the colour fix: coarser frequencies come from the LR;
+            the default, 8, is two LR pixels at x4 (chosen on the demo's fine-tune photos and on its training
+            split's Real-ESRGAN-degraded LR images, see the README).
         localizer_config (str | None): ``localizer_config.py`` of ``desra localizer train`` (scores without
             ``mse``).
         localizer_checkpoint (str | None): The matching ``localizer.pth``.
@@ -67,6 +75,8 @@ class FuseSettings(Settings):
     inputs: Sequence[str]
     out: str = setting(kind='path')
     mse: Optional[str] = setting(None, kind='path')
+    lr: Optional[str] = setting(None, kind='path')
+    colour_sigma: float = setting(8.0, lo=0, lo_open=True, hi=MAX_PIXELS)
     localizer_config: Optional[str] = setting(None, kind='path')
     localizer_checkpoint: Optional[str] = setting(None, kind='path')
     region_sigma: float = setting(4.0, lo=0, hi=MAX_PIXELS)
@@ -140,6 +150,8 @@ def run(settings: FuseSettings) -> JobResult:
     inputs = dict(zip(input_roles(settings.inputs), settings.inputs))
     if settings.mse:
         inputs['mse'] = settings.mse
+    if settings.lr:
+        inputs['lr'] = settings.lr
     check_out_dir(settings.out, inputs)
     pairs, failures = pair_inputs(inputs)
 
@@ -193,6 +205,7 @@ def _scoring(settings: FuseSettings) -> Tuple['FusionConfig', Optional['Artifact
 
 def _recorded_settings(settings: FuseSettings, cfg: 'FusionConfig') -> Dict[str, Any]:
     """What ``summary.json`` records: the sources by index, the scoring and the fusion settings."""
+    colour = {'lr': settings.lr, 'colour_sigma': settings.colour_sigma} if settings.lr else {}
     return {
         'sources': list(settings.inputs) + ([settings.mse] if settings.mse else []),
         'fallback': settings.mse,
@@ -204,12 +217,14 @@ def _recorded_settings(settings: FuseSettings, cfg: 'FusionConfig') -> Dict[str,
         'feather_sigma': cfg.feather_sigma,
         'artifact_threshold': cfg.artifact_threshold,
         'tie_margin': cfg.tie_margin,
+        **colour,
     }
 
 
 def _processor(settings: FuseSettings, cfg: 'FusionConfig',
                localizer: Optional['ArtifactLocalizer']) -> Callable[[JobItem], Dict[str, Any]]:
     """The work on one stem: read the candidates, score them, fuse, write the image and its source map."""
+    from desra_basicsr.detection.colour_fix import colour_fix
     from desra_basicsr.detection.fusion import check_candidates, desra_scores, fuse
     from desra_basicsr.errors import DesraInputError
     from desra_basicsr.image_io import read_image, write_image
@@ -221,6 +236,13 @@ def _processor(settings: FuseSettings, cfg: 'FusionConfig',
         candidates, fallback = images[:n], (images[n] if settings.mse else None)
         try:
             check_candidates(candidates, fallback, names=item.inputs)  # before scoring: errors name the files
+            if settings.lr:
+                lr = images[-1]
+                try:
+                    candidates = [colour_fix(img, lr, settings.colour_sigma) for img in candidates]
+                    fallback = None if fallback is None else colour_fix(fallback, lr, settings.colour_sigma)
+                except ValueError as err:
+                    raise DesraInputError(f'{item.inputs[-1]}: {err}') from err
             scores = desra_scores(candidates, fallback) if localizer is None else [
                 localizer.probability(img) for img in candidates
             ]
