@@ -70,6 +70,30 @@ def test_tiled_equals_untiled_interior(tmp_path, lr_folder, weights):
     assert chelsea.shape == (200, 300, 3)
 
 
+def test_colour_sigma_gives_the_outputs_the_lr_colours(tmp_path, lr_folder, weights, capsys):
+    """A generator whose last bias pushes red up (a colour drift); the colour fix brings the LR colours back."""
+    state = torch.load(weights)
+    state['params_ema']['body.8.bias'][:16] += 0.1  # pixel-shuffled to the red output channel: +25 grey levels
+    weights = str(tmp_path / 'red.pth')
+    torch.save(state, weights)
+    assert _sr(weights, lr_folder, str(tmp_path / 'plain')) == 0
+    args = (weights, lr_folder, str(tmp_path / 'fixed'), '--colour-sigma', '8')
+    assert _sr(*args) == 0
+    for name, ext in (('chelsea', 'png'), ('coffee', 'jpg')):
+        lr = read_image(osp.join(lr_folder, f'{name}.{ext}')).astype(float)
+        bias = {out: np.abs(read_image(str(tmp_path / out / f'{name}.png')).mean((0, 1)) - lr.mean((0, 1))).max()
+                for out in ('plain', 'fixed')}
+        assert bias['plain'] > 20 and bias['fixed'] < 2, bias
+    summary = json.loads((tmp_path / 'fixed' / 'summary.json').read_text())
+    assert summary['meta']['colour_sigma'] == 8.0
+    assert 'colour_sigma' not in json.loads((tmp_path / 'plain' / 'summary.json').read_text())['meta']
+    capsys.readouterr()
+    assert _sr(*args[:-1], '4') == 2  # another sigma on the same folder: refused
+    assert 'other settings' in capsys.readouterr().err
+    assert _sr(weights, lr_folder, str(tmp_path / 'neg'), '--colour-sigma', '-1') == 2
+    assert '--colour-sigma -1.0: must be a finite number in [0, 65536]' in capsys.readouterr().err
+
+
 def test_tiles_without_enough_pad_differ_and_size_multiple_padding():
     """The pad matters (seams without it), and inputs not divisible by a window are padded and cropped back."""
     torch.manual_seed(0)

@@ -13,10 +13,12 @@ it, else ``params``, else the file is taken as a bare state dict. Examples::
 Writes ``OUT/<stem>.png`` for each input image (the file stems detection pairs by) and ``OUT/summary.json``.
 Large images run in ``--tile`` x ``--tile`` LR tiles with ``--tile-pad`` pixels of overlapping context, which
 gives the untiled result when the pad covers the network's receptive field. ``--fp16`` runs under
-``torch.autocast`` (CUDA). Finished outputs are kept when the same command runs again (resume); other weights,
-options or inputs are refused unless ``--overwrite``. Under ``python -m torch.distributed.run`` each rank takes a
-share of the images and its own GPU (``--device cuda:N``: ``cuda:(N + LOCAL_RANK) % GPUs``). The exit code is 1
-when some image failed, 2 for unusable arguments. Python API: :mod:`desra_basicsr.jobs.sr`.
+``torch.autocast`` (CUDA). ``--colour-sigma S`` gives each output its LR input's low frequencies (Gaussian of ``S``
+SR pixels), which removes the colour drift GAN-SR models show. Finished outputs are kept when the same command runs
+again (resume); other weights, options or inputs are refused unless ``--overwrite``. Under ``python -m
+torch.distributed.run`` each rank takes a share of the images and its own GPU (``--device cuda:N``: ``cuda:(N +
+LOCAL_RANK) % GPUs``). The exit code is 1 when some image failed, 2 for unusable arguments.
+Python API: :mod:`desra_basicsr.jobs.sr`.
 """
 import argparse
 from typing import Any, Dict, List
@@ -61,6 +63,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         '--device', default=default_of(SRSettings, 'device'), help='cpu, cuda or cuda:N, or auto (cuda when available)')
     parser.add_argument('--fp16', action='store_true', help='half precision through torch.autocast (CUDA only)')
+    parser.add_argument(
+        '--colour-sigma',
+        type=float,
+        default=default_of(SRSettings, 'colour_sigma'),
+        help='colour fix: each output takes its LR input\'s low frequencies below this Gaussian sigma, SR pixels '
+        '(0: none; 8 is two LR pixels at x4)')
     add_overwrite_argument(parser)
     parser.set_defaults(func=job_command('desra_basicsr.jobs.sr', 'SRSettings', overrides=arch_options))
 

@@ -4,7 +4,8 @@ The generator comes from a BasicSR option file (``network_g``, ``path.pretrain_n
 or from an architecture name with constructor arguments and a weights file. Writes ``OUT/<stem>.png`` for each
 image (the file stems detection pairs by) and ``OUT/summary.json`` (:mod:`desra_basicsr.jobs.core`; the weights
 file's SHA-256 is part of the settings, so other weights are refused unless ``overwrite``; the device is not, so a
-folder started on one device resumes on another).
+folder started on one device resumes on another). With ``colour_sigma``, each output then takes its LR input's low
+frequencies (:func:`desra_basicsr.detection.colour_fix.colour_fix`), which removes the colour drift of GAN-SR models.
 
 Example::
 
@@ -43,6 +44,8 @@ class SRSettings(Settings):
         device (str): ``cpu``, ``cuda`` or ``cuda:N`` (under torchrun, each rank takes its own GPU: ``cuda:N``
             means ``cuda:(N + LOCAL_RANK) % GPUs``).
         fp16 (bool): Half precision through ``torch.autocast`` (CUDA only).
+        colour_sigma (float): Colour fix from the LR input, Gaussian sigma in SR pixels (0: none; 8 is two LR pixels
+            at x4, the default of ``desra fuse --lr``).
         overwrite (bool): Recompute every output even when an earlier run with other settings wrote them.
         progress (bool): Show a progress bar.
     """
@@ -57,6 +60,7 @@ class SRSettings(Settings):
     tile_pad: int = setting(10, lo=0, hi=MAX_TILE)
     device: str = setting('cpu', kind='device')
     fp16: bool = False
+    colour_sigma: float = setting(0.0, lo=0, hi=MAX_TILE)
     overwrite: bool = False
     progress: bool = True
 
@@ -99,6 +103,7 @@ def run(settings: SRSettings) -> JobResult:
     check_out_dir(settings.out, inputs)
     names, _ = pair_inputs(inputs)
 
+    from desra_basicsr.detection.colour_fix import colour_fix
     from desra_basicsr.image_io import read_image, stem, write_image
     from desra_basicsr.inference import SRInferencer, build_generator, generator_from_options, size_multiple
 
@@ -121,6 +126,8 @@ def run(settings: SRSettings) -> JobResult:
     def process(item: JobItem) -> Dict[str, Any]:
         img = read_image(item.inputs[0])
         out = inferencer.enhance(img, item.inputs[0])
+        if settings.colour_sigma:
+            out = colour_fix(out, img, settings.colour_sigma)
         write_image(item.outputs[0], out)
         return SRRecord([int(img.shape[1]), int(img.shape[0])], [int(out.shape[1]), int(out.shape[0])]).fields()
 
@@ -136,6 +143,8 @@ def run(settings: SRSettings) -> JobResult:
         'tile_pad': settings.tile_pad,
         'fp16': settings.fp16,
     }
+    if settings.colour_sigma:  # recorded only when set, so folders written before the option still resume
+        job_settings['colour_sigma'] = settings.colour_sigma
     hashed = {'weights': weights, **({'opt': settings.opt} if settings.opt else {})}
     return run_job(
         FolderJob(command='sr', out_dir=settings.out, input_dirs=inputs, settings=job_settings, items=items,
