@@ -102,6 +102,16 @@ restore-zoo: restore-data
 # The committed demo restorers against the input, MSE-SR, the demo's DeSRA fine-tune and fusion on the held-out photos
 # (docs/benchmarks/restore.md): the zoo (make zoo) and the demo's fine-tune first, both resumed when already there.
 # BENCH_RESTORE_ARGS passes options, e.g. BENCH_RESTORE_ARGS="--seeds 0 --step-sweep".
+# The figures the colour fix's default sigma was chosen on (docs/benchmarks/restore.md, "Colour fix from the LR
+# input"): every zoo generator on the fine-tune photos and on the training split's degraded LR images.
+.PHONY: bench-colour-fix
+bench-colour-fix: setup
+	test -f results/zoo/manifest.json || $(MAKE) zoo
+	test -d datasets/demo/train/gt || $(PY) scripts/prepare_demo_data.py
+	$(PY) scripts/build_zoo.py --splits train --only demo_gan --only demo_gan_b --only compact_hinge_early \
+		--only compact_lsgan --only compact_small --only rrdb_small
+	$(PY) -m benchmarks.bench_colour_fix $(BENCH_COLOUR_FIX_ARGS)
+
 bench-restore: setup
 	test -f results/zoo/manifest.json || $(MAKE) zoo
 	$(PY) -m desra_basicsr demo --out results/demo
