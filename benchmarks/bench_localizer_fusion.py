@@ -115,6 +115,9 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--left-out-only', action='store_true',
                         help='leave-one-out: only the localisers that leave a generator out, not the seen and '
                         'synthetic-only ones (to split a run over processes with --generators and one --work)')
+    parser.add_argument('--seen-only', action='store_true',
+                        help='leave-one-out: only the localisers trained on every generator and on the synthetic '
+                        'artifacts alone, none that leaves a generator out (the other half of --left-out-only)')
     parser.add_argument('--work', required=True, help='work folder (SR outputs, masks, localiser, results.json)')
     parser.add_argument('--arch', default=localizer_train.DEFAULT_ARCH, help='localiser architecture')
     parser.add_argument('--iters', type=int, default=300, help='localiser training iterations')
@@ -532,6 +535,9 @@ def leave_one_out(args: argparse.Namespace) -> dict:
     if unknown or len(generators) < 2:
         raise SystemExit(f'--generators: unknown {unknown}' if unknown else
                          f'{args.leave_one_out}: leaving one generator out needs at least 2 generators')
+    if args.seen_only and (args.left_out_only or args.prob_thresholds or args.settings_cv):
+        raise SystemExit('--seen-only: trains no localiser that leaves a generator out, so it takes none of '
+                         '--left-out-only, --prob-thresholds, --settings-cv')
     if args.settings_cv and len(left_out) < 2:
         raise SystemExit('--settings-cv: choosing a setting on the other generators needs at least 2 left out')
     bad = [t for t in args.prob_thresholds or () if not 0 < t <= 1]
@@ -544,14 +550,17 @@ def leave_one_out(args: argparse.Namespace) -> dict:
     extra += [TrainingSource('clean', args.clean, weight=args.clean_weight)] if args.clean else []
     trained_on = {name: [TrainingSource('generator', *g.finetune) for g in generators if g.name != name]
                   for name in left_out}
-    scores = {name: _train_and_score(args, work, f'without_{name}', trained_on[name] + extra, [by_name[name]],
-                                     save_maps=bool(args.prob_thresholds))[name] for name in left_out}
+    scores = {} if args.seen_only else {
+        name: _train_and_score(args, work, f'without_{name}', trained_on[name] + extra, [by_name[name]],
+                               save_maps=bool(args.prob_thresholds))[name]
+        for name in left_out}
     results = dict(
         manifest=osp.abspath(args.leave_one_out), synthetic=synthetic, clean=args.clean,
         localizer=dict(arch=args.arch, iters=args.iters, seed=args.seed, batch_size=args.batch_size,
                        crop_size=args.crop_size, synthetic_weight=args.synthetic_weight,
-                       clean_weight=args.clean_weight),
-        left_out=dict(scores=scores, **summarise(scores)))
+                       clean_weight=args.clean_weight))
+    if scores:
+        results['left_out'] = dict(scores=scores, **summarise(scores))
     if args.prob_thresholds or args.settings_cv:  # this run's fine-tune outputs, detected once for both choices
         finetune = {name: _finetune_scores(args, work, by_name[name], save_maps=bool(args.prob_thresholds))
                     for name in left_out}

@@ -111,6 +111,11 @@ def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, cap
     bare.write_text(json.dumps({'generators': entries}))
     alone = bench.main(['--leave-one-out', str(bare), '--work', str(other), '--generators', 'gan_a', 'gan_b',
                         '--left-out-only', '--seed', '1'] + small)
+    seen = bench.main(['--leave-one-out', str(bare), '--work', str(other), '--seen-only', '--seed', '1'] + small)
+    assert set(seen) == {'manifest', 'synthetic', 'clean', 'localizer', 'seen'}  # no left-out, no synthetic-only
+    assert set(seen['seen']['scores']) == set(GENERATORS) and (other / 'all_generators' / 'localizer').is_dir()
+    left_out_folders = sorted(p.name for p in other.iterdir() if p.name.startswith('without_'))
+    assert left_out_folders == ['without_gan_a', 'without_gan_b']  # the left-out-only run's, none trained here
     chosen = bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_a', 'gan_b',
                          '--left-out-only', '--synthetic-weight', '2', '--settings-cv', str(other),
                          '--prob-thresholds', '0.5', '0.2'] + small)
@@ -129,5 +134,7 @@ def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, cap
     assert 'setting (--work) chosen on the other generators' in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r'--prob-thresholds: \[1.5\] not in \(0, 1\]'):
         bench.main(['--leave-one-out', manifest, '--work', str(work), '--prob-thresholds', '0.5', '1.5'] + small)
+    with pytest.raises(SystemExit, match='--seen-only: trains no localiser that leaves a generator out'):
+        bench.main(['--leave-one-out', manifest, '--work', str(work), '--seen-only', '--left-out-only'] + small)
     with pytest.raises(SystemExit, match=r"--generators: unknown \['gan_z'\]"):
         bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_z'] + small)
