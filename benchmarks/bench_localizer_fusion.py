@@ -42,17 +42,18 @@ relative folders are read from the manifest's folder, else from the working fold
 and DeSRA-det masks. For each generator of ``--generators`` (default: all), a localiser trained on the fine-tune
 outputs of every other generator (and the ``--synthetic`` folder, and ``--clean`` images, with their weights) is
 scored on the left-out generator's held-out outputs against its DeSRA-det masks: IoU x100, region precision and
-recall, their mean and worst over the left-out generators. Also scored on every generator: a localiser trained on the
-synthetic artifacts only (when there are any), and one trained on all generators (generators it saw), unless
-``--left-out-only``. With ``--prob-thresholds``, the left-out localisers are also scored at a probability
-threshold chosen by cross-validation: each is scored on its left-out generator's fine-tune outputs at every
-threshold, and generator ``X``'s held-out outputs are scored at the threshold with the best mean fine-tune IoU over
-the other left-out generators (no held-out image and nothing of ``X`` takes part in ``X``'s choice). With
-``--settings-cv WORK ...``, the setting itself (sources and their weights, iterations: whatever trained the left-out
-localisers of each finished ``--work`` folder, this run's included) is chosen the same way: ``X``'s held-out
-outputs are scored by the localiser of the setting with the best mean fine-tune IoU over the other left-out
-generators. Written to ``WORK/leave_one_out.json``. Each localiser is a ``desra localizer train`` job under
-``WORK``, kept once finished: a run split over processes (each with its ``--generators`` and ``--left-out-only``,
+recall, their mean and worst over the left-out generators. Also scored on every generator: a localiser trained on
+the synthetic artifacts only (when there are any), and one trained on all generators (generators it saw), unless
+``--left-out-only``; ``--seen-only`` trains and scores these two alone, none that leaves a generator out. With
+``--prob-thresholds``, the left-out localisers are also scored at a probability threshold chosen by
+cross-validation: each is scored on its left-out generator's fine-tune outputs at every threshold, and generator
+``X``'s held-out outputs are scored at the threshold with the best mean fine-tune IoU over the other left-out
+generators (no held-out image and nothing of ``X`` takes part in ``X``'s choice). With ``--settings-cv WORK ...``,
+the setting itself (sources and their weights, iterations, augmentation: whatever trained the left-out localisers of
+each finished ``--work`` folder, this run's included) is chosen the same way: ``X``'s held-out outputs are scored by
+the localiser of the setting with the best mean fine-tune IoU over the other left-out generators. Written to
+``WORK/leave_one_out.json``. Each localiser is a ``desra localizer train`` job under ``WORK``, kept once finished: a
+run split over processes (each with its ``--generators`` and ``--left-out-only``,
 one ``--work``) is gathered by a last run on that ``--work``, which only scores what is already trained::
 
     .venv/bin/python -m benchmarks.bench_localizer_fusion --leave-one-out results/zoo/manifest.json \
@@ -124,6 +125,12 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=4, help='localiser batch size')
     parser.add_argument('--crop-size', type=int, default=192, help='localiser training crop')
     parser.add_argument('--seed', type=int, default=0, help='localiser training seed')
+    parser.add_argument('--scales', nargs='+', type=float, default=[1.0], metavar='S',
+                        help='localiser: rescaling factors before cropping (desra localizer train --scales)')
+    parser.add_argument('--cat-max-ratio', type=float, default=1.0,
+                        help='localiser: largest share of one class in a crop (desra localizer train --cat-max-ratio)')
+    parser.add_argument('--photometric', action='store_true',
+                        help='localiser: mmseg\'s PhotoMetricDistortion (desra localizer train --photometric)')
     parser.add_argument(
         '--clean-negatives',
         action='store_true',
@@ -216,7 +223,7 @@ def main(argv: List[str] = None) -> dict:
     train_settings = localizer_train.LocalizerTrainSettings(
         gan=path('sr', 'finetune', candidates[0]), masks=path('masks', 'finetune', candidates[0]), clean=clean,
         out=path('localizer'), arch=args.arch, iters=args.iters, batch_size=args.batch_size,
-        crop_size=args.crop_size, seed=args.seed, num_workers=0)
+        crop_size=args.crop_size, seed=args.seed, num_workers=0, **augmentation(args))
     record = checked(localizer_train.run(train_settings)).items[localizer_train.ITEM]
     seconds['localizer_train'] = record['seconds']  # of the run that trained it (a finished training is kept)
     localizer_files = dict(localizer_config=record['config'], localizer_checkpoint=record['checkpoint'])
@@ -270,7 +277,7 @@ def main(argv: List[str] = None) -> dict:
     results = dict(
         images={'finetune': len(list_images(args.finetune_lr)), 'heldout': n_heldout},
         localizer=dict(arch=args.arch, iters=args.iters, seed=args.seed, clean_negatives=args.clean_negatives,
-                       train_seconds=round(seconds['localizer_train'], 1),
+                       **augmentation(args), train_seconds=round(seconds['localizer_train'], 1),
                        scores=localizer_scores, trained_on=candidates[0]),
         images_per_minute=per_minute,
         seconds=seconds,
@@ -393,13 +400,18 @@ def _score(args: argparse.Namespace, localizer: str, split: Tuple[str, str], out
     return {k: float(mean[k]) for k in SCORES}
 
 
+def augmentation(args: argparse.Namespace) -> dict:
+    """The localiser's augmentation settings of the command line (``desra localizer train``'s, same names)."""
+    return dict(scales=tuple(args.scales), cat_max_ratio=args.cat_max_ratio, photometric=args.photometric)
+
+
 def _train_and_score(args: argparse.Namespace, work: str, label: str, sources: Sequence[TrainingSource],
                      targets: Sequence[ZooGenerator], save_maps: bool = False) -> Dict[str, Dict[str, float]]:
     """Train a localiser on the sources (kept in ``WORK/LABEL/localizer``) and score it on the targets' held-out
     outputs; the masks of target ``X`` go to ``WORK/LABEL/masks/X``."""
     checked(localizer_train.run(localizer_train.LocalizerTrainSettings(
         out=osp.join(work, label, 'localizer'), sources=tuple(sources), arch=args.arch, iters=args.iters,
-        batch_size=args.batch_size, crop_size=args.crop_size, seed=args.seed, num_workers=0)))
+        batch_size=args.batch_size, crop_size=args.crop_size, seed=args.seed, num_workers=0, **augmentation(args))))
     return {target.name: _score(args, osp.join(work, label, 'localizer'), target.heldout,
                                 osp.join(work, label, 'masks', target.name), save_maps) for target in targets}
 
@@ -481,7 +493,7 @@ def _cross_validated_settings(args: argparse.Namespace, work: str, left_out: Seq
                               scores: Dict[str, Dict[str, float]],
                               finetune_scores: Dict[str, Dict[str, float]]) -> dict:
     """Scores of the left-out localisers on held-out outputs with the setting (a ``--work`` folder: its sources,
-    weights, iterations) chosen on the fine-tune outputs of the other left-out generators; ``scores`` and
+    weights, iterations, augmentation) chosen on the fine-tune outputs of the other left-out generators; ``scores`` and
     ``finetune_scores`` are the held-out and fine-tune scores of this run's own left-out localisers (``work``), the
     other folders' are scored here."""
     works = [work] + [osp.abspath(w) for w in args.settings_cv]
@@ -495,7 +507,8 @@ def _cross_validated_settings(args: argparse.Namespace, work: str, left_out: Seq
         with open(osp.join(w, 'without_' + left_out[0].name, 'localizer', 'summary.json'), encoding='utf-8') as f:
             meta = json.load(f).get('meta', {})
         sources = meta.get('sources', [])
-        settings.append(dict(work=w, **{k: meta.get(k) for k in ('arch', 'iters', 'seed', 'artifact_weight')},
+        keys = ('arch', 'iters', 'seed', 'artifact_weight', 'scales', 'cat_max_ratio', 'photometric')
+        settings.append(dict(work=w, **{k: meta.get(k) for k in keys},
                              generators=sum(s['kind'] == 'generator' for s in sources),
                              other_sources=[[s['kind'], s['path'], s['weight']] for s in sources
                                             if s['kind'] != 'generator']))
@@ -558,7 +571,7 @@ def leave_one_out(args: argparse.Namespace) -> dict:
         manifest=osp.abspath(args.leave_one_out), synthetic=synthetic, clean=args.clean,
         localizer=dict(arch=args.arch, iters=args.iters, seed=args.seed, batch_size=args.batch_size,
                        crop_size=args.crop_size, synthetic_weight=args.synthetic_weight,
-                       clean_weight=args.clean_weight))
+                       clean_weight=args.clean_weight, **augmentation(args)))
     if scores:
         results['left_out'] = dict(scores=scores, **summarise(scores))
     if args.prob_thresholds or args.settings_cv:  # this run's fine-tune outputs, detected once for both choices

@@ -5,8 +5,8 @@ are quick, while every BasicSR user still gets the plugin ready before BasicSR d
 
 * an import hook on ``sys.meta_path`` applies the fixes of :mod:`desra_basicsr.compat` around the imports they
   concern: the torchvision alias right before ``basicsr`` is imported, BasicSR's CPU paths right after it, and the
-  numpy globals of ``torch.load`` right before ``mmengine``; the mmcv-lite ``mmcv.ops`` finder is installed at once
-  (it imports nothing);
+  numpy globals of ``torch.load`` right before ``mmengine``, mmseg's class-weighted cross-entropy right after its
+  module; the mmcv-lite ``mmcv.ops`` finder is installed at once (it imports nothing);
 * the plugin's datasets, transforms, models and metrics are registered in BasicSR's registries by the first lookup
   in any of them (``get``, ``in``, ``keys``), which is how ``train_pipeline`` and ``build_model`` find a type. By
   then every import has finished, so no plugin module is half-initialised. :func:`register` does it explicitly.
@@ -61,10 +61,11 @@ def _after_basicsr() -> None:
     Registry._desra_lookup_hook = True
 
 
-#: Top-level package -> (callables run right before it is imported, callables run right after).
+#: Package or module -> (callables run right before it is imported, callables run right after).
 _HOOKS: Dict[str, Tuple[List[Callable[[], object]], List[Callable[[], object]]]] = {
     'basicsr': ([lambda: compat.apply('torchvision_functional_tensor')], [_after_basicsr]),
     'mmengine': ([lambda: compat.apply('torch_load_numpy_globals')], []),
+    'mmseg.models.losses.cross_entropy_loss': ([], [lambda: compat.apply('mmseg_class_weight_ignore_index')]),
 }
 
 
@@ -88,7 +89,7 @@ class _AfterLoader(importlib.abc.Loader):
 
 
 class _ImportHook(importlib.abc.MetaPathFinder):
-    """Runs :data:`_HOOKS` around the first import of each named top-level package."""
+    """Runs :data:`_HOOKS` around the first import of each named package or module."""
 
     def find_spec(self, fullname, path=None, target=None):  # noqa: D102 (importlib protocol)
         hooks = _HOOKS.pop(fullname, None)

@@ -281,12 +281,62 @@ def fix_basicsr_cpu_paths() -> bool:
     return True
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# mmsegmentation 1.2.2 (mmseg/models/losses/cross_entropy_loss.py, ``cross_entropy``): with ``class_weight`` and the
+# default mean reduction, the average factor is computed as ``class_weight[cls] for cls in label`` before the ignored
+# pixels are masked, so any label equal to ``ignore_index`` (255: the padding ``RandomCrop``/``Pad`` give an image
+# smaller than the crop, e.g. after a ``Resize`` by 0.5) raises "IndexError: index 255 is out of bounds" (upstream
+# issues open-mmlab/mmsegmentation#3734 and #3831, fix proposed in #3457, unmerged). The replacement computes the same
+# factor with the ignored pixels weighing 0, which is what ``F.cross_entropy(weight=..., ignore_index=...)`` divides
+# by, and passes it to mmseg's own function. Nothing is done when mmseg's function already handles ignored labels.
+# ---------------------------------------------------------------------------------------------------------------------
+def _mmseg_cross_entropy_fails_on_ignored_labels(cross_entropy: Callable) -> bool:
+    """Whether mmseg's ``cross_entropy`` fails on an ignored label when class weights are given."""
+    import torch
+    pred, label = torch.zeros(1, 2, 1, 2), torch.tensor([[[0, 255]]])
+    try:
+        cross_entropy(pred, label, class_weight=torch.ones(2), ignore_index=255, avg_non_ignore=True)
+    except IndexError:
+        return True
+    return False
+
+
+def fix_mmseg_class_weight_ignore_index() -> bool:
+    """Make mmseg's class-weighted cross-entropy skip ignored labels when it averages.
+
+    Returns:
+        bool: True if ``mmseg.models.losses.cross_entropy_loss.cross_entropy`` was replaced.
+    """
+    if importlib.util.find_spec('mmseg') is None:
+        return False
+    import mmseg.models.losses.cross_entropy_loss as ce_module
+    original = ce_module.cross_entropy
+    if not _mmseg_cross_entropy_fails_on_ignored_labels(original):
+        return False
+
+    def cross_entropy(pred, label, weight=None, class_weight=None, reduction='mean', avg_factor=None,
+                      ignore_index=-100, avg_non_ignore=False):
+        if class_weight is not None and avg_factor is None and reduction == 'mean':
+            ignored = label == ignore_index
+            avg_factor = class_weight[label.masked_fill(ignored, 0)].masked_fill(ignored, 0).sum()
+        return original(pred, label, weight=weight, class_weight=class_weight, reduction=reduction,
+                        avg_factor=avg_factor, ignore_index=ignore_index, avg_non_ignore=avg_non_ignore)
+
+    cross_entropy.__doc__ = original.__doc__
+    ce_module.cross_entropy = cross_entropy
+    losses = sys.modules.get('mmseg.models.losses')
+    if losses is not None and getattr(losses, 'cross_entropy', None) is original:
+        losses.cross_entropy = cross_entropy
+    return True
+
+
 #: Every fix by name, in the order :func:`apply_all` applies them.
 FIXES: Dict[str, Callable[[], bool]] = {
     'torchvision_functional_tensor': fix_torchvision_functional_tensor,
     'mmcv_lite_ops': fix_mmcv_lite_ops,
     'torch_load_numpy_globals': fix_torch_load_numpy_globals,
     'basicsr_cpu_paths': fix_basicsr_cpu_paths,
+    'mmseg_class_weight_ignore_index': fix_mmseg_class_weight_ignore_index,
 }
 
 

@@ -110,7 +110,8 @@ def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, cap
     bare = tmp_path / 'zoo' / 'generators_only.json'  # the same generators, no synthetic folder
     bare.write_text(json.dumps({'generators': entries}))
     alone = bench.main(['--leave-one-out', str(bare), '--work', str(other), '--generators', 'gan_a', 'gan_b',
-                        '--left-out-only', '--seed', '1'] + small)
+                        '--left-out-only', '--seed', '1', '--scales', '0.5', '1', '--photometric'] + small)
+    assert alone['localizer']['scales'] == (0.5, 1.0) and alone['localizer']['photometric'] is True
     seen = bench.main(['--leave-one-out', str(bare), '--work', str(other), '--seen-only', '--seed', '1'] + small)
     assert set(seen) == {'manifest', 'synthetic', 'clean', 'localizer', 'seen'}  # no left-out, no synthetic-only
     assert set(seen['seen']['scores']) == set(GENERATORS) and (other / 'all_generators' / 'localizer').is_dir()
@@ -123,6 +124,7 @@ def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, cap
     assert [(s['work'], s['seed'], s['generators']) for s in cv['settings']] == [(str(work), 0, 2), (str(other), 1, 2)]
     assert cv['settings'][0]['other_sources'][0][0::2] == ['synthetic', 2.0]
     assert cv['settings'][1]['other_sources'] == []
+    assert [(s['scales'], s['photometric']) for s in cv['settings']] == [([1.0], False), ([0.5, 1.0], True)]
     for name in ('gan_a', 'gan_b'):
         assert cv['chosen'][name] in (str(work), str(other))
         assert cv['scores'][name] == cv['heldout'][name][cv['chosen'][name]]

@@ -201,6 +201,30 @@ def test_dist_backend_resolution(monkeypatch):
         compat.resolve_dist_backend('nccl')
 
 
+@pytest.mark.parametrize('fixed', [False, True])
+def test_mmseg_class_weighted_cross_entropy_with_ignored_labels(fixed):
+    code = """
+        import torch
+        import torch.nn.functional as F
+        from mmseg.models.losses import CrossEntropyLoss
+        torch.manual_seed(0)
+        pred, label, weight = torch.randn(2, 2, 5, 5), torch.randint(0, 2, (2, 5, 5)), torch.tensor([1.0, 3.0])
+        loss = CrossEntropyLoss(class_weight=weight.tolist(), avg_non_ignore=True)
+        assert torch.allclose(loss(pred, label, ignore_index=255), F.cross_entropy(pred, label, weight=weight))
+        label[0, :2] = 255  # the padding of a crop larger than its image
+        padded = loss(pred, label, ignore_index=255)
+        assert torch.allclose(padded, F.cross_entropy(pred, label, weight=weight, ignore_index=255)), padded
+        print('again', compat.fix_mmseg_class_weight_ignore_index())  # mmseg's function now handles them: no-op
+    """
+    fixes = 'fix_mmcv_lite_ops' + (',fix_mmseg_class_weight_ignore_index' if fixed else '')
+    proc = run_snippet(code, fixes)
+    if fixed:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.strip() == 'again False'
+    else:
+        assert 'IndexError: index 255 is out of bounds' in proc.stderr
+
+
 def test_import_applies_every_fix_when_its_package_is_imported():
     code = textwrap.dedent("""
         import sys
@@ -211,6 +235,8 @@ def test_import_applies_every_fix_when_its_package_is_imported():
         import basicsr
         assert set(compat.applied_fixes()) == {'mmcv_lite_ops', 'torchvision_functional_tensor', 'basicsr_cpu_paths'}
         import mmengine
+        assert set(compat.applied_fixes()) == set(compat.FIXES) - {'mmseg_class_weight_ignore_index'}
+        import mmseg.models
         assert set(compat.applied_fixes()) == set(compat.FIXES)
     """)
     proc = subprocess.run([sys.executable, '-c', code], env=train_env(), capture_output=True, text=True, timeout=300)
