@@ -314,13 +314,26 @@ def fix_mmseg_class_weight_ignore_index() -> bool:
     if not _mmseg_cross_entropy_fails_on_ignored_labels(original):
         return False
 
-    def cross_entropy(pred, label, weight=None, class_weight=None, reduction='mean', avg_factor=None,
-                      ignore_index=-100, avg_non_ignore=False):
+    def cross_entropy(pred,
+                      label,
+                      weight=None,
+                      class_weight=None,
+                      reduction='mean',
+                      avg_factor=None,
+                      ignore_index=-100,
+                      avg_non_ignore=False):
         if class_weight is not None and avg_factor is None and reduction == 'mean':
             ignored = label == ignore_index
             avg_factor = class_weight[label.masked_fill(ignored, 0)].masked_fill(ignored, 0).sum()
-        return original(pred, label, weight=weight, class_weight=class_weight, reduction=reduction,
-                        avg_factor=avg_factor, ignore_index=ignore_index, avg_non_ignore=avg_non_ignore)
+        return original(
+            pred,
+            label,
+            weight=weight,
+            class_weight=class_weight,
+            reduction=reduction,
+            avg_factor=avg_factor,
+            ignore_index=ignore_index,
+            avg_non_ignore=avg_non_ignore)
 
     cross_entropy.__doc__ = original.__doc__
     ce_module.cross_entropy = cross_entropy
