@@ -18,7 +18,9 @@ localiser learns from) and the MSE-SR model:
    clean candidates, and that preference is a setting chosen on the fine-tune set, never on the held-out one. Per
    candidate, for the MSE-SR output and for the fused outputs: PSNR and SSIM against HR (BasicSR's
    ``calculate_psnr`` / ``calculate_ssim``, RGB, 4-pixel border cropped) and DeSRA-det's artifact area (percent of
-   the image), averaged over the held-out photos.
+   the image), averaged over the held-out photos. Each fusion runs again with the colour fix from the LR inputs
+   (``desra fuse --lr``, rows ``..._colour``), beside every model alone with that fix (``desra sr --colour-sigma``
+   at ``fuse``'s default sigma, rows ``LABEL_colour``).
 
 Targets: fused artifact area below every candidate's; fused PSNR / SSIM at least the best GAN-SR
 candidate's; localiser IoU against DeSRA-det on ``C1``'s held-out outputs at least 50. The measured figures are
@@ -80,6 +82,7 @@ from desra_basicsr.jobs import detect, evaluate, fuse, localizer_train, pseudo_g
 from desra_basicsr.jobs.localizer_sources import TrainingSource
 from desra_basicsr.localizer.config import CHECKPOINT_NAME, CONFIG_NAME
 from desra_basicsr.localizer.predictor import localizer_morphology, probability_mask
+from desra_basicsr.settings import default_of
 
 #: The scores of a localiser against DeSRA-det's masks.
 SCORES = ('iou', 'precision', 'recall')
@@ -147,8 +150,10 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     if len(args.candidate or []) < 3:
         parser.error(f'--candidate: give at least 3 GAN-SR candidates, got {len(args.candidate or [])}')
     labels = [c[0] for c in args.candidate]
-    if len(set(labels) | {'mse'}) != len(labels) + 1:
-        parser.error(f'--candidate: labels must be unique and not "mse", got {labels}')
+    reserved = [label for label in labels if label in ('mse', 'fused', 'fused_localizer') or label.endswith('_colour')]
+    if len(set(labels)) != len(labels) or reserved:
+        parser.error(f'--candidate: labels must be unique, not "mse", "fused" or "fused_localizer" and not end in '
+                     f'"_colour" (rows of the results), got {labels}')
     return args
 
 
@@ -257,20 +262,29 @@ def main(argv: List[str] = None) -> dict:
     finetune_psnr = {label: image_quality(path('sr', 'finetune', label), args.hr)['psnr'] for label in candidates}
     order = sorted(candidates, key=lambda label: -finetune_psnr[label])
     heldout_sr = [path('sr', 'heldout', label) for label in order]
-    checked(fuse.run(fuse.FuseSettings(inputs=heldout_sr, mse=path('sr', 'heldout', 'mse'), out=path('fused'))))
-    fused = ['fused']
-    if args.fuse_with_localizer:
-        checked(fuse.run(fuse.FuseSettings(inputs=heldout_sr, out=path('fused_localizer'), device=args.device,
-                                           **localizer_files)))
-        fused.append('fused_localizer')
+    # Each fusion plain and with the colour fix from the LR inputs, and each model alone with that fix.
+    sigma = default_of(fuse.FuseSettings, 'colour_sigma')
+    outputs = {label: path('sr', 'heldout', label) for label in candidates + ['mse']}
+    for label in candidates + ['mse']:
+        opt, weights = models[label]
+        outputs[f'{label}_colour'] = path('sr', 'heldout', f'{label}_colour')
+        checked(sr.run(sr.SRSettings(input=splits['heldout'], out=outputs[f'{label}_colour'], opt=opt,
+                                     weights=weights, device=args.device, colour_sigma=sigma)))
+    for suffix, colour in (('', {}), ('_colour', dict(lr=splits['heldout']))):
+        outputs[f'fused{suffix}'] = path(f'fused{suffix}')
+        checked(fuse.run(fuse.FuseSettings(inputs=heldout_sr, mse=outputs['mse'], out=outputs[f'fused{suffix}'],
+                                           **colour)))
+        if args.fuse_with_localizer:
+            outputs[f'fused_localizer{suffix}'] = path(f'fused_localizer{suffix}')
+            checked(fuse.run(fuse.FuseSettings(inputs=heldout_sr, out=outputs[f'fused_localizer{suffix}'],
+                                               device=args.device, **localizer_files, **colour)))
     rows = {}
-    for label in candidates + ['mse'] + fused:
-        folder = path('sr', 'heldout', label) if label in models else path(label)
+    for label in sorted(outputs, key=lambda label: label.endswith('_colour')):  # plain rows first, then the fixed
+        folder = outputs[label]
         area = None
-        if label != 'mse':
+        if label not in ('mse', 'mse_colour'):
             result = detections.get(('heldout', label)) or checked(detect.run(detect.DetectSettings(
-                mse=path('sr', 'heldout', 'mse'), gan=folder, out=path('masks', 'heldout', label),
-                device=args.device)))
+                mse=outputs['mse'], gan=folder, out=path('masks', 'heldout', label), device=args.device)))
             area = artifact_area(result)
         rows[label] = dict(image_quality(folder, args.hr), artifact_area=area)
 
@@ -282,6 +296,7 @@ def main(argv: List[str] = None) -> dict:
         images_per_minute=per_minute,
         seconds=seconds,
         fusion_order=dict(order=order, finetune_psnr=finetune_psnr),
+        colour_sigma=sigma,
         fusion=rows)
     os.makedirs(work, exist_ok=True)
     with open(path('results.json'), 'w', encoding='utf-8') as f:
