@@ -40,8 +40,7 @@ bench-localizer-fusion: setup
 	$(PY) -m desra_basicsr demo --out results/demo
 	$(PY) -m benchmarks.bench_localizer_fusion --work results/bench_localizer_fusion --iters 1000 $(BENCH_LF_ARGS) \
 	    --candidate demo_gan options/demo_train_gan.yml experiments/pretrained_models/demo_gan_x4.pth \
-	    --candidate demo_gan_desra results/demo/options/finetune_desra.yml \
-	        results/demo/experiments/demo_finetune_desra/models/net_g_latest.pth \
+	    --candidate demo_gan_desra results/demo/models/v1/sr.yml results/demo/models/v1/net_g.pth \
 	    --candidate demo_gan_b options/demo_train_gan_b.yml experiments/pretrained_models/demo_gan_b_x4.pth
 
 # The generator zoo (docs/zoo-generators.md): trains each options/zoo/*.yml generator whose weights are missing, then

@@ -30,8 +30,7 @@ Usage (the demo's models: ``make bench-localizer-fusion`` runs the DeSRA fine-tu
 
     .venv/bin/python -m benchmarks.bench_localizer_fusion --work results/bench_localizer_fusion \\
         --candidate demo_gan options/demo_train_gan.yml experiments/pretrained_models/demo_gan_x4.pth \\
-        --candidate demo_gan_desra results/demo/options/finetune_desra.yml \\
-            results/demo/experiments/demo_finetune_desra/models/net_g_latest.pth \\
+        --candidate demo_gan_desra results/demo/models/v1/sr.yml results/demo/models/v1/net_g.pth \\
         --candidate demo_gan_b options/demo_train_gan_b.yml experiments/pretrained_models/demo_gan_b_x4.pth
 
 Every stage is a ``desra`` job: run it again with the same ``--work`` to resume (the timed stages are always run
