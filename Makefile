@@ -32,7 +32,7 @@ bench-quality: setup
 bench-loop: setup
 	$(PY) -m benchmarks.bench_loop --seeds 0 1 2 --out results/bench_loop $(BENCH_LOOP_ARGS)
 
-# Artifact localiser and multi-model fusion on the demo corpus (about 45 minutes on 2 CPU cores): the demo's DeSRA
+# Artifact localiser and multi-model fusion on the demo corpus (16-45 minutes on 2 CPU cores): the demo's DeSRA
 # fine-tune (resumed if results/demo exists), then the benchmark with three candidates: the demo GAN-SR model (the
 # localiser learns from it), its DeSRA fine-tune and a second GAN-SR model.
 bench-localizer-fusion: setup
