@@ -19,8 +19,8 @@ localiser learns from) and the MSE-SR model:
    candidate, for the MSE-SR output and for the fused outputs: PSNR and SSIM against HR (BasicSR's
    ``calculate_psnr`` / ``calculate_ssim``, RGB, 4-pixel border cropped) and DeSRA-det's artifact area (percent of
    the image), averaged over the held-out photos. Each fusion runs again with the colour fix from the LR inputs
-   (``desra fuse --lr``, rows ``..._colour``), beside every model alone with that fix (``desra sr --colour-sigma``
-   at ``fuse``'s default sigma, rows ``LABEL_colour``).
+   (``desra fuse --lr``, rows ``..._colour``), beside every model's outputs alone with that fix (the fix
+   ``fuse --lr`` applies to each candidate, at its default sigma; rows ``LABEL_colour``).
 
 Targets: fused artifact area below every candidate's; fused PSNR / SSIM at least the best GAN-SR
 candidate's; localiser IoU against DeSRA-det on ``C1``'s held-out outputs at least 50. The measured figures are
@@ -71,7 +71,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from benchmarks.common import REPO, checked
+from benchmarks.common import REPO, checked, colour_fixed
 from desra_basicsr.demo import MSE_OPT, PRETRAINED
 from desra_basicsr.constants import MIN_AREA
 from desra_basicsr.evaluation.folders import format_table
@@ -265,10 +265,8 @@ def main(argv: List[str] = None) -> dict:
     sigma = default_of(fuse.FuseSettings, 'colour_sigma')
     outputs = {label: path('sr', 'heldout', label) for label in candidates + ['mse']}
     for label in candidates + ['mse']:
-        opt, weights = models[label]
-        outputs[f'{label}_colour'] = path('sr', 'heldout', f'{label}_colour')
-        checked(sr.run(sr.SRSettings(input=splits['heldout'], out=outputs[f'{label}_colour'], opt=opt,
-                                     weights=weights, device=args.device, colour_sigma=sigma)))
+        outputs[f'{label}_colour'] = colour_fixed(outputs[label], splits['heldout'], sigma,
+                                                  path('sr', 'heldout', f'{label}_colour'))
     for suffix, colour in (('', {}), ('_colour', dict(lr=splits['heldout']))):
         outputs[f'fused{suffix}'] = path(f'fused{suffix}')
         checked(fuse.run(fuse.FuseSettings(inputs=heldout_sr, mse=outputs['mse'], out=outputs[f'fused{suffix}'],

@@ -53,7 +53,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from benchmarks.common import REPO, checked
+from benchmarks.common import REPO, checked, colour_fixed
 from desra_basicsr.demo import PRETRAINED
 from desra_basicsr.evaluation.detail import detail_outside
 from desra_basicsr.evaluation.folders import format_table
@@ -178,17 +178,6 @@ def zoo_sets(args: argparse.Namespace, work: str) -> List[ImageSet]:
         for g in order
     })
     return sets
-
-
-def colour_fixed(folder: str, lr_dir: str, sigma: float, out: str) -> str:
-    """``out``, holding every image of ``folder`` with the colour fix from its LR image (the fix ``desra fuse --lr``
-    applies to each candidate)."""
-    from desra_basicsr.detection.colour_fix import colour_fix
-    os.makedirs(out, exist_ok=True)
-    for name in list_images(folder):
-        fixed = colour_fix(read_image(osp.join(folder, name)), read_image(osp.join(lr_dir, name)), sigma)
-        write_image(osp.join(out, name), fixed)
-    return out
 
 
 def synthetic_set(args: argparse.Namespace, work: str, manifest_hr: str, names: List[str]) -> ImageSet:

@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import yaml
 
+from desra_basicsr.image_io import list_images, read_image, write_image
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: The DeSRA fine-tune of Real-ESRGAN x4plus, whose training section the fine-tune benchmarks run.
 REALESRGAN_OPTIONS = osp.join(REPO, 'options', 'finetune_realesrgan_desra.yml')
@@ -176,3 +178,14 @@ def checked(result):
         errors = {k: v.get('message') for k, v in result.items.items() if v.get('status') == 'error'}
         raise SystemExit(f'{result.summary["meta"]["command"]} failed: {errors}')
     return result
+
+
+def colour_fixed(folder: str, lr_dir: str, sigma: float, out: str) -> str:
+    """``out``, holding every image of ``folder`` with the colour fix from its LR image (the fix ``desra fuse --lr``
+    applies to each candidate)."""
+    from desra_basicsr.detection.colour_fix import colour_fix
+    os.makedirs(out, exist_ok=True)
+    for name in list_images(folder):
+        fixed = colour_fix(read_image(osp.join(folder, name)), read_image(osp.join(lr_dir, name)), sigma)
+        write_image(osp.join(out, name), fixed)
+    return out
