@@ -1,7 +1,7 @@
 # The README's commands. `make setup` is implied by the others.
 PY := .venv/bin/python
 
-.PHONY: setup test test-fast demo docs bench bench-quality bench-loop bench-localizer-fusion lint
+.PHONY: setup test test-fast demo docs bench bench-quality bench-loop bench-localizer-fusion bench-localizer-speed lint
 
 setup:
 	@bash scripts/setup.sh
@@ -42,6 +42,11 @@ bench-localizer-fusion: setup
 	    --candidate demo_gan options/demo_train_gan.yml experiments/pretrained_models/demo_gan_x4.pth \
 	    --candidate demo_gan_desra results/demo/models/v1/sr.yml results/demo/models/v1/net_g.pth \
 	    --candidate demo_gan_b options/demo_train_gan_b.yml experiments/pretrained_models/demo_gan_b_x4.pth
+
+# Images per minute of the localiser (every architecture, random weights) against DeSRA-det with the demo's MSE-SR model
+# and with Real-ESRGAN's RRDBNet, on the held-out photos (a few minutes on 2 CPU cores).
+bench-localizer-speed: setup
+	$(PY) -m benchmarks.bench_localizer_speed $(BENCH_LS_ARGS)
 
 # The generator zoo (docs/zoo-generators.md): trains each options/zoo/*.yml generator whose weights are missing, then
 # outputs and DeSRA-det masks of every generator on the fine-tune and held-out photos, in results/zoo.

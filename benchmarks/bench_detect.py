@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import torch
 
-from benchmarks.common import photo_pair, ratio, run_desra_measured, write_pairs
+from benchmarks.common import best_time, photo_pair, ratio, run_desra_measured, write_pairs
 from desra_basicsr.tools.mmseg_weights import mit_b0_config_path, random_checkpoint
 
 
@@ -44,17 +44,6 @@ def baseline_d(y_mse, y_gan):
         v_m, v_g = stats
         total += (2 * np.sqrt(v_m * v_g) + c) / (v_m + v_g + c)
     return total / 3
-
-
-def best_time(fn, repeat=3):
-    """Best wall time, best CPU time (all threads of this process; steadier on a shared machine), last result."""
-    walls, cpus, out = [], [], None
-    for _ in range(repeat):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        out = fn()
-        walls.append(time.perf_counter() - start)
-        cpus.append(time.process_time() - start_cpu)
-    return min(walls), min(cpus), out
 
 
 def bench_indicator():

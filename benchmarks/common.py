@@ -8,8 +8,9 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
-from typing import List, Mapping, Optional, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -116,6 +117,26 @@ def ratio(value: float, baseline: float, digits: int = 2) -> str:
         str: The ratio.
     """
     return f'{value / baseline:.{digits}f}x'
+
+
+def best_time(fn: Callable[[], Any], repeat: int = 3) -> Tuple[float, float, Any]:
+    """Time ``fn()`` ``repeat`` times.
+
+    Args:
+        fn (Callable): What to time.
+        repeat (int): Runs.
+
+    Returns:
+        tuple: The best wall time, the best CPU time (all threads of this process; steadier on a shared machine),
+        and the last run's result.
+    """
+    walls, cpus, out = [], [], None
+    for _ in range(repeat):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        out = fn()
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - start_cpu)
+    return min(walls), min(cpus), out
 
 
 def photo_pair(size: int, name: str = 'astronaut', seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:

@@ -26,17 +26,16 @@ def test_config_is_offline_two_class_and_plain_bn(arch, tmp_path):
     assert 'http' not in text and 'open-mmlab://' not in text  # nothing to download
     assert 'SyncBN' not in text
     assert cfg.model.pretrained is None
-    assert cfg.model.decode_head.num_classes == 2
-    if 'auxiliary_head' in cfg.model:
-        assert cfg.model.auxiliary_head.num_classes == 2
+    auxiliary = cfg.model.get('auxiliary_head') or []
+    heads = [cfg.model.decode_head] + (auxiliary if isinstance(auxiliary, list) else [auxiliary])
+    assert all(head.num_classes == 2 for head in heads)
     # Inference windows of the training crop's size: the image-pooling branch / attention sees the context it
     # learnt from (larger windows made the demo's localiser under-predict).
     assert cfg.model.test_cfg.mode == 'slide'
     assert tuple(cfg.model.test_cfg.crop_size) == (96, 96) and tuple(cfg.model.test_cfg.stride) == (72, 72)
-    heads = [cfg.model.decode_head] + ([cfg.model.auxiliary_head] if 'auxiliary_head' in cfg.model else [])
     for head in heads:
         losses = head.loss_decode if isinstance(head.loss_decode, list) else [head.loss_decode]
-        assert all(loss.class_weight == [1.0, 3.5] and loss.avg_non_ignore for loss in losses)
+        assert all(loss.class_weight == [1.0, 3.5] and loss.avg_non_ignore and not loss.use_sigmoid for loss in losses)
 
 
 def test_artifact_weight_balances_the_classes_of_the_masks(tmp_path):
@@ -63,6 +62,8 @@ def test_settings_refuse_unusable_values(tmp_path):
     paths = dict(gan='img', masks='mask', out=str(tmp_path))
     with pytest.raises(DesraSettingsError, match='--batch-size 1: must be >= 2 for deeplabv3plus-r18'):
         LocalizerTrainSettings(**paths, batch_size=1)
+    with pytest.raises(DesraSettingsError, match='--batch-size 1: must be >= 2 for fast-scnn'):
+        LocalizerTrainSettings(**paths, arch='fast-scnn', batch_size=1)
     assert LocalizerTrainSettings(**paths, arch='segformer-mit-b0', batch_size=1).batch_size == 1
     with pytest.raises(DesraSettingsError, match='--arch unet: choose from'):
         LocalizerTrainSettings(**paths, arch='unet')
@@ -163,11 +164,12 @@ def test_localizer_trains_and_predicts_a_mask_of_the_image_size(tmp_path):
             torch.testing.assert_close(tuned['state_dict'][key], value, atol=1e-6, rtol=0)
 
 
-def test_deeplabv3plus_trains_without_compiled_mmcv_ops(tmp_path):
+@pytest.mark.parametrize('arch', ['deeplabv3plus-r18', 'fast-scnn'])
+def test_pooled_batchnorm_archs_train_without_compiled_mmcv_ops(arch, tmp_path):
     from desra_basicsr.localizer.predictor import ArtifactLocalizer
     from desra_basicsr.localizer.training import train_localizer
     data = make_artifact_data(str(tmp_path / 'data'), names=('chelsea', 'coffee'))
-    cfg = build_train_config('deeplabv3plus-r18', [DataSource(data['img'], data['mask'])], str(tmp_path / 'work'),
+    cfg = build_train_config(arch, [DataSource(data['img'], data['mask'])], str(tmp_path / 'work'),
                              iters=1, artifact_weight=2.0, batch_size=2, crop_size=48, num_workers=0)
     info = train_localizer(cfg, str(tmp_path / 'loc'))
     prob = ArtifactLocalizer(info['config'], info['checkpoint']).probability(skimage_photo_bgr('chelsea')[:40, :56])

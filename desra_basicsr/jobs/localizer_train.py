@@ -38,7 +38,7 @@ from desra_basicsr.errors import DesraInputError, DesraSettingsError, settings_p
 from desra_basicsr.folders import check_out_dir
 from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, dist_info, local_rank, run_job, under_torchrun
 from desra_basicsr.jobs.localizer_sources import SourceData, TrainingSource, source_roles
-from desra_basicsr.localizer.config import DEFAULT_ARCH, Arch
+from desra_basicsr.localizer.config import DEFAULT_ARCH, POOLED_BATCHNORM_ARCHS, Arch
 from desra_basicsr.settings import Settings, check_number, setting
 
 #: Name of the job's single item in ``summary.json``.
@@ -82,8 +82,8 @@ class LocalizerTrainSettings(Settings):
             ``gan`` / ``masks`` and ``clean`` at least one source with masks.
         arch (str): A key of :data:`desra_basicsr.localizer.config.ARCHS`.
         iters (int): Training iterations, in [1, :data:`MAX_ITERS`].
-        batch_size (int): Images per iteration (per process), in [1, :data:`MAX_BATCH_SIZE`]; DeepLabV3+ needs 2
-            (the BatchNorm of its image-pooling branch).
+        batch_size (int): Images per iteration (per process), in [1, :data:`MAX_BATCH_SIZE`]; DeepLabV3+ and
+            Fast-SCNN need 2 (:data:`~desra_basicsr.localizer.config.POOLED_BATCHNORM_ARCHS`).
         crop_size (int): Side of the random training crops and of the inference windows, in
             [:data:`MIN_CROP_SIZE`, :data:`MAX_CROP_SIZE`].
         lr (float): AdamW learning rate, in (0, 1].
@@ -149,9 +149,9 @@ class LocalizerTrainSettings(Settings):
         for scale in scales:
             check_number('--scales', scale, {'lo': MIN_SCALE, 'hi': MAX_SCALE, 'lo_open': False, 'hi_open': False})
         object.__setattr__(self, 'scales', tuple(float(s) for s in scales))
-        if self.arch.startswith('deeplabv3plus') and self.batch_size < 2:
+        if self.arch in POOLED_BATCHNORM_ARCHS and self.batch_size < 2:
             raise DesraSettingsError(f'--batch-size {self.batch_size}: must be >= 2 for {self.arch} (the BatchNorm '
-                                     'of its image-pooling branch needs two samples)')
+                                     'after its global pooling needs two samples)')
 
     def training_sources(self) -> Tuple[TrainingSource, ...]:
         """Every source: ``gan`` / ``masks`` and ``clean`` (weight 1 each) first, then ``sources``.

@@ -26,10 +26,14 @@ ARCHS: Dict[str, str] = {
     'deeplabv3plus-r50': 'deeplabv3plus/deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py',
     'deeplabv3plus-r18': 'deeplabv3plus/deeplabv3plus_r18-d8_4xb2-80k_cityscapes-512x1024.py',
     'segformer-mit-b0': 'segformer/segformer_mit-b0_8xb2-160k_ade20k-512x512.py',
+    'fast-scnn': 'fastscnn/fast_scnn_8xb4-160k_cityscapes-512x1024.py',
 }
 #: The keys of :data:`ARCHS`, as a type.
-Arch = Literal['deeplabv3plus-r50', 'deeplabv3plus-r18', 'segformer-mit-b0']
+Arch = Literal['deeplabv3plus-r50', 'deeplabv3plus-r18', 'segformer-mit-b0', 'fast-scnn']
 DEFAULT_ARCH = 'deeplabv3plus-r18'
+#: Architectures with a BatchNorm after a global pooling (DeepLabV3+'s image-pooling branch, Fast-SCNN's pyramid
+#: pooling's 1x1 bin): their training batches need at least two images.
+POOLED_BATCHNORM_ARCHS: Tuple[str, ...] = ('deeplabv3plus-r50', 'deeplabv3plus-r18', 'fast-scnn')
 
 #: Names of the files ``desra localizer train`` writes in its output folder.
 CONFIG_NAME = 'localizer_config.py'
@@ -103,6 +107,7 @@ def _two_class_model(arch: str, window: int, artifact_weight: float):
                 cfg.num_classes = len(CLASSES)
                 losses = cfg.loss_decode if isinstance(cfg.loss_decode, list) else [cfg.loss_decode]
                 for loss in losses:
+                    loss.use_sigmoid = False  # a softmax over the two classes (Fast-SCNN's config has a sigmoid)
                     loss.class_weight = [1.0, artifact_weight]
                     loss.avg_non_ignore = True  # the padding of crops smaller than the window weighs nothing
     stride = max(1, int(window * TEST_STRIDE_FRACTION))
