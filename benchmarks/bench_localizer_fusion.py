@@ -64,14 +64,13 @@ import argparse
 import json
 import os
 import os.path as osp
-import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from benchmarks.common import REPO, checked, colour_fixed
+from benchmarks.common import REPO, checked, colour_fixed, timed
 from desra_basicsr.demo import MSE_OPT, PRETRAINED
 from desra_basicsr.constants import MIN_AREA
 from desra_basicsr.evaluation.folders import format_table
@@ -154,13 +153,6 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
         parser.error(f'--candidate: labels must be unique, not "mse", "fused" or "fused_localizer" and not end in '
                      f'"_colour" (rows of the results), got {labels}')
     return args
-
-
-def timed(fn):
-    """Run ``fn()`` and return ``(result, seconds)``."""
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
 
 
 def image_quality(folder: str, hr_dir: str) -> Dict[str, float]:

@@ -30,22 +30,20 @@ import json
 import os
 import os.path as osp
 import tempfile
-import time
 from typing import Callable, Dict, List, Tuple
 
-from benchmarks.common import REALESRGAN_OPTIONS, REPO, best_time, ratio, realesrgan_finetune_options
+from benchmarks.common import REALESRGAN_OPTIONS, REPO, best_time, ratio, realesrgan_finetune_options, timed
+from desra_basicsr.demo import DEMO_DATA, GAN_OPT, MSE_OPT, PRETRAINED
 from desra_basicsr.image_io import list_images, read_image
-
-PRETRAINED = osp.join(REPO, 'experiments', 'pretrained_models')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     from desra_basicsr.localizer.config import ARCHS
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--lr', default=osp.join(REPO, 'demo_data', 'heldout_lr'), help='folder of LR photos')
-    parser.add_argument('--gan-opt', default=osp.join(REPO, 'options', 'demo_train_gan.yml'))
+    parser.add_argument('--lr', default=osp.join(DEMO_DATA, 'heldout_lr'), help='folder of LR photos')
+    parser.add_argument('--gan-opt', default=GAN_OPT)
     parser.add_argument('--gan-weights', default=osp.join(PRETRAINED, 'demo_gan_x4.pth'))
-    parser.add_argument('--mse-opt', default=osp.join(REPO, 'options', 'demo_train_mse.yml'))
+    parser.add_argument('--mse-opt', default=MSE_OPT)
     parser.add_argument('--mse-weights', default=osp.join(PRETRAINED, 'demo_mse_x4.pth'))
     parser.add_argument(
         '--rrdb-weights',
@@ -71,13 +69,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--work', default=osp.join(REPO, 'results', 'bench_localizer_speed'))
     return parser.parse_args(argv)
-
-
-def timed_load(build: Callable):
-    """``(build(), seconds)``."""
-    start = time.perf_counter()
-    built = build()
-    return built, time.perf_counter() - start
 
 
 def random_localizer(arch: str, crop_size: int, image_dir: str, out: str) -> Tuple[str, str]:
@@ -146,7 +137,7 @@ def main(argv=None) -> Dict:
 
     desra = build_detector('desra', segmenter=build_segmenter('none'), device=args.device)
     for label, build in mse_models():
-        (mse_net, mse_multiple), load = timed_load(build)
+        (mse_net, mse_multiple), load = timed(build)
         mse = SRInferencer(mse_net, device=args.device, size_multiple=mse_multiple)
         measure(f'DeSRA-det, {label}', 'desra_det', load,
                 lambda i: desra.detect(mse.enhance(lrs[i], names[i]), gans[i]))
@@ -155,7 +146,7 @@ def main(argv=None) -> Dict:
                        random_localizer(arch, args.crop_size, args.lr, osp.join(tmp, arch))) for arch in args.archs]
         localizers += [(f'localiser {label}', (config, checkpoint)) for label, config, checkpoint in args.localizer]
         for label, (config, checkpoint) in localizers:
-            detector, load = timed_load(lambda: build_detector(
+            detector, load = timed(lambda: build_detector(
                 LOCALIZER_METHOD, localizer_config=config, localizer_checkpoint=checkpoint, device=args.device))
             measure(label, 'localizer', load, lambda i: detector.detect(None, gans[i]))
 

@@ -139,6 +139,20 @@ def best_time(fn: Callable[[], Any], repeat: int = 3) -> Tuple[float, float, Any
     return min(walls), min(cpus), out
 
 
+def timed(fn: Callable[[], Any]) -> Tuple[Any, float]:
+    """Run ``fn()`` once.
+
+    Args:
+        fn (Callable): What to time.
+
+    Returns:
+        tuple: ``fn()``'s result and the wall seconds it took.
+    """
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
 def photo_pair(size: int, name: str = 'astronaut', seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """A realistic-looking SR pair: MSE-SR = smooth upscale of a photo, GAN-SR = sharpened upscale + fine noise.
 
