@@ -132,6 +132,8 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
                         help='localiser: largest share of one class in a crop (desra localizer train --cat-max-ratio)')
     parser.add_argument('--photometric', action='store_true',
                         help='localiser: mmseg\'s PhotoMetricDistortion (desra localizer train --photometric)')
+    parser.add_argument('--edge-crops', action='store_true',
+                        help='localiser: crops centred uniformly over the image (desra localizer train --edge-crops)')
     parser.add_argument(
         '--clean-negatives',
         action='store_true',
@@ -406,7 +408,8 @@ def _score(args: argparse.Namespace, localizer: str, split: Tuple[str, str], out
 
 def augmentation(args: argparse.Namespace) -> dict:
     """The localiser's augmentation settings of the command line (``desra localizer train``'s, same names)."""
-    return dict(scales=tuple(args.scales), cat_max_ratio=args.cat_max_ratio, photometric=args.photometric)
+    return dict(scales=tuple(args.scales), cat_max_ratio=args.cat_max_ratio, photometric=args.photometric,
+                edge_crops=args.edge_crops)
 
 
 def _train_and_score(args: argparse.Namespace, work: str, label: str, sources: Sequence[TrainingSource],
@@ -511,7 +514,7 @@ def _cross_validated_settings(args: argparse.Namespace, work: str, left_out: Seq
         with open(osp.join(w, 'without_' + left_out[0].name, 'localizer', 'summary.json'), encoding='utf-8') as f:
             meta = json.load(f).get('meta', {})
         sources = meta.get('sources', [])
-        keys = ('arch', 'iters', 'seed', 'artifact_weight', 'scales', 'cat_max_ratio', 'photometric')
+        keys = ('arch', 'iters', 'seed', 'artifact_weight', 'scales', 'cat_max_ratio', 'photometric', 'edge_crops')
         settings.append(dict(work=w, **{k: meta.get(k) for k in keys},
                              generators=sum(s['kind'] == 'generator' for s in sources),
                              other_sources=[[s['kind'], s['path'], s['weight']] for s in sources

@@ -104,7 +104,7 @@ def test_multi_source_training_records_its_sources(zoo, tmp_path, capsys):
     and a changed weight is refused. The 64-pixel images rescaled by 0.5 or 0.625 are smaller than the 48-pixel crop,
     so the crops are padded with the ignore label, which the class-weighted loss must skip."""
     out = str(tmp_path / 'loc')
-    extra = ['--scales', '0.5', '0.625', '--cat-max-ratio', '0.75', '--photometric']
+    extra = ['--scales', '0.5', '0.625', '--cat-max-ratio', '0.75', '--photometric', '--edge-crops']
     args = ['localizer', 'train', '--out', out] + source_args(zoo) + SMALL + extra
     assert main(args) == 0, capsys.readouterr().err
     with open(osp.join(out, 'summary.json')) as f:
@@ -115,6 +115,7 @@ def test_multi_source_training_records_its_sources(zoo, tmp_path, capsys):
         {'kind': 'clean', 'path': zoo['clean'], 'masks': None, 'weight': 0.5},
     ]
     assert summary['meta']['scales'] == [0.5, 0.625] and summary['meta']['photometric'] is True
+    assert summary['meta']['edge_crops'] is True and "type='EdgeRandomCrop'" in mmengine_log(out)
     record = summary['items']['localizer']
     assert record['status'] == 'done' and record['source_images'] == [3, 2, 2]
     assert record['images'] == 5 and record['clean_images'] == 2 and np.isfinite(record['final_loss'])

@@ -112,6 +112,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action='store_true',
         help='mmseg\'s PhotoMetricDistortion of the crops (brightness, contrast, saturation, hue)')
     train.add_argument(
+        '--edge-crops',
+        action='store_true',
+        help='centre the random crops uniformly over the image, so that its edges (where a padding artifact sits) '
+        'are in a crop about half as often as its middle; default: mmseg\'s RandomCrop, whose uniform offsets put '
+        'an edge pixel in about 1 crop in (side - crop + 1)')
+    train.add_argument(
         '--checkpoint-interval',
         type=int,
         default=default('checkpoint_interval'),

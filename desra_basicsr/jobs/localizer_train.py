@@ -98,6 +98,8 @@ class LocalizerTrainSettings(Settings):
         cat_max_ratio (float): Largest share of one class in a random crop (mmseg's ``RandomCrop`` retries up to 10
             crops), in (0, 1]; 1: any crop.
         photometric (bool): mmseg's ``PhotoMetricDistortion`` of the crops.
+        edge_crops (bool): Crops centred uniformly over the image, which hold its edges about half as often as its
+            middle (:class:`~desra_basicsr.localizer.transforms.EdgeRandomCrop`); False: mmseg's ``RandomCrop``.
         checkpoint_interval (int | None): Iterations between resumable checkpoints (None: only at the end).
         overwrite (bool): Train again from scratch even when an earlier run with other settings wrote ``out``.
         progress (bool): Show a progress bar.
@@ -119,6 +121,7 @@ class LocalizerTrainSettings(Settings):
     scales: Tuple[float, ...] = (1.0, )
     cat_max_ratio: float = setting(1.0, lo=0, lo_open=True, hi=1)
     photometric: bool = False
+    edge_crops: bool = False
     checkpoint_interval: Optional[int] = setting(500, lo=1, hi=MAX_ITERS)
     overwrite: bool = False
     progress: bool = True
@@ -235,7 +238,7 @@ def _train_config(settings: LocalizerTrainSettings, data: Sequence[SourceData], 
         seed=settings.seed,
         num_workers=settings.num_workers,
         init_checkpoint=settings.init_checkpoint,
-        augmentation=Augmentation(settings.scales, settings.cat_max_ratio, settings.photometric),
+        augmentation=Augmentation(settings.scales, settings.cat_max_ratio, settings.photometric, settings.edge_crops),
         checkpoint_interval=settings.checkpoint_interval,
         launcher='pytorch' if distributed else 'none')
 
@@ -243,7 +246,7 @@ def _train_config(settings: LocalizerTrainSettings, data: Sequence[SourceData], 
 def _job_settings(settings: LocalizerTrainSettings, artifact_weight: float) -> dict:
     """The settings recorded in ``summary.json`` (a later run with others is refused unless ``overwrite``)."""
     recorded = ('arch', 'iters', 'batch_size', 'crop_size', 'lr', 'seed', 'init_checkpoint', 'cat_max_ratio',
-                'photometric')
+                'photometric', 'edge_crops')
     return dict({name: getattr(settings, name) for name in recorded},
                 sources=[source.record() for source in settings.training_sources()],
                 scales=list(settings.scales),

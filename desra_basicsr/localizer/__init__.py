@@ -11,6 +11,8 @@ found from the generated image alone. This package does that with mmsegmentation
 * :mod:`~desra_basicsr.localizer.dataset`: each training source (image and artifact-mask pairs, or clean images)
   as an mmseg dataset;
 * :mod:`~desra_basicsr.localizer.sampler`: the sources drawn with their weights (an mmengine sampler);
+* :mod:`~desra_basicsr.localizer.transforms`: a random crop that holds the image's edges about half as often as its
+  middle (``--edge-crops``);
 * :mod:`~desra_basicsr.localizer.training`: training through mmengine's ``Runner``, writing a checkpoint and the
   config;
 * :mod:`~desra_basicsr.localizer.predictor`: the artifact-probability map of an image, and a detector with the

@@ -69,10 +69,14 @@ class Augmentation(NamedTuple):
         cat_max_ratio (float): ``RandomCrop``'s largest share of one class in a crop (it retries up to 10 crops);
             1: any crop.
         photometric (bool): mmseg's ``PhotoMetricDistortion`` (brightness, contrast, saturation, hue).
+        edge_crops (bool): Crops centred uniformly over the image and shifted inside it
+            (:class:`~desra_basicsr.localizer.transforms.EdgeRandomCrop`), so that the image's edges are in a crop
+            about half as often as its middle; False: mmseg's ``RandomCrop`` (uniform offsets, edges almost never).
     """
     scales: Tuple[float, ...] = (1.0, )
     cat_max_ratio: float = 1.0
     photometric: bool = False
+    edge_crops: bool = False
 
 
 def wheel_config_path(arch: str) -> str:
@@ -123,7 +127,8 @@ def _train_pipeline(crop_size: int, augmentation: Augmentation) -> list:
         choices = [[dict(type='Resize', scale_factor=float(s), keep_ratio=True)] for s in augmentation.scales]
         pipeline.append(dict(type='RandomChoice', transforms=choices))
     pipeline += [
-        dict(type='RandomCrop', crop_size=(crop_size, crop_size), cat_max_ratio=augmentation.cat_max_ratio),
+        dict(type='EdgeRandomCrop' if augmentation.edge_crops else 'RandomCrop', crop_size=(crop_size, crop_size),
+             cat_max_ratio=augmentation.cat_max_ratio),
         dict(type='RandomFlip', prob=0.5),
     ]
     if augmentation.photometric:

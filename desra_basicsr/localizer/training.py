@@ -63,7 +63,7 @@ def train_localizer(cfg, out_dir: str) -> Dict[str, Any]:
     from mmengine.runner import Runner, find_latest_checkpoint
     from mmseg.utils import register_all_modules
 
-    from desra_basicsr.localizer import dataset  # noqa: F401 (registers the dataset and its transform)
+    from desra_basicsr.localizer import dataset, transforms  # noqa: F401 (register the dataset and transforms)
     from desra_basicsr.localizer.sampler import source_sizes
 
     cfg = cfg.copy()
