@@ -1,4 +1,4 @@
-"""Compatibility fixes for the pinned stack (see README, "Pinned stack").
+"""Compatibility fixes for the pinned stack (see docs/install.md, "Pinned stack").
 
 Each fix works around one named upstream problem, checks whether that problem is present, and does nothing
 when the installed package is already fixed. ``import desra_basicsr`` installs an import hook

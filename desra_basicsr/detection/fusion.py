@@ -1,7 +1,7 @@
 """Multi-model fusion: assemble one output from several SR candidates so that each region comes from a candidate
 without artifacts there (Zhao, "The Cross-Domain Application Research of a Super-Resolution Semantic Artifact
 Rectification Method": several generators run on the same input, their artifacts are localised, and the outputs
-are fused region by region; see the README, "Artifact localiser and fusion").
+are fused region by region; see docs/localizer-fusion.md).
 
 Pure numpy / OpenCV functions on arrays (``HxWx3`` uint8 images, ``HxW`` float score maps); nothing here imports
 torch, BasicSR or mmsegmentation.

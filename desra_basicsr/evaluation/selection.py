@@ -1,10 +1,11 @@
 """Choosing the length of a DeSRA fine-tune: which saved checkpoint to keep.
 
-Too short a fine-tune removes nothing; too long a one paints new artifacts (README, "Choosing the demo's recipe";
-the paper fixes 1000 iterations, section 4.1). Each checkpoint saved along the run is scored on a validation split
-of the user's own artifact images that the fine-tune never trained on (:mod:`desra_basicsr.jobs.checkpoint_scores`):
-the detected artifact area after fine-tuning, the addition rate (images that gained artifacts outside the
-before-masks), the removal rate and the GAN-SR detail kept outside the before-masks (:mod:`.detail`).
+Too short a fine-tune removes nothing; too long a one paints new artifacts (docs/demo.md, "The demo's fine-tune
+recipe"; the paper fixes 1000 iterations, section 4.1). Each checkpoint saved along the run is scored on a
+validation split of the user's own artifact images that the fine-tune never trained on
+(:mod:`desra_basicsr.jobs.checkpoint_scores`): the detected artifact area after fine-tuning, the addition rate
+(images that gained artifacts outside the before-masks), the removal rate and the GAN-SR detail kept outside the
+before-masks (:mod:`.detail`).
 
 The stated rule (:data:`DEFAULT_RULE`): a checkpoint is *admitted* when its addition rate is at most
 ``max_addition`` (0 %) and its detail at least ``min_detail`` (0.9). Among the admitted ones, find the smallest

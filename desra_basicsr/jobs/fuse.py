@@ -5,7 +5,7 @@ with ``mse``, by DeSRA's indicator against the MSE-SR output (``1 - D``), which 
 where every candidate has an artifact; otherwise by a trained artifact localiser's probability
 (``localizer_config`` / ``localizer_checkpoint``). Each region then comes from the candidate with the lowest score,
 blended with feathered borders (Zhao, "The Cross-Domain Application Research of a Super-Resolution Semantic
-Artifact Rectification Method"; see the README, "Artifact localiser and fusion").
+Artifact Rectification Method"; see docs/localizer-fusion.md).
 
 With ``lr`` (the folder of the LR inputs the candidates were made from), every candidate and the fallback first get
 the LR image's low frequencies (:func:`desra_basicsr.detection.colour_fix.colour_fix`, Gaussian ``colour_sigma``),

@@ -1,6 +1,6 @@
 """The training sources of ``desra localizer train``: what each holds, its weight, and its checked images.
 
-A source is one of three kinds (README, "Artifact localiser and fusion"):
+A source is one of three kinds (docs/localizer-fusion.md):
 
 * ``synthetic``: a folder of ``desra zoo synth`` (its finished items, read by
   :func:`desra_basicsr.jobs.zoo_samples.synthetic_samples`): images with painted artifacts and their exact masks;

@@ -18,5 +18,5 @@ found from the generated image alone. This package does that with mmsegmentation
 * :mod:`~desra_basicsr.localizer.predictor`: the artifact-probability map of an image, and a detector with the
   interface of :mod:`desra_basicsr.detection.methods` (``desra detect --method localizer``).
 
-See the README, "Artifact localiser and fusion".
+See docs/localizer-fusion.md.
 """

@@ -126,8 +126,8 @@ def balanced_artifact_weight(fraction: float) -> float:
     """Cross-entropy weight of the artifact class that softens its imbalance against the clean class.
 
     The square root of the ratio of clean to artifact pixels, ``sqrt((1 - fraction) / fraction)``, clipped to
-    ``[1, MAX_BALANCED_ARTIFACT_WEIGHT]`` (1 when there is no artifact or more artifact than clean pixels); README,
-    "Artifact localiser and fusion", compares it with the full ratio.
+    ``[1, MAX_BALANCED_ARTIFACT_WEIGHT]`` (1 when there is no artifact or more artifact than clean pixels);
+    docs/localizer-fusion.md, "Class balance", compares it with the full ratio.
 
     Args:
         fraction (float): The share of artifact pixels among the pixels training sees (:func:`artifact_fraction`,

@@ -1,11 +1,12 @@
-"""A random crop that holds the image's edges as often as inference sees them.
+"""A random crop that holds the image's edges about half as often as its middle.
 
 mmseg's ``RandomCrop`` draws the crop's offset uniformly over the ``side - crop + 1`` positions that fit, so a pixel
-on the image's edge is in a crop only when the offset is exactly 0 (or its largest value): about once in 230 crops
-of 192 pixels from a 424-pixel side, against 192 times in 230 for a pixel in the middle. Inference in sliding windows
-covers every pixel, the edges included. An artifact that sits on the edge, such as the one-to-two-pixel coloured
-frame a GAN-SR network with zero padding paints around its output, is then almost never in a training crop, and the
-localiser never learns it even from the generator that paints it (README, "Artifact localiser and fusion").
+on the image's edge is in a crop only when the offset is exactly 0 (or its largest value): about once in 233 crops
+of 192 pixels from a 424-pixel side, against 192 times in 233 for a pixel in the middle. Inference in sliding windows
+covers every pixel, the edges included. An artifact that sits on the edge, such as the thin coloured frame a
+GAN-SR network with zero padding can paint around its output, is then almost never in a training crop, and the
+localiser never learns it even from the generator that paints it (docs/benchmarks/localizer-fusion.md, "Edge
+crops").
 
 :class:`EdgeRandomCrop` draws the crop's *centre* uniformly over the whole image and shifts the crop inside it, so
 each edge is in a crop with probability ``crop / (2 * side)`` (0.23 for the example above: half the rate of the
