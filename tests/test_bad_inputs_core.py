@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from desra_basicsr.commands import main
-from desra_basicsr.image_io import write_image
+from desra_basicsr.image_io import MAX_IMAGE_PIXELS_ENV, write_image
 from helpers.paths import REPO_ROOT
 from helpers.photos import make_pair
 from helpers.training import train_env
@@ -234,6 +234,18 @@ def test_a_full_disk_names_the_file_and_keeps_the_summary(tmp_path, capsys, monk
     monkeypatch.undo()
     one_error(capsys.readouterr().err, osp.join(out, 'summary.json'), 'No space left on device')
     assert contents(out) == before
+
+
+def test_a_malformed_pixel_limit_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    mse, gan = make_sr(str(tmp_path))
+    out, finished = str(tmp_path / 'out'), str(tmp_path / 'finished')
+    assert detect(mse, gan, finished) == 0
+    before = contents(finished)
+    monkeypatch.setenv(MAX_IMAGE_PIXELS_ENV, 'abc')
+    for folder in (out, finished):
+        assert detect(mse, gan, folder, '--overwrite') == 2
+        one_error(capsys.readouterr().err, f'{MAX_IMAGE_PIXELS_ENV}=abc: must be a positive whole number')
+    assert not osp.exists(out) and contents(finished) == before
 
 
 # ------------------------------------------------------------------------------------------ stale outputs

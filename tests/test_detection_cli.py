@@ -147,6 +147,41 @@ def test_mmseg_semantics_and_maps(tmp_path):
     assert not osp.exists(osp.join(out2, 'maps', 'chelsea_seg.png'))
 
 
+def test_a_seg_config_edited_in_place_is_other_settings(tmp_path, capsys):
+    mse_dir, gan_dir = make_folders(str(tmp_path), names=('chelsea', ))
+    base = write_small_config(str(tmp_path))
+    checkpoint = random_checkpoint(base, str(tmp_path / 'b0.pth'))
+    config = tmp_path / 'config.py'
+    plain = f"_base_ = ['{base}']\n"
+    config.write_text(plain)
+    out = str(tmp_path / 'out')
+    args = ['--seg-config', str(config), '--seg-checkpoint', checkpoint]
+    assert detect(mse_dir, gan_dir, out, *args) == 0
+    summary = load(out)
+    config.write_text(plain + '# a comment: the same values, resumed\n')
+    assert detect(mse_dir, gan_dir, out, *args) == 0
+    assert '0 done, 1 kept' in capsys.readouterr().out and load(out) == summary
+    # The config edited in place, then its _base_ file: other settings, refused, nothing rewritten.
+    config.write_text(plain + 'model = dict(decode_head=dict(align_corners=True))\n')
+    assert detect(mse_dir, gan_dir, out, *args) == 2
+    assert 'other settings (seg_config_sha256: ' in capsys.readouterr().err and load(out) == summary
+    config.write_text(plain)
+    with open(base) as f:
+        text = f.read()
+    with open(base, 'w') as f:
+        f.write(text.replace('scale=(128, 64)', 'scale=(96, 48)'))
+    assert detect(mse_dir, gan_dir, out, *args) == 2
+    assert 'other settings (seg_config_sha256: ' in capsys.readouterr().err and load(out) == summary
+    with open(base, 'w') as f:
+        f.write(text)
+    # A summary written before the digest was recorded: its config is unknown, refused like any added setting.
+    del summary['meta']['seg_config_sha256']
+    with open(osp.join(out, 'summary.json'), 'w') as f:
+        json.dump(summary, f)
+    assert detect(mse_dir, gan_dir, out, *args) == 2
+    assert 'other settings (seg_config_sha256: null -> ' in capsys.readouterr().err
+
+
 def test_shards_are_disjoint_and_cover():
     items = list(range(11))
     parts = [shard(items, r, 3) for r in range(3)]

@@ -120,6 +120,24 @@ def test_sweep_bad_input(tmp_path, capsys):
     assert 'needs --mse and --gan' in capsys.readouterr().err
 
 
+@pytest.mark.parametrize('case', ['sizes', 'tiny'])
+def test_sweep_names_the_file_of_a_pair_it_cannot_detect(tmp_path, capsys, case):
+    mse, gan, gt = make_photo_set(str(tmp_path), names=('chelsea', ))
+    mse_path, gan_path = osp.join(mse, 'chelsea.png'), osp.join(gan, 'chelsea.png')
+    if case == 'sizes':
+        write_image(gan_path, cv2.imread(gan_path)[:80, :96])
+        write_mask(osp.join(gt, 'chelsea.png'), np.zeros((80, 96), bool))
+        expected = f'{gan_path}: size 96x80 differs from its MSE-SR partner {mse_path} ({SIZE}x{SIZE})'
+    else:
+        for path in (mse_path, gan_path):
+            write_image(path, cv2.imread(path)[:6, :6])
+        write_mask(osp.join(gt, 'chelsea.png'), np.zeros((6, 6), bool))
+        expected = f'{gan_path}: image size 6x6 is smaller than the 11x11 indicator window'
+    assert main(['evaluate', '--sweep', '--mse', mse, '--gan', gan, '--gt', gt, '--methods', 'desra', 'ldl-0.01']) == 1
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err and f'error: {expected}\n' in err
+
+
 class CountingSkySegmenter(Segmenter):
     """Labels every pixel 'sky' and counts its calls."""
     name = 'counting'

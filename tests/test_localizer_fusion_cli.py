@@ -188,6 +188,18 @@ def test_fuse_bad_inputs(tmp_path, capsys):
     assert not osp.exists(osp.join(out, 'chelsea.png')) and not osp.exists(osp.join(out, 'coffee.png'))
 
 
+def test_fuse_names_the_file_of_images_too_small_to_score(tmp_path, capsys):
+    folders = _candidates(str(tmp_path), names=('chelsea', ))
+    for key in ('a', 'b', 'mse'):
+        path = osp.join(folders[key], 'chelsea.png')
+        cv2.imwrite(path, cv2.imread(path)[:6, :6])
+    out = str(tmp_path / 'fused')
+    assert main(['fuse', '--inputs', folders['a'], folders['b'], '--mse', folders['mse'], '--out', out]) == 1
+    message = f'{osp.join(folders["a"], "chelsea.png")}: image size 6x6 is smaller than the 11x11 indicator window'
+    assert f'error: {message}\n' in capsys.readouterr().err
+    assert load(out)['items']['chelsea'] == {'status': 'error', 'message': message}
+
+
 def test_report_shows_the_fusion_column(tmp_path):
     from desra_basicsr.evaluation.report import CAPTION_HEIGHT, SOURCE_COLOURS
     folders = _candidates(str(tmp_path), names=('chelsea', ))

@@ -5,8 +5,9 @@ thresholded at every requested threshold. Methods whose detector has a ``morphol
 ablations) run at each threshold; the others (the LDL baselines, whose threshold is part of their name) run once.
 The segmentation of an image is computed once and shared by every semantic method and threshold.
 """
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from desra_basicsr.detection.class_weights import ClassWeights
 from desra_basicsr.detection.methods import build_detector
 from desra_basicsr.detection.morphology import MorphologyConfig
 from desra_basicsr.detection.segmenters import NoneSegmenter, Segmenter
+from desra_basicsr.errors import DesraInputError
 from desra_basicsr.evaluation.folders import align_to
 from desra_basicsr.evaluation.mask_metrics import DEFAULT_P, DetectionScores
 from desra_basicsr.image_io import read_image, read_mask, stem
@@ -34,6 +36,37 @@ class _LastImageSegmenter(Segmenter):
             self._labels = self.inner.segment(img)
             self._image = img
         return self._labels
+
+
+@contextmanager
+def checked_pair(y_mse: Optional[np.ndarray], y_gan: np.ndarray, mse_path: str, gan_path: str) -> Iterator[None]:
+    """Detection on one MSE-SR / GAN-SR pair, with errors that name its files (``desra detect`` and the sweep).
+
+    A pair of different sizes is refused before the work inside starts, and a ``ValueError`` raised inside (e.g. an
+    image smaller than the method's window) becomes a :class:`DesraInputError` naming the GAN-SR file (a
+    :class:`DesraInputError`, which names its file already, goes on as it is).
+
+    Args:
+        y_mse (np.ndarray | None): The MSE-SR output (None for a method that detects from the GAN-SR image alone).
+        y_gan (np.ndarray): The GAN-SR output.
+        mse_path (str): File of ``y_mse``, for the messages.
+        gan_path (str): File of ``y_gan``, for the messages.
+
+    Yields:
+        None
+
+    Raises:
+        DesraInputError: If the sizes differ or the detection raises a ``ValueError``.
+    """
+    if y_mse is not None and y_mse.shape != y_gan.shape:
+        raise DesraInputError(f'{gan_path}: size {y_gan.shape[1]}x{y_gan.shape[0]} differs from its MSE-SR partner '
+                              f'{mse_path} ({y_mse.shape[1]}x{y_mse.shape[0]})')
+    try:
+        yield
+    except DesraInputError:
+        raise
+    except ValueError as err:  # e.g. an image smaller than the method's window
+        raise DesraInputError(f'{gan_path}: {err}') from err
 
 
 @dataclass
@@ -110,19 +143,22 @@ def run_entries(entries: List[SweepEntry],
         list[SweepEntry]: ``entries``, with their scores filled.
 
     Raises:
-        DesraInputError: If an image or mask is unreadable or the GT cannot be aligned with the outputs.
+        DesraInputError: If an image or mask is unreadable, the GT cannot be aligned with the outputs, or a pair
+            cannot be detected (sizes that differ, an image smaller than the indicator window; see
+            :func:`checked_pair`).
     """
     for mse_path, gan_path, gt_path in (progress(triples) if progress else triples):
         y_mse, y_gan = read_image(mse_path), read_image(gan_path)
-        gt = align_to(read_mask(gt_path, mask_channel), y_gan.shape[:2], gt_path)
-        maps = {}  # one indicator map per method (shared by its thresholds)
-        for entry in entries:
-            det = entry.detector
-            if entry.threshold is None:
-                result = det.detect(y_mse, y_gan)
-            else:
-                if entry.method not in maps:
-                    maps[entry.method] = det.indicator_map(y_mse, y_gan)
-                result = det.mask_from_map(maps[entry.method], y_mse, y_gan)
-            entry.scores.add(stem(gan_path), result.mask, gt)
+        with checked_pair(y_mse, y_gan, mse_path, gan_path):
+            gt = align_to(read_mask(gt_path, mask_channel), y_gan.shape[:2], gt_path)
+            maps = {}  # one indicator map per method (shared by its thresholds)
+            for entry in entries:
+                det = entry.detector
+                if entry.threshold is None:
+                    result = det.detect(y_mse, y_gan)
+                else:
+                    if entry.method not in maps:
+                        maps[entry.method] = det.indicator_map(y_mse, y_gan)
+                    result = det.mask_from_map(maps[entry.method], y_mse, y_gan)
+                entry.scores.add(stem(gan_path), result.mask, gt)
     return entries

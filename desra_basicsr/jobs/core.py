@@ -555,7 +555,8 @@ def run_job(job: FolderJob, overwrite: bool = False, progress: bool = True) -> J
 
     Raises:
         DesraSettingsError: If the output folder cannot be used (it belongs to another command, or the settings or
-            inputs changed since the outputs there were computed and ``overwrite`` is False).
+            inputs changed since the outputs there were computed and ``overwrite`` is False), or the environment
+            sets an unusable ``RANK`` / ``WORLD_SIZE`` or ``DESRA_MAX_IMAGE_PIXELS``; nothing is written then.
         DesraInputError: If the disk is full (naming the file that could not be written).
         RankError: Under torchrun, if another rank stops answering.
         Interrupted: On SIGTERM.
@@ -567,7 +568,10 @@ def run_job(job: FolderJob, overwrite: bool = False, progress: bool = True) -> J
 def _run_job(job: FolderJob, overwrite: bool, progress: bool) -> JobResult:
     from tqdm import tqdm
 
+    from desra_basicsr.image_io import max_image_pixels
+
     rank, world_size = dist_info()
+    max_image_pixels()  # a malformed DESRA_MAX_IMAGE_PIXELS refuses the job here, not each of its items
     check_out_dir(job.out_dir, job.input_dirs)
     job = _normalised(job)
     meta = {'command': job.command, **job.settings}

@@ -6,8 +6,10 @@ Writes, for each image ``<stem>``:
 * with ``save_maps``: the method's maps (``OUT/maps/<stem>_D.npy``, float32 indicator before the semantic
   adjustment; ``<stem>_prob.npy`` for the localiser) and, when semantics are on, ``OUT/maps/<stem>_D_adjusted.npy``
   and ``OUT/maps/<stem>_seg.png`` (colour label map);
-* ``OUT/summary.json`` (:mod:`desra_basicsr.jobs.core`): the settings the method uses, and per image
-  ``artifact_fraction``, ``n_regions``, ``height``, ``width`` (:class:`DetectRecord`), or the error ``message``.
+* ``OUT/summary.json`` (:mod:`desra_basicsr.jobs.core`): the settings the method uses (with semantics, a SHA-256 of
+  the segmentation config as merged with its ``_base_`` files, so that a config edited in place is other settings),
+  and per image ``artifact_fraction``, ``n_regions``, ``height``, ``width`` (:class:`DetectRecord`), or the error
+  ``message``.
 
 Every method of :data:`METHODS` declares what it needs: DeSRA-det and the LDL
 baselines compare against the MSE-SR outputs; ``method='localizer'`` detects from the GAN-SR images alone with a
@@ -23,6 +25,7 @@ Example::
     result = run(DetectSettings(mse='sr/mse', gan='sr/gan', out='masks', threshold=0.7))
     print(DetectRecord.done(result)['chelsea'].artifact_fraction)
 """
+import hashlib
 import os.path as osp
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Callable, Dict, Literal, Optional, Tuple
@@ -254,7 +257,8 @@ def _output_paths(settings: DetectSettings, method: Method, semantics: Semantics
 
 def _recorded_settings(settings: DetectSettings, method: Method,
                        semantics: Semantics) -> Tuple[Dict[str, Any], Dict[str, str]]:
-    """What ``summary.json`` records (the settings the method uses) and the files hashed into it."""
+    """What ``summary.json`` records (the settings the method uses, with semantics the digest of the segmentation
+    config) and the files hashed into it."""
     recorded: Dict[str, Any] = {'mse': settings.mse if method.needs_mse else None, 'gan': settings.gan,
                                 'method': settings.method, 'semantic': semantics.backend}
     recorded.update((name, getattr(settings, name)) for name in method.settings + method.files)
@@ -262,9 +266,26 @@ def _recorded_settings(settings: DetectSettings, method: Method,
     if semantics.on:
         recorded.update((name, getattr(settings, name)) for name in SEGMENTATION_SETTINGS)
         recorded.update(seg_config=osp.abspath(semantics.segmenter.config_path),
+                        seg_config_sha256=_config_digest(semantics.segmenter.config_path),
                         class_table=osp.abspath(semantics.class_weights.source))
         hashed.update(seg_checkpoint=settings.seg_checkpoint, class_table=semantics.class_weights.source)
     return recorded, hashed
+
+
+def _config_digest(path: str) -> str:
+    """SHA-256 of an mmseg config as mmengine merges it with its ``_base_`` files (its ``pretty_text``).
+
+    An edit of the config, or of a base file, that changes a value changes the digest; one of comments or layout
+    does not. Only mmengine is imported, not mmseg.
+
+    Args:
+        path (str): The config file.
+
+    Returns:
+        str: The digest, hex.
+    """
+    from mmengine.config import Config
+    return hashlib.sha256(Config.fromfile(path).pretty_text.encode('utf-8')).hexdigest()
 
 
 def _processor(settings: DetectSettings, method: Method, semantics: Semantics,
@@ -272,7 +293,7 @@ def _processor(settings: DetectSettings, method: Method, semantics: Semantics,
     """The work on one image: read, detect, write the mask (and maps), return its record."""
     import numpy as np
 
-    from desra_basicsr.errors import DesraInputError
+    from desra_basicsr.evaluation.sweep import checked_pair
     from desra_basicsr.image_io import read_image, write_image, write_mask
     from desra_basicsr.utils import atomic_write_path
 
@@ -286,13 +307,8 @@ def _processor(settings: DetectSettings, method: Method, semantics: Semantics,
         gan_path = item.inputs[-1]
         y_gan = read_image(gan_path)
         y_mse = read_image(item.inputs[0]) if method.needs_mse else None
-        if y_mse is not None and y_mse.shape != y_gan.shape:
-            raise DesraInputError(f'{gan_path}: size {y_gan.shape[1]}x{y_gan.shape[0]} differs from its MSE-SR '
-                                  f'partner {item.inputs[0]} ({y_mse.shape[1]}x{y_mse.shape[0]})')
-        try:
+        with checked_pair(y_mse, y_gan, item.inputs[0], gan_path):
             result = detector.detect(y_mse, y_gan)
-        except ValueError as err:  # e.g. an image smaller than the method's window
-            raise DesraInputError(f'{gan_path}: {err}') from err
         if settings.save_maps:
             for path, (_, attribute) in zip(item.outputs[1:], method.maps):
                 save_npy(path, getattr(result, attribute))

@@ -121,7 +121,8 @@ def run(settings: EvaluateSettings) -> EvaluateResult:
 
     Raises:
         DesraSettingsError: For unusable settings, before any image is read.
-        DesraInputError: If a mask or image cannot be read or aligned.
+        DesraInputError: If a mask or image cannot be read or aligned, or (sweep) a pair cannot be detected: sizes
+            that differ, an image smaller than the indicator window (the message names the file).
     """
     if settings.json:
         folders = {'gt': settings.gt, 'pred': settings.pred, 'mse': settings.mse, 'gan': settings.gan}

@@ -236,21 +236,22 @@ def _processor(settings: FuseSettings, cfg: 'FusionConfig',
         candidates, fallback = images[:n], (images[n] if settings.mse else None)
         try:
             check_candidates(candidates, fallback, names=item.inputs)  # before scoring: errors name the files
-            if settings.lr:
-                lr = images[-1]
-                try:
-                    candidates = [colour_fix(img, lr, settings.colour_sigma) for img in candidates]
-                    fallback = None if fallback is None else colour_fix(fallback, lr, settings.colour_sigma)
-                except ValueError as err:
-                    raise DesraInputError(f'{item.inputs[-1]}: {err}') from err
+        except ValueError as err:
+            raise DesraInputError(str(err)) from err
+        if settings.lr:
+            lr = images[-1]
+            try:
+                candidates = [colour_fix(img, lr, settings.colour_sigma) for img in candidates]
+                fallback = None if fallback is None else colour_fix(fallback, lr, settings.colour_sigma)
+            except ValueError as err:
+                raise DesraInputError(f'{item.inputs[-1]}: {err}') from err
+        try:
             scores = desra_scores(candidates, fallback) if localizer is None else [
                 localizer.probability(img) for img in candidates
             ]
             result = fuse(candidates, scores, fallback, cfg, names=item.inputs)
-        except DesraInputError:
-            raise
-        except ValueError as err:  # sizes differ, image smaller than the indicator window
-            raise DesraInputError(str(err)) from err
+        except ValueError as err:  # images smaller than the indicator window: all have the first one's size
+            raise DesraInputError(f'{item.inputs[0]}: {err}') from err
         write_image(item.outputs[1], result.index_map)
         write_image(item.outputs[0], result.image)
         return FuseRecord([round(float(s), 6) for s in result.shares], int(result.image.shape[0]),
