@@ -142,6 +142,47 @@ def test_training_continues_from_the_latest_checkpoint(trained, tmp_path):
     assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['iter_0000002.pth', 'iter_0000003.pth']
 
 
+def test_a_resumed_training_reports_the_final_loss_of_an_uninterrupted_one(trained, tmp_path):
+    from desra_basicsr.jobs.restore_train import read_options
+    from desra_basicsr.restore.training import checkpoint_path, train_restorer
+    options, _ = read_options(write_options(str(tmp_path / 'opt.yml'), trained['synth'], iters=3))
+    cpu, whole, resumed = torch.device('cpu'), str(tmp_path / 'whole'), str(tmp_path / 'resumed')
+    uninterrupted = train_restorer(options, whole, cpu, progress=False)
+    first = train_restorer(options.replace(iters=2), resumed, cpu, progress=False)
+    again = train_restorer(options.replace(iters=2), resumed, cpu, progress=False)  # resumed at its last iteration
+    second = train_restorer(options, resumed, cpu, progress=False)
+    assert again['resumed_from'] == 2 and again['final_loss'] == first['final_loss']
+    assert second['resumed_from'] == 2 and second['final_loss'] == pytest.approx(uninterrupted['final_loss'])
+    # A checkpoint of an older version, without the losses, still resumes.
+    old = torch.load(checkpoint_path(resumed, 3), weights_only=True)
+    del old['losses']
+    torch.save(old, checkpoint_path(resumed, 3))
+    third = train_restorer(options.replace(iters=4), resumed, cpu, progress=False)
+    assert third['resumed_from'] == 3 and third['final_loss'] is not None
+
+
+def test_overwrite_discards_only_the_checkpoints_of_a_folder_of_this_command(trained, tmp_path, capsys):
+    opt = write_options(str(tmp_path / 'opt.yml'), trained['synth'], iters=2)
+    foreign = tmp_path / 'restored'
+    assert _restore(trained, foreign) == 0
+    os.makedirs(foreign / 'checkpoints')
+    (foreign / 'checkpoints' / 'iter_0000001.pth').write_bytes(b'not ours')
+    capsys.readouterr()
+    assert main(['restore', 'train', '-opt', opt, '--out', str(foreign), '--device', 'cpu', '--overwrite']) == 2
+    err = capsys.readouterr().err
+    assert 'holds the outputs of `desra restore`' in err and '`desra restore train` does not write' in err
+    assert (foreign / 'checkpoints' / 'iter_0000001.pth').read_bytes() == b'not ours'
+    run = tmp_path / 'run'
+    assert main(['restore', 'train', '-opt', opt, '--out', str(run), '--device', 'cpu']) == 0
+    fewer = write_options(str(tmp_path / 'fewer.yml'), trained['synth'], iters=1)
+    assert main(['restore', 'train', '-opt', fewer, '--out', str(run), '--device', 'cpu', '--overwrite']) == 0
+    with open(run / 'summary.json') as f:
+        summary = json.load(f)
+    assert summary['meta']['command'] == 'restore train'
+    assert summary['items']['restorer']['resumed_from'] is None and summary['items']['restorer']['iters'] == 1
+    assert os.listdir(run / 'checkpoints') == ['iter_0000001.pth']
+
+
 @pytest.mark.slow
 def test_a_killed_training_resumes_from_its_checkpoint(trained, tmp_path):
     opt = write_options(str(tmp_path / 'opt.yml'), trained['synth'], iters=20, checkpoint_every=2)
@@ -167,6 +208,7 @@ def test_a_killed_training_resumes_from_its_checkpoint(trained, tmp_path):
     (('--class', 'cat'), '--class cat'),
     (('--class', 'noise', '--guidance', '0.5'), '--guidance 0.5'),
     (('--guidance', '2'), '--guidance 2'),
+    (('--class', '[MASK]', '--guidance', '3'), '--guidance 3'),
     (('--steps', '0'), '--steps 0'),
     (('--steps', '51'), '--steps 51'),
     (('--tile', '33'), '--tile 33'),
@@ -204,6 +246,14 @@ def test_a_checkpoint_of_another_kind_and_an_empty_folder_exit_2(trained, tmp_pa
     ('- 8', '- 7', 'model.block_out_channels'),
     ('name: tiny', 'name: tiny\nloss: l1', 'loss: unknown key'),
     ('train_timesteps: 50', 'train_timesteps: 50\n  prediction: x0', 'diffusion.prediction'),
+    ('train_timesteps: 50', 'train_timesteps: 50\n  beta_schedule: cosine', 'diffusion.beta_schedule cosine'),
+    ('seed: 0', 'seed: 0\n  mixed_precision: fp8', 'train.mixed_precision fp8'),
+    ('seed: 0', 'seed: 0\n  lr: 1e-4x', "train.lr '1e-4x': give a number"),
+    ('seed: 0', 'seed: 0\n  lr: true', 'train.lr True: give a number'),
+    ('iters: 1', 'iters: 2.5', 'train.iters 2.5: give a whole number'),
+    ('iters: 1', 'iters: ~', 'train.iters None: give a whole number'),
+    ('crop_size: 32', "crop_size: '32'", "train.crop_size '32': give a whole number"),
+    ('layers_per_block: 1', 'layers_per_block: 1\n  attention: 3', 'model.attention 3: give true or false'),
 ])
 def test_bad_option_files_exit_2_and_write_nothing(trained, tmp_path, capsys, old, new, problem):
     opt = write_options(str(tmp_path / 'opt.yml'), trained['synth'])
@@ -216,6 +266,14 @@ def test_bad_option_files_exit_2_and_write_nothing(trained, tmp_path, capsys, ol
     err = capsys.readouterr().err.strip()
     assert err.startswith(f'error: {opt}: {problem}') and len(err.splitlines()) == 1
     assert not (tmp_path / 'out').exists()
+
+
+def test_option_values_take_the_types_of_their_fields(trained, tmp_path):
+    """YAML reads ``1e-4`` (no dot) as a string: a float field takes it as the number."""
+    from desra_basicsr.jobs.restore_train import read_options
+    options, _ = read_options(write_options(str(tmp_path / 'opt.yml'), trained['synth'], lr='1e-4', weight_decay=0,
+                                            ema_decay=None))
+    assert options.lr == 1e-4 and options.weight_decay == 0 and options.ema_decay is None
 
 
 def test_restore_without_its_folders_exits_2(capsys):

@@ -103,6 +103,15 @@ def test_blind_non_blind_and_guided_outputs_are_deterministic_under_a_seed(resto
     assert (runs[0] == runs[1]).all() and (runs[0] != runs[2]).any()
 
 
+@pytest.mark.parametrize('height, width', [(1, 1), (2, 2), (2, 1)])
+def test_images_of_a_few_pixels_are_restored(restorer, height, width):
+    """Padded to two multiples at least: unpadded, a group norm of a single pixel per channel would fail."""
+    img = np.random.default_rng(2).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    with torch.no_grad():
+        out = restore_image(restorer, img, steps=2, seed=0)
+    assert out.shape == img.shape and out.dtype == np.uint8
+
+
 def test_passes_need_a_mask_and_at_least_one(restorer):
     img = np.zeros((16, 16, 3), np.uint8)
     for passes, mask in ((0, np.ones((16, 16), bool)), (2, None)):

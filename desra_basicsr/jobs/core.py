@@ -64,6 +64,7 @@ import hashlib
 import json
 import os
 import os.path as osp
+import shutil
 import signal
 import sys
 import time
@@ -287,6 +288,22 @@ def under_torchrun() -> bool:
         bool: True when torchrun's ``LOCAL_RANK`` and ``WORLD_SIZE`` are set.
     """
     return 'LOCAL_RANK' in os.environ and 'WORLD_SIZE' in os.environ
+
+
+def discard_training_state(folder: str) -> None:
+    """Delete a training's resumable state so that it starts again (``--overwrite``): rank 0 deletes, every rank waits.
+
+    Call it from the job's ``process``, which :func:`run_job` calls only once it has found that the output folder is
+    the command's own: a folder of another command is refused with its files untouched.
+
+    Args:
+        folder (str): The folder of the training's checkpoints.
+    """
+    if dist_info()[0] == 0:
+        shutil.rmtree(folder, ignore_errors=True)
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # no rank resumes from a checkpoint rank 0 is deleting
 
 
 def local_rank() -> int:

@@ -57,7 +57,8 @@ class RestoreSettings(Settings):
         checkpoint (str): A restorer checkpoint (``desra restore train``'s ``restorer.pth``; default: the committed
             demo restorer :data:`DEMO_RESTORER`).
         cls (str | None): The artifact class (``--class``): non-blind restoration; None: blind (``[MASK]``).
-        guidance (float): Classifier-free guidance scale, in [1, :data:`MAX_GUIDANCE`]; above 1 needs ``cls``.
+        guidance (float): Classifier-free guidance scale, in [1, :data:`MAX_GUIDANCE`]; above 1 needs ``cls``, a
+            class other than ``[MASK]``.
         steps (int): DDIM steps, in [1, the checkpoint's training timesteps].
         seed (int): Seed of the initial noise.
         masks (str | None): Folder of artifact masks (same stems and sizes): restore only inside them.
@@ -136,15 +137,15 @@ def run(settings: RestoreSettings) -> JobResult:
         JobResult: Per image: ``class``, ``restored_pixels`` and ``seconds``.
 
     Raises:
-        DesraSettingsError: Unusable settings, input folders or checkpoint (another kind, an unknown class, more
-            steps than its training timesteps), before any image is read.
+        DesraSettingsError: Unusable settings, input folders or checkpoint (another kind, an unknown class, guidance
+            with the class ``[MASK]``, more steps than its training timesteps), before any image is read.
     """
     import torch
 
     from desra_basicsr.devices import resolve_device
     from desra_basicsr.image_io import read_image, read_mask, stem, write_image
     from desra_basicsr.restore.checkpoint import load_restorer
-    from desra_basicsr.restore.model import MASK_NAME
+    from desra_basicsr.restore.model import MASK_INDEX, MASK_NAME
     from desra_basicsr.restore.restoring import restore_image
 
     check_out_dir(settings.out, settings.input_dirs())
@@ -158,6 +159,10 @@ def run(settings: RestoreSettings) -> JobResult:
         raise DesraSettingsError(f'--checkpoint {err}{where}') from err
     config = restorer.config
     label = config.class_index(settings.cls)
+    if label == MASK_INDEX and settings.guidance != 1:
+        raise DesraSettingsError(f'--guidance {settings.guidance:g}: --class {MASK_NAME} is blind restoration, and '
+                                 'guidance mixes a class\'s prediction with the blind one; give another class, or '
+                                 'leave --guidance at 1')
     if settings.steps > config.train_timesteps:
         raise DesraSettingsError(f'--steps {settings.steps}: more than the {config.train_timesteps} timesteps the '
                                  f'restorer {settings.checkpoint} was trained with')

@@ -13,10 +13,11 @@ otherwise train with a default).
 
 One job item, ``restorer``, whose inputs are every training image and target and whose output is
 ``OUT/restorer.pth``, so the job core (:mod:`desra_basicsr.jobs.core`) keeps a finished run, refuses other options or
-changed inputs unless ``overwrite`` (which also discards the resumable checkpoints), and records the options, the
-training time and the final loss in ``OUT/summary.json``. An interrupted run resumes from its latest checkpoint
-(``OUT/checkpoints``). Under ``python -m torch.distributed.run`` the item is collective: every rank trains
-(DistributedDataParallel, nccl on one GPU per rank or gloo on CPU processes) and rank 0 writes the files.
+changed inputs unless ``overwrite`` (which also discards the resumable checkpoints, once the core has found the
+folder to be this command's), and records the options, the training time and the final loss in
+``OUT/summary.json``. An interrupted run resumes from its latest checkpoint (``OUT/checkpoints``). Under
+``python -m torch.distributed.run`` the item is collective: every rank trains (DistributedDataParallel, nccl on one
+GPU per rank or gloo on CPU processes) and rank 0 writes the files.
 
 Example::
 
@@ -25,15 +26,18 @@ Example::
     print(result.items['restorer']['checkpoint'])
 """
 import os.path as osp
-import shutil
+import typing
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Tuple
 
 from desra_basicsr.errors import DesraSettingsError, settings_phase
 from desra_basicsr.folders import check_out_dir
-from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, dist_info, local_rank, run_job, under_torchrun
+from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, discard_training_state, dist_info, local_rank,
+                                     run_job, under_torchrun)
 from desra_basicsr.settings import Settings, normalise_path, setting
 
+#: The job's command, as ``summary.json`` records it and messages name it (``desra restore train``).
+COMMAND = 'restore train'
 #: Name of the job's single item in ``summary.json``.
 ITEM = 'restorer'
 #: The keys of each section of an option file, and the :class:`~desra_basicsr.restore.training.TrainOptions` field
@@ -45,6 +49,8 @@ SECTIONS = {
               'num_workers', 'mixed_precision'),
 }
 GENERATOR_KEYS = ('output', 'masks', 'hr', 'class')
+#: What an option file's value of a ``bool``, ``int`` or ``float`` field must be, as messages ask for it.
+EXPECTED = {bool: 'give true or false', int: 'give a whole number', float: 'give a number'}
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,40 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise DesraSettingsError(f'{where}: must be a mapping of keys to values')
     return value
+
+
+def _typed(path: str, key: str, value: Any, annotation: Any) -> Any:
+    """Check an option file's value against the type of its ``TrainOptions`` field (the field checks its range).
+
+    A ``bool`` field takes a bool, an ``int`` field an int (not a bool), a ``float`` field an int, a float or a
+    string that parses as one (YAML reads ``1e-4``, without a dot, as a string); an ``Optional`` field also takes
+    ``~``. Fields of other types are left to their own checks.
+
+    Args:
+        path (str): The option file, for messages.
+        key (str): ``section.key``, for messages.
+        value: The value read.
+        annotation: The field's type.
+
+    Returns:
+        The value (a string of a float field as the float).
+
+    Raises:
+        DesraSettingsError: If the value is of another type.
+    """
+    args = typing.get_args(annotation)
+    optional = typing.get_origin(annotation) is typing.Union and type(None) in args
+    base = next(arg for arg in args if arg is not type(None)) if optional else annotation
+    if base not in EXPECTED or (optional and value is None):
+        return value
+    if base is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    elif isinstance(value, bool) == (base is bool) and isinstance(value, (int, float) if base is float else base):
+        return value
+    raise DesraSettingsError(f'{path}: {key} {value!r}: {EXPECTED[base]}')
 
 
 def _zoo_pairs(data: Mapping[str, Any], path: str) -> Tuple[List[Tuple[str, str, str]], Dict[str, str]]:
@@ -107,8 +147,8 @@ def read_options(path: str):
         tuple: ``(TrainOptions, folders)``: the checked options and the training data's folders by role.
 
     Raises:
-        DesraSettingsError: If the file is missing or malformed, a key is unknown, a value is refused, or the data
-            holds no sample.
+        DesraSettingsError: If the file is missing or malformed, a key is unknown, a value is of the wrong type or
+            refused, or the data holds no sample.
     """
     import yaml
 
@@ -124,11 +164,12 @@ def read_options(path: str):
     if unknown:
         raise DesraSettingsError(f'{path}: {unknown[0]}: unknown key; use name, data, {", ".join(SECTIONS)}')
     fields: Dict[str, Any] = {'name': str(opt.get('name') or osp.splitext(osp.basename(path))[0])}
+    hints = typing.get_type_hints(TrainOptions)
     for section, keys in SECTIONS.items():
         values = _mapping(opt.get(section), f'{path}: {section}')
         for key in sorted(set(values) - set(keys)):
             raise DesraSettingsError(f'{path}: {section}.{key}: unknown key; use {", ".join(keys)}')
-        fields.update(values)
+        fields.update({key: _typed(path, f'{section}.{key}', value, hints[key]) for key, value in values.items()})
     if 'block_out_channels' in fields:
         channels = fields['block_out_channels']
         if not isinstance(channels, list) or not channels or not all(
@@ -165,7 +206,7 @@ def run(settings: RestoreTrainSettings) -> JobResult:
     from desra_basicsr.devices import resolve_device
     from desra_basicsr.jobs.localizer_train import init_process_group  # nccl on GPUs, gloo on CPUs
     from desra_basicsr.restore.model import Restorer
-    from desra_basicsr.restore.training import RESTORER_NAME, train_restorer
+    from desra_basicsr.restore.training import CHECKPOINT_DIR, RESTORER_NAME, train_restorer
 
     options, folders = read_options(settings.options)
     check_out_dir(settings.out, folders)
@@ -177,17 +218,17 @@ def run(settings: RestoreTrainSettings) -> JobResult:
     device = resolve_device(settings.device, local_rank())
     if distributed:
         init_process_group()
-    if settings.overwrite and rank == 0:
-        shutil.rmtree(osp.join(settings.out, 'checkpoints'), ignore_errors=True)
 
     def process(item: JobItem) -> dict:
+        if settings.overwrite:
+            discard_training_state(osp.join(settings.out, CHECKPOINT_DIR))
         return train_restorer(options, settings.out, device, rank, world_size, settings.progress)
 
     recorded = {k: v for k, v in vars(options).items() if k != 'pairs'}
     inputs = tuple(sorted({path for image, target, _ in options.pairs for path in (image, target)}))
     return run_job(
         FolderJob(
-            command='restore-train',
+            command=COMMAND,
             out_dir=settings.out,
             input_dirs=folders,
             settings=dict(recorded, block_out_channels=list(options.block_out_channels),

@@ -21,7 +21,11 @@ from desra_basicsr.restore.model import MASK_INDEX, Restorer, pad_to_multiple
 
 def restore_array(restorer: Restorer, img: np.ndarray, label: int, guidance: float, steps: int, seed: int,
                   tile: Optional[int] = None, overlap: Optional[int] = None) -> np.ndarray:
-    """Restore a whole image (reflect-padded to the sides the restorer needs, then cropped back).
+    """Restore a whole image (padded to the sides the restorer needs, then cropped back).
+
+    Each side is padded to a multiple of :attr:`~desra_basicsr.restore.model.Restorer.multiple`, and to at least two
+    of them, so that the U-Net's lowest level has more than one value per channel for its group norms, even for an
+    image of one pixel.
 
     Args:
         restorer (Restorer): The restorer (eval mode).
@@ -38,7 +42,7 @@ def restore_array(restorer: Restorer, img: np.ndarray, label: int, guidance: flo
     """
     device = next(restorer.unet.parameters()).device
     height, width = img.shape[:2]
-    x = pad_to_multiple(to_tensor(img)[None].to(device), restorer.multiple)
+    x = pad_to_multiple(to_tensor(img)[None].to(device), restorer.multiple, (2 * restorer.multiple, ) * 2)
     generator = torch.Generator().manual_seed(seed)
     out = restorer.sample(x, label, guidance, steps, generator, tile=tile, overlap=overlap)
     return to_image(out[0, :, :height, :width])

@@ -8,7 +8,8 @@ three lines.
 Writes into the output folder:
 
 * ``checkpoints/iter_NNNNNNN.pth``: the training state every ``checkpoint_every`` iterations (the two latest are
-  kept); an interrupted run started again resumes from the latest;
+  kept), with the last :data:`LOSS_WINDOW` losses; an interrupted run started again resumes from the latest and
+  reports the final loss an uninterrupted run would;
 * ``restorer.pth``: the final restorer (the EMA weights when ``ema_decay`` is set), written atomically at the end,
   so its presence means a finished run.
 """
@@ -76,11 +77,11 @@ class TrainOptions(Settings):
     pairs: Tuple[Tuple[str, str, str], ...]
     block_out_channels: Tuple[int, ...] = (32, 64)
     layers_per_block: int = setting(1, lo=1, hi=8, flag='model.layers_per_block')
-    attention: bool = False
+    attention: bool = setting(False, flag='model.attention')
     autoencoder: Optional[str] = setting(None, kind='path', flag='model.autoencoder')
-    objective: Objective = 'diffusion'
+    objective: Objective = setting('diffusion', flag='model.objective')
     train_timesteps: int = setting(1000, lo=2, hi=MAX_TIMESTEPS, flag='diffusion.train_timesteps')
-    beta_schedule: BetaSchedule = 'linear'
+    beta_schedule: BetaSchedule = setting('linear', flag='diffusion.beta_schedule')
     mask_probability: float = setting(0.5, lo=0, hi=1, flag='diffusion.mask_probability')
     prediction: Prediction = setting('epsilon', flag='diffusion.prediction')
     residual: bool = setting(False, flag='diffusion.residual')
@@ -93,7 +94,7 @@ class TrainOptions(Settings):
     checkpoint_every: int = setting(500, lo=1, hi=MAX_ITERS, flag='train.checkpoint_every')
     seed: int = setting(0, lo=0, hi=MAX_SEED, flag='train.seed')
     num_workers: int = setting(0, lo=0, hi=64, flag='train.num_workers')
-    mixed_precision: Literal['no', 'fp16', 'bf16'] = 'fp16'
+    mixed_precision: Literal['no', 'fp16', 'bf16'] = setting('fp16', flag='train.mixed_precision')
 
     def config(self) -> RestorerConfig:
         """The restorer's architecture (classes sorted by name)."""
@@ -185,11 +186,13 @@ def train_restorer(options: TrainOptions, out_dir: str, device: torch.device, ra
         remove_stale_temp_files([osp.join(out_dir, CHECKPOINT_DIR)])
     saved = saved_iterations(out_dir)
     start = saved[-1] if saved else 0
+    losses: List[float] = []
     if saved:
         ckpt = read_restorer_checkpoint(checkpoint_path(out_dir, start))
         unet.load_state_dict(ckpt['train_unet'])
         optimizer.load_state_dict(ckpt['optimizer'])
         scaler.load_state_dict(ckpt['scaler'])
+        losses = list(ckpt.get('losses', []))  # absent from the checkpoints of older versions
         if ema is not None:
             ema.load_state_dict(ckpt['unet'])
     net = torch.nn.parallel.DistributedDataParallel(unet, device_ids=[device.index] if cuda else None) \
@@ -198,7 +201,6 @@ def train_restorer(options: TrainOptions, out_dir: str, device: torch.device, ra
     dataset = PairCrops(options.pairs, class_index, options.crop_size, options.mask_probability, options.seed,
                         options.batch_size * world_size)
     batches = _batches(dataset, options.batch_size, options.num_workers, world_size > 1, options.seed, start)
-    losses: List[float] = []
     bar = tqdm(total=options.iters, initial=start, desc='restore train', unit='iter', file=sys.stderr,
                dynamic_ncols=True, disable=not progress or rank != 0)
     for iteration in range(start + 1, options.iters + 1):
@@ -216,7 +218,7 @@ def train_restorer(options: TrainOptions, out_dir: str, device: torch.device, ra
         bar.update(1)
         bar.set_postfix(loss=f'{losses[-1]:.4f}')
         if rank == 0 and (iteration % options.checkpoint_every == 0 or iteration == options.iters):
-            _save_training_state(out_dir, config, iteration, unet, ema, optimizer, scaler)
+            _save_training_state(out_dir, config, iteration, unet, ema, optimizer, scaler, losses)
     bar.close()
     final = osp.join(out_dir, RESTORER_NAME)
     if rank == 0:
@@ -236,11 +238,11 @@ def train_restorer(options: TrainOptions, out_dir: str, device: torch.device, ra
 
 def _save_training_state(out_dir: str, config: RestorerConfig, iteration: int, unet: torch.nn.Module,
                          ema: Optional[torch.nn.Module], optimizer: torch.optim.Optimizer,
-                         scaler: torch.amp.GradScaler) -> None:
-    """Write the resumable checkpoint of ``iteration`` and delete all but the :data:`KEPT_CHECKPOINTS` latest."""
+                         scaler: torch.amp.GradScaler, losses: List[float]) -> None:
+    """Write the resumable checkpoint of ``iteration``, losses too; keep the :data:`KEPT_CHECKPOINTS` latest ones."""
     os.makedirs(osp.join(out_dir, CHECKPOINT_DIR), exist_ok=True)
     save_checkpoint(checkpoint_path(out_dir, iteration), config, _state(ema if ema is not None else unet),
                     train_unet=_state(unet), optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
-                    iter=iteration)
+                    losses=losses, iter=iteration)
     for old in saved_iterations(out_dir)[:-KEPT_CHECKPOINTS]:
         os.remove(checkpoint_path(out_dir, old))
