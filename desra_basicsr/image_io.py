@@ -341,6 +341,34 @@ def read_image(path: str) -> np.ndarray:
     return decode_image(_read_bytes(path), path)
 
 
+def read_target_image(path: str) -> np.ndarray:
+    """Read a photo that BasicSR's paired datasets will load as the target of an output made from it.
+
+    This module reads images as they are stored: ``IMREAD_UNCHANGED`` ignores a JPEG's EXIF orientation tag, as
+    Real-ESRGAN's inference script does. BasicSR's ``imfrombytes`` reads with ``IMREAD_COLOR``, which turns the image
+    by that tag, so an output made from the stored pixels would not line up with the target BasicSR loads. Such a
+    photo is refused.
+
+    Args:
+        path (str): Image file.
+
+    Returns:
+        np.ndarray: The image (``HxWx3`` uint8 BGR), as :func:`read_image` gives it.
+
+    Raises:
+        DesraInputError: As :func:`read_image`, or if OpenCV's colour read turns the image by its EXIF orientation.
+    """
+    content = _read_bytes(path)
+    img = decode_image(content, path)
+    buf = np.frombuffer(content, np.uint8)
+    turned = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    stored = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if turned.shape != stored.shape or not np.array_equal(turned, stored):
+        raise DesraInputError(f'{path}: its EXIF orientation tag turns it in BasicSR\'s loader but not here, so the '
+                              'output would not line up with it; save the photo turned upright, without the tag')
+    return img
+
+
 #: ``mask_channel`` values: channel index in RGBA order.
 MASK_CHANNELS = {0: 'red', 1: 'green', 2: 'blue', 3: 'alpha'}
 

@@ -20,9 +20,10 @@ from desra_basicsr.commands import main
 from desra_basicsr.devices import resolve_device
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.image_io import (MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV, decode_image, decode_mask,
-                                    image_dimensions, load_mask, read_image, read_mask, write_image, write_mask)
+                                    image_dimensions, load_mask, read_image, read_mask, read_target_image, write_image,
+                                    write_mask)
 from desra_basicsr.inference import build_generator
-from helpers.photos import make_pair
+from helpers.photos import jpeg_with_orientation, make_pair, skimage_photo_bgr
 
 HUGE = 100000
 VGG_KWARGS = {'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 3, 'upscale': 4, 'act_type': 'prelu'}
@@ -310,3 +311,24 @@ def test_sr_command_refuses_other_devices(tmp_path, capsys):
     assert main(['sr', '--arch', 'SRVGGNetCompact', '--arch-opt', *[f'{k}={v}' for k, v in VGG_KWARGS.items()],
                  '--weights', weights, '--input', str(lr), '--out', str(tmp_path / 'out'), '--device', 'mps']) == 2
     assert 'error: --device mps: use cpu, cuda or cuda:N' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('orientation', range(1, 9))
+def test_a_target_photo_basicsr_would_turn_is_refused(orientation, tmp_path):
+    """Each EXIF orientation: refused exactly when BasicSR's ``imfrombytes`` loads other pixels than stored."""
+    from basicsr.utils import imfrombytes
+    photo = skimage_photo_bgr('rocket')[:40, :64]
+    path = str(tmp_path / 'photo.jpg')
+    with open(path, 'wb') as f:
+        f.write(jpeg_with_orientation(photo, orientation))
+    with open(path, 'rb') as f:
+        basicsr_view = imfrombytes(f.read(), float32=False)
+    stored = read_image(path)
+    assert stored.shape == photo.shape  # this module reads pixels as stored, whatever the tag
+    if orientation == 1:
+        np.testing.assert_array_equal(read_target_image(path), stored)
+        np.testing.assert_array_equal(basicsr_view, stored)
+    else:
+        assert basicsr_view.shape != stored.shape or not np.array_equal(basicsr_view, stored)
+        with pytest.raises(DesraInputError, match=r'photo\.jpg: its EXIF orientation tag turns it'):
+            read_target_image(path)

@@ -182,3 +182,34 @@ def test_a_grey_mask_stored_as_rgb_trains(data, tmp_path, capsys):
     grey = [osp.join(data['mask'], name) for name in sorted(os.listdir(data['mask']))]
     # the RGB masks read as the same labels as the grey ones
     assert weight == balanced_artifact_weight(artifact_fraction(grey))
+
+
+def test_masks_in_the_alpha_channel_need_and_take_mask_channel(data, tmp_path, capsys):
+    """Masks drawn as transparency (black, the mask in alpha) are refused pointing to ``--mask-channel``, as in every
+    other command, and train with ``--mask-channel 3``: the checks, the class weight and mmseg's data loading all
+    read the alpha channel."""
+    masks = tmp_path / 'alpha_masks'
+    masks.mkdir()
+    for name in os.listdir(data['mask']):
+        grey = cv2.imread(osp.join(data['mask'], name), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(masks / name), cv2.merge([np.zeros_like(grey)] * 3 + [grey]))
+    out = tmp_path / 'out'
+    args = ['localizer', 'train', '--gan', data['img'], '--masks', str(masks), '--out', str(out)] + SMALL
+    refused(args, out, capsys, 'mask with transparency', '--mask-channel 3')
+    assert main(args + ['--mask-channel', '3']) == 0, capsys.readouterr().err
+    with open(out / 'summary.json') as f:
+        meta = json.load(f)['meta']
+    grey = [osp.join(data['mask'], name) for name in sorted(os.listdir(data['mask']))]
+    assert meta['mask_channel'] == 3 and meta['artifact_weight'] == balanced_artifact_weight(artifact_fraction(grey))
+
+
+def test_overwrite_leaves_the_work_dir_of_another_commands_folder(data, tmp_path, capsys):
+    """``--overwrite`` discards the localiser's own ``work_dir`` only once the folder is found to be its own."""
+    foreign = tmp_path / 'masks_out'
+    assert main(['detect', '--mse', data['img'], '--gan', data['img'], '--out', str(foreign), '--min-area', '10']) == 0
+    (foreign / 'work_dir').mkdir()
+    (foreign / 'work_dir' / 'iter_500.pth').write_bytes(b'not ours')
+    capsys.readouterr()
+    assert main(train_args(data, foreign, '--overwrite')) == 2
+    assert 'does not write into the folder of another command' in capsys.readouterr().err
+    assert (foreign / 'work_dir' / 'iter_500.pth').read_bytes() == b'not ours'

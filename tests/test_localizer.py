@@ -13,7 +13,7 @@ from desra_basicsr.localizer.config import ARCHS, DataSource, build_train_config
 from desra_basicsr.localizer.dataset import (MAX_BALANCED_ARTIFACT_WEIGHT, artifact_fraction, balanced_artifact_weight,
                                              list_artifact_pairs, list_clean_images)
 from helpers.localizer import make_artifact_data
-from helpers.photos import skimage_photo_bgr
+from helpers.photos import jpeg_with_orientation, skimage_photo_bgr
 
 
 @pytest.mark.parametrize('arch', sorted(ARCHS))
@@ -174,3 +174,30 @@ def test_pooled_batchnorm_archs_train_without_compiled_mmcv_ops(arch, tmp_path):
     info = train_localizer(cfg, str(tmp_path / 'loc'))
     prob = ArtifactLocalizer(info['config'], info['checkpoint']).probability(skimage_photo_bgr('chelsea')[:40, :56])
     assert prob.shape == (40, 56)
+
+
+def test_training_loads_a_tagged_jpeg_as_stored_like_its_mask(tmp_path):
+    """A camera JPEG with an EXIF orientation tag: mmcv's default colour read would turn it away from its mask."""
+    from mmengine.dataset import Compose
+    from mmseg.utils import register_all_modules
+
+    from desra_basicsr.localizer.dataset import DesraArtifactMaskDataset
+    register_all_modules(init_default_scope=True)
+    (tmp_path / 'gan').mkdir()
+    (tmp_path / 'mask').mkdir()
+    img = skimage_photo_bgr('rocket')[:48, :80].copy()
+    img[:, :40] = 255  # the artifact: the bright left half, as stored
+    (tmp_path / 'gan' / 'a.jpg').write_bytes(jpeg_with_orientation(img, 6))
+    mask = np.zeros((48, 80), np.uint8)
+    mask[:, :40] = 255
+    cv2.imwrite(str(tmp_path / 'mask' / 'a.png'), mask)
+    pairs = list_artifact_pairs(str(tmp_path / 'gan'), str(tmp_path / 'mask'))  # sizes agree as stored
+    assert len(pairs) == 1
+    cfg = build_train_config('fast-scnn', [DataSource(str(tmp_path / 'gan'), str(tmp_path / 'mask'))],
+                             str(tmp_path / 'work'), iters=10, artifact_weight=1.0)
+    load = Compose(cfg.train_dataloader.dataset.datasets[0].pipeline[:2])
+    sample = load(DesraArtifactMaskDataset(str(tmp_path / 'gan'), str(tmp_path / 'mask'), lazy_init=False,
+                                           pipeline=[]).get_data_info(0))
+    assert sample['img'].shape[:2] == sample['gt_seg_map'].shape == (48, 80)
+    bright = sample['img'].min(axis=2) > 250
+    assert (sample['gt_seg_map'][bright] == 1).all() and (sample['gt_seg_map'][~bright] == 0).mean() > 0.99

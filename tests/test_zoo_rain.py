@@ -7,7 +7,7 @@ import os
 import cv2
 import numpy as np
 import pytest
-from helpers.photos import write_quarter_photos
+from helpers.photos import jpeg_with_orientation, skimage_photo_bgr, write_quarter_photos
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -135,4 +135,14 @@ def test_an_unreadable_photo_fails_that_item_with_exit_1(hr, tmp_path, capsys):
     out = str(tmp_path / 'rain')
     assert _rain(hr, out) == 1
     assert 'broken.png' in capsys.readouterr().err
+    assert sorted(os.listdir(os.path.join(out, 'img'))) == ['chelsea.png', 'coffee.png']
+
+
+def test_a_photo_basicsr_would_turn_fails_that_item_with_exit_1(hr, tmp_path, capsys):
+    """A JPEG whose EXIF tag turns it: ``PairedImageDataset`` would load it turned, so no rainy image can pair it."""
+    with open(os.path.join(hr, 'turned.jpg'), 'wb') as f:
+        f.write(jpeg_with_orientation(skimage_photo_bgr('rocket')[:40, :64], 6))
+    out = str(tmp_path / 'rain')
+    assert _rain(hr, out) == 1
+    assert 'turned.jpg: its EXIF orientation tag turns it' in capsys.readouterr().err
     assert sorted(os.listdir(os.path.join(out, 'img'))) == ['chelsea.png', 'coffee.png']

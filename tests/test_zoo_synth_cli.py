@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from helpers.paths import REPO_ROOT
-from helpers.photos import write_quarter_photos
+from helpers.photos import jpeg_with_orientation, skimage_photo_bgr, write_quarter_photos
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -104,6 +104,16 @@ def test_an_unreadable_photo_fails_its_items_only(hr, tmp_path, capsys):
     out = str(tmp_path / 'synth')
     assert _synth(hr, out, '--classes', 'grid') == 1
     assert 'broken.png' in capsys.readouterr().err
+    assert len(synthetic_samples(out)) == 2
+
+
+def test_a_photo_basicsr_would_turn_fails_its_items_only(hr, tmp_path, capsys):
+    """Its painted images would not line up with the target photo as BasicSR's paired datasets load it."""
+    with open(os.path.join(hr, 'turned.jpg'), 'wb') as f:
+        f.write(jpeg_with_orientation(skimage_photo_bgr('rocket')[:40, :64], 3))  # upside down: same size
+    out = str(tmp_path / 'synth')
+    assert _synth(hr, out, '--classes', 'grid') == 1
+    assert 'turned.jpg: its EXIF orientation tag turns it' in capsys.readouterr().err
     assert len(synthetic_samples(out)) == 2
 
 

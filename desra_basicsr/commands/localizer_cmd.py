@@ -30,7 +30,8 @@ training data and ``--init-checkpoint`` are checked before training starts. Exit
 """
 import argparse
 
-from desra_basicsr.commands import add_action_parsers, add_overwrite_argument, finished_item_on_rank0, job_command
+from desra_basicsr.commands import (add_action_parsers, add_mask_channel_argument, add_overwrite_argument,
+                                    finished_item_on_rank0, job_command)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -122,6 +123,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=default('checkpoint_interval'),
         help=f'iterations between the checkpoints an interrupted run resumes from ({default("checkpoint_interval")})')
+    add_mask_channel_argument(train)
     add_overwrite_argument(train)
     train.set_defaults(
         func=job_command('desra_basicsr.jobs.localizer_train', 'LocalizerTrainSettings', report, overrides=_sources))

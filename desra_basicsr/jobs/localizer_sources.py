@@ -142,6 +142,7 @@ class SourceData:
         names (tuple[str, ...] | None): The stems trained on (a synthetic folder's finished items; None: all).
         masks (tuple[str, ...]): The mask files (none for clean images).
         images (tuple[str, ...]): The image files.
+        mask_channel (int | None): Channel of colour masks that holds the mask (a generator's masks only).
     """
     source: TrainingSource
     img_dir: str
@@ -149,6 +150,7 @@ class SourceData:
     names: Optional[Tuple[str, ...]]
     masks: Tuple[str, ...]
     images: Tuple[str, ...]
+    mask_channel: Optional[int] = None
 
 
 def _require_images(folder: str, source: TrainingSource) -> None:
@@ -159,11 +161,13 @@ def _require_images(folder: str, source: TrainingSource) -> None:
         raise DesraSettingsError(f'{source.describe()}: {folder} holds no image ({", ".join(IMAGE_EXTENSIONS)})')
 
 
-def load_source(source: TrainingSource) -> SourceData:
+def load_source(source: TrainingSource, mask_channel: Optional[int] = None) -> SourceData:
     """Check a source's folders and every image and mask in them.
 
     Args:
         source (TrainingSource): The source.
+        mask_channel (int | None): Channel of colour masks that holds the mask (RGBA order), for a generator's
+            masks; a synthetic folder's masks, which ``desra zoo synth`` writes in grey, are read as they are.
 
     Returns:
         SourceData: Its images and masks.
@@ -178,6 +182,8 @@ def load_source(source: TrainingSource) -> SourceData:
     from desra_basicsr.localizer.dataset import list_artifact_pairs, list_clean_images
 
     names = None
+    if source.kind != 'generator':
+        mask_channel = None
     if source.kind == 'synthetic':
         if not osp.isdir(source.path):
             raise DesraSettingsError(f'{source.describe()}: {source.path} is not a folder')
@@ -194,11 +200,11 @@ def load_source(source: TrainingSource) -> SourceData:
         if mask_dir is None:
             images, masks = tuple(list_clean_images(img_dir)), ()
         else:
-            pairs = list_artifact_pairs(img_dir, mask_dir, names)
+            pairs = list_artifact_pairs(img_dir, mask_dir, names, mask_channel)
             images, masks = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
     except DesraInputError as err:
         raise DesraSettingsError(f'{source.describe()}: {err}') from err
-    return SourceData(source, img_dir, mask_dir, names, masks, images)
+    return SourceData(source, img_dir, mask_dir, names, masks, images, mask_channel)
 
 
 def training_artifact_weight(data: Sequence[SourceData]) -> float:
@@ -219,7 +225,8 @@ def training_artifact_weight(data: Sequence[SourceData]) -> float:
     """
     from desra_basicsr.localizer.dataset import artifact_fraction, balanced_artifact_weight
     total = sum(part.source.weight for part in data)
-    fraction = sum(part.source.weight / total * artifact_fraction(part.masks) for part in data if part.masks)
+    fraction = sum(part.source.weight / total * artifact_fraction(part.masks, part.mask_channel) for part in data
+                   if part.masks)
     return balanced_artifact_weight(fraction)
 
 

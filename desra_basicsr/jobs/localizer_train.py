@@ -30,13 +30,14 @@ Example::
     config, checkpoint = result.items['localizer']['config'], result.items['localizer']['checkpoint']
 """
 import os.path as osp
-import shutil
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Literal, Optional, Sequence, Tuple
 
+from desra_basicsr.constants import MASK_CHANNEL_CHOICES
 from desra_basicsr.errors import DesraInputError, DesraSettingsError, settings_phase
 from desra_basicsr.folders import check_out_dir
-from desra_basicsr.jobs.core import FolderJob, JobItem, JobResult, dist_info, local_rank, run_job, under_torchrun
+from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, discard_training_state, local_rank, run_job,
+                                     under_torchrun)
 from desra_basicsr.jobs.localizer_sources import SourceData, TrainingSource, source_roles
 from desra_basicsr.localizer.config import DEFAULT_ARCH, POOLED_BATCHNORM_ARCHS, Arch
 from desra_basicsr.settings import Settings, check_number, setting
@@ -100,6 +101,9 @@ class LocalizerTrainSettings(Settings):
         photometric (bool): mmseg's ``PhotoMetricDistortion`` of the crops.
         edge_crops (bool): Crops centred uniformly over the image, which hold its edges about half as often as its
             middle (:class:`~desra_basicsr.localizer.transforms.EdgeRandomCrop`); False: mmseg's ``RandomCrop``.
+        mask_channel (int | None): Channel of colour masks that holds the mask (RGBA order, see
+            :func:`desra_basicsr.image_io.decode_mask`), for the generators' masks; None: single-channel masks or
+            colour ones with equal channels.
         checkpoint_interval (int | None): Iterations between resumable checkpoints (None: only at the end).
         overwrite (bool): Train again from scratch even when an earlier run with other settings wrote ``out``.
         progress (bool): Show a progress bar.
@@ -122,6 +126,7 @@ class LocalizerTrainSettings(Settings):
     cat_max_ratio: float = setting(1.0, lo=0, lo_open=True, hi=1)
     photometric: bool = False
     edge_crops: bool = False
+    mask_channel: Optional[Literal[MASK_CHANNEL_CHOICES]] = None
     checkpoint_interval: Optional[int] = setting(500, lo=1, hi=MAX_ITERS)
     overwrite: bool = False
     progress: bool = True
@@ -228,7 +233,7 @@ def _train_config(settings: LocalizerTrainSettings, data: Sequence[SourceData], 
     from desra_basicsr.localizer.config import Augmentation, DataSource, build_train_config
     return build_train_config(
         settings.arch,
-        [DataSource(part.img_dir, part.mask_dir, part.source.weight, part.names) for part in data],
+        [DataSource(part.img_dir, part.mask_dir, part.source.weight, part.names, part.mask_channel) for part in data],
         osp.join(settings.out, 'work_dir'),
         settings.iters,
         artifact_weight=artifact_weight,
@@ -247,6 +252,8 @@ def _job_settings(settings: LocalizerTrainSettings, artifact_weight: float) -> d
     """The settings recorded in ``summary.json`` (a later run with others is refused unless ``overwrite``)."""
     recorded = ('arch', 'iters', 'batch_size', 'crop_size', 'lr', 'seed', 'init_checkpoint', 'cat_max_ratio',
                 'photometric', 'edge_crops')
+    # mask_channel is recorded only when given: without it the folder is that of a version without the option
+    recorded += ('mask_channel', ) if settings.mask_channel is not None else ()
     return dict({name: getattr(settings, name) for name in recorded},
                 sources=[source.record() for source in settings.training_sources()],
                 scales=list(settings.scales),
@@ -275,18 +282,18 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
     if settings.init_checkpoint:
         check_init_checkpoint(settings.init_checkpoint)
     with settings_phase():
-        data = [load_source(source) for source in settings.training_sources()]
+        data = [load_source(source, settings.mask_channel) for source in settings.training_sources()]
         artifact_weight = settings.artifact_weight
         if artifact_weight is None:
             artifact_weight = training_artifact_weight(data)
         cfg = _train_config(settings, data, artifact_weight, distributed)
     if distributed:
         init_process_group()
-    if settings.overwrite and dist_info()[0] == 0:
-        shutil.rmtree(osp.join(settings.out, 'work_dir'), ignore_errors=True)
 
     def process(item: JobItem) -> dict:
         from desra_basicsr.localizer.training import train_localizer
+        if settings.overwrite:
+            discard_training_state(osp.join(settings.out, 'work_dir'))
         info = train_localizer(cfg, settings.out)
         return {k: osp.abspath(v) if k in ('config', 'checkpoint') else v for k, v in info.items()}
 

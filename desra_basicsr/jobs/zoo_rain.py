@@ -81,7 +81,7 @@ def run(settings: ZooRainSettings) -> JobResult:
     check_out_dir(settings.out, inputs)
     photos, _ = pair_folders(inputs)
 
-    from desra_basicsr.image_io import read_image, stem, write_image
+    from desra_basicsr.image_io import read_target_image, stem, write_image
     from desra_basicsr.zoo.rain import draw_params, rain_image
     from desra_basicsr.zoo.synthetic import rng_for
 
@@ -89,7 +89,7 @@ def run(settings: ZooRainSettings) -> JobResult:
     items = [JobItem(stem(photo), (photo, ), (rain_image_path(settings.out, stem(photo)), )) for (photo, ) in photos]
 
     def process(item: JobItem) -> dict:
-        image = read_image(item.inputs[0])
+        image = read_target_image(item.inputs[0])
         rng = rng_for(settings.seed, item.name)
         params = draw_params(base, rng)
         write_image(item.outputs[0], rain_image(image, params, rng))

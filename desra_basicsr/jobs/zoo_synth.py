@@ -153,7 +153,7 @@ def run(settings: ZooSynthSettings) -> JobResult:
     photos, _ = pair_folders(inputs)
     strengths = settings.strengths()
 
-    from desra_basicsr.image_io import read_image, stem, write_image, write_mask
+    from desra_basicsr.image_io import read_target_image, stem, write_image, write_mask
     from desra_basicsr.zoo.synthetic import paint, rng_for
 
     classes: Dict[str, str] = {}
@@ -169,7 +169,7 @@ def run(settings: ZooSynthSettings) -> JobResult:
 
     def process(item: JobItem) -> dict:
         cls = classes[item.name]
-        image = read_image(item.inputs[0])
+        image = read_target_image(item.inputs[0])
         painted, mask = paint(image, cls, rng_for(settings.seed, item.name), strengths[cls], settings.shape,
                               settings.area)
         write_image(item.outputs[0], painted)

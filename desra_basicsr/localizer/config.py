@@ -39,6 +39,9 @@ POOLED_BATCHNORM_ARCHS: Tuple[str, ...] = ('deeplabv3plus-r50', 'deeplabv3plus-r
 CONFIG_NAME = 'localizer_config.py'
 CHECKPOINT_NAME = 'localizer.pth'
 
+#: mmcv's colour read without the EXIF orientation: images as stored, as :func:`desra_basicsr.image_io.read_image`
+#: reads them and the masks were made (mmcv's default ``'color'`` would turn a tagged JPEG away from its mask).
+IMAGE_COLOR_TYPE = 'color_ignore_orientation'
 #: Stride of the sliding-window inference, as a fraction of the window (the training crop).
 TEST_STRIDE_FRACTION = 0.75
 #: Iterations between two lines of mmengine's training log (fewer for shorter runs).
@@ -53,11 +56,14 @@ class DataSource(NamedTuple):
         mask_dir (str | None): Folder of their artifact masks (same stems); None: the images are all clean.
         weight (float): How often the source is drawn, relative to the other sources' weights.
         names (tuple[str, ...] | None): Only these stems of the folders; None: every image.
+        mask_channel (int | None): Channel of colour masks that holds the mask (RGBA order); None: single-channel
+            masks or colour ones with equal channels.
     """
     img_dir: str
     mask_dir: Optional[str] = None
     weight: float = 1.0
     names: Optional[Tuple[str, ...]] = None
+    mask_channel: Optional[int] = None
 
 
 class Augmentation(NamedTuple):
@@ -122,7 +128,7 @@ def _two_class_model(arch: str, window: int, artifact_weight: float):
 
 def _train_pipeline(crop_size: int, augmentation: Augmentation) -> list:
     """Load the image and its label map, then mmseg's augmentations (see :class:`Augmentation`)."""
-    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadArtifactMask')]
+    pipeline = [dict(type='LoadImageFromFile', color_type=IMAGE_COLOR_TYPE), dict(type='LoadArtifactMask')]
     if tuple(augmentation.scales) != (1.0, ):
         choices = [[dict(type='Resize', scale_factor=float(s), keep_ratio=True)] for s in augmentation.scales]
         pipeline.append(dict(type='RandomChoice', transforms=choices))
@@ -141,7 +147,8 @@ def _train_dataloader(sources: Sequence[DataSource], pipeline: list, batch_size:
     drawn without end, each with its weight."""
     datasets = [
         dict(type='DesraArtifactMaskDataset', img_dir=source.img_dir, mask_dir=source.mask_dir,
-             names=None if source.names is None else list(source.names), pipeline=pipeline) for source in sources
+             names=None if source.names is None else list(source.names), mask_channel=source.mask_channel,
+             pipeline=pipeline) for source in sources
     ]
     return dict(
         batch_size=batch_size,
@@ -238,7 +245,7 @@ def build_train_config(arch: str,
         localizer=dict(arch=arch, base_config=ARCHS.get(arch), classes=list(CLASSES), artifact_weight=artifact_weight),
         model=_two_class_model(arch, crop_size, artifact_weight),
         train_dataloader=_train_dataloader(sources, _train_pipeline(crop_size, augmentation), batch_size, num_workers),
-        test_pipeline=[dict(type='LoadImageFromFile'), dict(type='PackSegInputs')],
+        test_pipeline=[dict(type='LoadImageFromFile', color_type=IMAGE_COLOR_TYPE), dict(type='PackSegInputs')],
         log_level='INFO',
         load_from=init_checkpoint,
         resume=False,

@@ -29,11 +29,13 @@ from desra_basicsr.localizer.classes import CLASSES, PALETTE
 MAX_BALANCED_ARTIFACT_WEIGHT = 10.0
 
 
-def read_label_map(path: str) -> np.ndarray:
+def read_label_map(path: str, channel: Optional[int] = None) -> np.ndarray:
     """A training mask as a label map (see the module docstring).
 
     Args:
         path (str): Mask file.
+        channel (int | None): Channel of colour masks that holds the mask (RGBA order,
+            :func:`desra_basicsr.image_io.read_mask`); None: single-channel masks or colour ones with equal channels.
 
     Returns:
         np.ndarray: ``HxW`` uint8, 1 artifact, 0 clean.
@@ -41,10 +43,13 @@ def read_label_map(path: str) -> np.ndarray:
     Raises:
         DesraInputError: If the file cannot be read or breaks the mask rule.
     """
-    return read_mask(path).astype(np.uint8)
+    return read_mask(path, channel).astype(np.uint8)
 
 
-def list_artifact_pairs(img_dir: str, mask_dir: str, names: Optional[Sequence[str]] = None) -> List[Tuple[str, str]]:
+def list_artifact_pairs(img_dir: str,
+                        mask_dir: str,
+                        names: Optional[Sequence[str]] = None,
+                        mask_channel: Optional[int] = None) -> List[Tuple[str, str]]:
     """Validated (image, mask) pairs of two folders.
 
     Args:
@@ -52,6 +57,7 @@ def list_artifact_pairs(img_dir: str, mask_dir: str, names: Optional[Sequence[st
         mask_dir (str): Folder of masks with the same stems.
         names (Sequence[str] | None): Only these stems (e.g. the finished items of a synthetic-artifact folder);
             None: every image.
+        mask_channel (int | None): Channel of colour masks that holds the mask (see :func:`read_label_map`).
 
     Returns:
         list[tuple[str, str]]: ``(image path, mask path)`` per stem, sorted.
@@ -73,7 +79,7 @@ def list_artifact_pairs(img_dir: str, mask_dir: str, names: Optional[Sequence[st
     if not pairs:
         raise DesraInputError(f'{img_dir}: no images to train on (with masks in {mask_dir})')
     for img_path, mask_path in pairs:
-        img, labels = read_image(img_path), read_label_map(mask_path)
+        img, labels = read_image(img_path), read_label_map(mask_path, mask_channel)
         if labels.shape != img.shape[:2]:
             raise DesraInputError(f'{mask_path}: size {labels.shape[1]}x{labels.shape[0]} differs from its image '
                                   f'{img_path} ({img.shape[1]}x{img.shape[0]})')
@@ -102,11 +108,12 @@ def list_clean_images(clean_dir: str) -> List[str]:
     return paths
 
 
-def artifact_fraction(mask_paths: Sequence[str]) -> float:
+def artifact_fraction(mask_paths: Sequence[str], mask_channel: Optional[int] = None) -> float:
     """The share of artifact pixels among the pixels of some masks.
 
     Args:
         mask_paths (Sequence[str]): The masks.
+        mask_channel (int | None): Channel of colour masks that holds the mask (see :func:`read_label_map`).
 
     Returns:
         float: Artifact pixels / all pixels, in [0, 1] (0 without any pixel).
@@ -116,7 +123,7 @@ def artifact_fraction(mask_paths: Sequence[str]) -> float:
     """
     artifact, total = 0, 0
     for path in mask_paths:
-        labels = read_label_map(path)
+        labels = read_label_map(path, mask_channel)
         artifact += int(np.count_nonzero(labels))
         total += labels.size
     return artifact / total if total else 0.0
@@ -143,20 +150,22 @@ def balanced_artifact_weight(fraction: float) -> float:
 
 @TRANSFORMS.register_module()
 class LoadArtifactMask(BaseTransform):
-    """The label map of a sample (:func:`read_label_map` of ``seg_map_path``), or an all-clean one (zeros of the
-    image size) for a sample without a mask file (the clean images). Must follow ``LoadImageFromFile``."""
+    """The label map of a sample (:func:`read_label_map` of ``seg_map_path`` and ``mask_channel``), or an all-clean
+    one (zeros of the image size) for a sample without a mask file (the clean images). Must follow
+    ``LoadImageFromFile``."""
 
     def transform(self, results: dict) -> dict:
         """Add ``gt_seg_map`` and list it in ``seg_fields``.
 
         Args:
-            results (dict): The sample, with ``img_shape`` and ``seg_map_path``.
+            results (dict): The sample, with ``img_shape``, ``seg_map_path`` and ``mask_channel``.
 
         Returns:
             dict: The sample.
         """
         path = results.get('seg_map_path')
-        labels = np.zeros(results['img_shape'][:2], np.uint8) if path is None else read_label_map(path)
+        labels = np.zeros(results['img_shape'][:2], np.uint8) if path is None else read_label_map(
+            path, results.get('mask_channel'))
         results['gt_seg_map'] = labels
         results.setdefault('seg_fields', []).append('gt_seg_map')
         return results
@@ -172,13 +181,18 @@ class DesraArtifactMaskDataset(BaseSegDataset):
             (load the samples with :class:`LoadArtifactMask`).
         names (Sequence[str] | None): Only the image pairs of these stems (e.g. the finished items of a
             synthetic-artifact folder); None: every image.
+        mask_channel (int | None): Channel of colour masks that holds the mask (see :func:`read_label_map`).
         **kwargs: Other :class:`mmseg.datasets.BaseSegDataset` arguments (``pipeline``, ``test_mode``, ...).
     """
     METAINFO = dict(classes=CLASSES, palette=PALETTE)
 
-    def __init__(self, img_dir: str, mask_dir: Optional[str] = None, names: Optional[Sequence[str]] = None,
+    def __init__(self,
+                 img_dir: str,
+                 mask_dir: Optional[str] = None,
+                 names: Optional[Sequence[str]] = None,
+                 mask_channel: Optional[int] = None,
                  **kwargs) -> None:
-        self.img_dir, self.mask_dir, self.names = img_dir, mask_dir, names
+        self.img_dir, self.mask_dir, self.names, self.mask_channel = img_dir, mask_dir, names, mask_channel
         super().__init__(data_prefix=dict(img_path=img_dir, seg_map_path=mask_dir or ''), **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -189,13 +203,14 @@ class DesraArtifactMaskDataset(BaseSegDataset):
             list[dict]: mmseg data infos.
         """
         if self.mask_dir:
-            pairs = list_artifact_pairs(self.img_dir, self.mask_dir, self.names)
+            pairs = list_artifact_pairs(self.img_dir, self.mask_dir, self.names, self.mask_channel)
         else:
             pairs = [(path, None) for path in list_clean_images(self.img_dir)]
         return [
             dict(
                 img_path=osp.abspath(img_path),
                 seg_map_path=None if mask_path is None else osp.abspath(mask_path),
+                mask_channel=self.mask_channel,
                 reduce_zero_label=False,
                 seg_fields=[]) for img_path, mask_path in pairs
         ]

@@ -1,6 +1,7 @@
 """Real photos bundled with scikit-image, and painted artifacts on them."""
 import os
 import os.path as osp
+import struct
 from typing import Dict, Sequence
 
 import cv2
@@ -16,6 +17,16 @@ def skimage_photo_bgr(name: str) -> np.ndarray:
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     return np.ascontiguousarray(img[:, :, :3][:, :, ::-1])
+
+
+def jpeg_with_orientation(img: np.ndarray, orientation: int) -> bytes:
+    """``img`` encoded as JPEG with an EXIF block holding only the orientation tag (1-8), as cameras write it."""
+    ok, encoded = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    tiff = b'II*\x00' + struct.pack('<IHHHIHHI', 8, 1, 0x0112, 3, 1, orientation, 0, 0)  # one IFD entry: SHORT 6
+    app1 = b'Exif\x00\x00' + tiff
+    data = encoded.tobytes()
+    return data[:2] + b'\xff\xe1' + struct.pack('>H', len(app1) + 2) + app1 + data[2:]
 
 
 def write_quarter_photos(folder: str, names: Sequence[str] = ('chelsea', 'coffee')) -> str:
