@@ -6,7 +6,8 @@ of the tile itself is kept. When ``tile_pad`` covers the generator's receptive-f
 equals the untiled output up to float rounding, while peak memory depends on the tile size only.
 
 Generators that need input sizes divisible by some number (SwinIR's window, RRDBNet's pixel-unshuffle at x2/x1)
-get each input reflect-padded up to that multiple; the padded part of the output is cropped away.
+get each input reflect-padded up to that multiple; the padded part of the output is cropped away. A tile's window
+then starts on a multiple of that number, so that its pixels are grouped as in the whole image.
 """
 import os.path as osp
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -221,7 +222,10 @@ class SRInferencer:
         for top in range(0, h, self.tile):
             for left in range(0, w, self.tile):
                 bottom, right = min(top + self.tile, h), min(left + self.tile, w)
-                y0, x0 = max(top - self.tile_pad, 0), max(left - self.tile_pad, 0)
+                # the window starts on the size multiple's grid, which the untiled run's pixel-unshuffle or
+                # attention windows follow, so that a tile groups its pixels as the whole image does
+                y0 = max(top - self.tile_pad, 0) // self.multiple * self.multiple
+                x0 = max(left - self.tile_pad, 0) // self.multiple * self.multiple
                 y1, x1 = min(bottom + self.tile_pad, h), min(right + self.tile_pad, w)
                 tile_out = self._run(x[..., y0:y1, x0:x1])
                 if out is None:
