@@ -189,12 +189,13 @@ def paint_red(mask_path):
 
 # Cases where the dataset cannot be used at all (DesraSettingsError, exit 2 in train.py); the others are files that
 # failed (DesraInputError only, exit 1).
-SETTINGS_CASES = ('missing_mask', 'missing_partner', 'empty', 'both_modes', 'incomplete', 'mask_channel')
+SETTINGS_CASES = ('missing_mask', 'missing_partner', 'empty', 'both_modes', 'incomplete', 'mask_channel', 'no_gt_size',
+                  'gt_size_scale', 'bad_transform', 'meta_subfolder', 'meta_unindexed')
 
 
 @pytest.mark.parametrize('case', [
     'lq_scale', 'mask_size', 'missing_mask', 'missing_partner', 'empty', 'small', 'both_modes', 'incomplete',
-    'red_mask', 'mask_channel'
+    'red_mask', 'mask_channel', 'no_gt_size', 'gt_size_scale', 'bad_transform', 'meta_subfolder', 'meta_unindexed'
 ])
 def test_dataset_bad_input(split, tmp_path, case):
     data = copy_split(split, str(tmp_path / 'd'))
@@ -232,6 +233,24 @@ def test_dataset_bad_input(split, tmp_path, case):
     elif case == 'mask_channel':
         opt['mask_channel'] = 4
         expect = r'datasets\.train\.mask_channel: 4 is not a channel'
+    elif case == 'no_gt_size':
+        opt.pop('gt_size')
+        expect = r'datasets\.train\.gt_size: required for training'
+    elif case == 'gt_size_scale':
+        opt['gt_size'] = 30
+        expect = r'datasets\.train\.gt_size: 30 is not a positive multiple of scale 4'
+    elif case == 'bad_transform':
+        opt['transform'] = dict(type='ArtifactMaskTransform', dilate=-2)
+        expect = r'datasets\.train\.transform: .*must be >= 0'
+    elif case in ('meta_subfolder', 'meta_unindexed'):
+        # BasicSR / Real-ESRGAN meta files may list sub-folder paths; this dataset pairs flat folders by stem
+        listed = 'chelsea' if case == 'meta_subfolder' else 'extra'  # shadows a top-level image / has no partners
+        os.makedirs(osp.join(data['gan'], 'sub'))
+        shutil.copy(osp.join(data['gan'], 'coffee.png'), osp.join(data['gan'], 'sub', f'{listed}.png'))
+        meta = tmp_path / 'meta.txt'
+        meta.write_text(f'astronaut.png (64,64,3)\n\nsub/{listed}.png (64,64,3)\n')
+        opt['meta_info_file'] = str(meta)
+        expect = rf'meta\.txt: line 3: sub/{listed}\.png is not an image directly in .*datasets\.train\.dataroot_gan'
     with pytest.raises(DesraInputError, match=expect) as caught:
         build_dataset(opt)
     assert isinstance(caught.value, DesraSettingsError) == (case in SETTINGS_CASES)

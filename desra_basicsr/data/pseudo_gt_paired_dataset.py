@@ -13,10 +13,11 @@ Two ways to give the pseudo-GT:
   exactly) and the pixel-wise merge.
 
 Conventions of BasicSR's ``PairedImageDataset``: ``io_backend`` (``disk`` or ``lmdb``; with lmdb every root is an
-``.lmdb`` folder and keys are file stems), ``meta_info_file`` (names of HR-side files, relative to ``dataroot_gt``
-or ``dataroot_gan``) or folder pairing, ``filename_tmpl`` (LR stem from HR stem, e.g. ``'{}x4'``), ``gt_size``,
-``scale``, ``use_hflip``, ``use_rot``, ``mean`` / ``std``. Images are paired by file stem (extensions may differ,
-e.g. JPEG LR and PNG masks).
+``.lmdb`` folder and keys are file stems), ``meta_info_file`` (names of HR-side files directly in ``dataroot_gt``
+or ``dataroot_gan``, no sub-folder paths) or folder pairing, ``filename_tmpl`` (LR stem from HR stem, e.g.
+``'{}x4'``), ``gt_size`` (required in the training phase, a multiple of ``scale``), ``scale``, ``use_hflip``,
+``use_rot``, ``mean`` / ``std``. Folders are flat and images are paired by file stem (extensions may differ, e.g. JPEG
+LR and PNG masks).
 
 Each sample holds ``lq``, ``gt`` (3xHxW float32 RGB in [0, 1] before mean/std), ``mask`` (1xHxW float32 merge
 weight, cropped and augmented with the same window; when masks are given and ``return_mask`` is true), ``mse``
@@ -36,7 +37,7 @@ Every pair is checked when the dataset is built: partners present, HR size = ``s
 size, LR at least ``gt_size / scale`` in the training phase. Non-binary masks are thresholded at 127 with one
 warning per dataset. Masks are grey (one channel, or colour channels that agree) unless ``mask_channel`` names the
 channel that holds the mask (0 red, 1 green, 2 blue, 3 alpha; see :func:`desra_basicsr.image_io.decode_mask`).
-A dataset that cannot be used at all (a required root absent, a missing partner file, no pairs) raises
+A dataset that cannot be used at all (a required root absent, a bad option, a missing partner file, no pairs) raises
 :class:`~desra_basicsr.errors.DesraSettingsError`; a file that fails (size, content) :class:`DesraInputError`.
 """
 import os.path as osp
@@ -84,10 +85,10 @@ class PseudoGTPairedDataset(data.Dataset):
         opt (dict): Dataset options. Keys: ``dataroot_lq``; ``dataroot_gt`` or ``dataroot_mse`` +
             ``dataroot_gan`` + ``dataroot_mask``; optional ``dataroot_mask`` / ``dataroot_mse`` with
             ``dataroot_gt``; ``transform`` (dict with ``type``, default ArtifactMaskTransform); ``io_backend``;
-            ``meta_info_file``; ``filename_tmpl`` (default ``'{}'``); ``gt_size``, ``use_hflip``, ``use_rot``
-            (training phase); ``mean``, ``std``; ``return_mse``, ``return_mask`` (default: false in the training
-            phase, true otherwise); ``keep_in_memory`` (default false); ``mask_channel`` (default None: grey
-            masks); ``scale`` and ``phase`` (set by BasicSR).
+            ``meta_info_file``; ``filename_tmpl`` (default ``'{}'``); ``gt_size`` (required, a multiple of
+            ``scale``), ``use_hflip``, ``use_rot`` (training phase); ``mean``, ``std``; ``return_mse``,
+            ``return_mask`` (default: false in the training phase, true otherwise); ``keep_in_memory`` (default
+            false); ``mask_channel`` (default None: grey masks); ``scale`` and ``phase`` (set by BasicSR).
     """
 
     #: Every key of this dataset's option block (``desra_basicsr/train.py`` warns about any other).
@@ -108,8 +109,19 @@ class PseudoGTPairedDataset(data.Dataset):
         if self.mask_channel is not None and self.mask_channel not in MASK_CHANNELS:
             raise DesraSettingsError(f'datasets.{self.phase}.mask_channel: {self.mask_channel!r} is not a channel; '
                                      'choose 0 (red), 1 (green), 2 (blue) or 3 (alpha)')
+        gt_size = opt.get('gt_size')
+        if self.phase == 'train':
+            if gt_size is None:
+                raise DesraSettingsError(f'datasets.{self.phase}.gt_size: required for training (the HR patch size, '
+                                         f'a multiple of scale {self.scale})')
+            if not isinstance(gt_size, int) or gt_size <= 0 or gt_size % self.scale:
+                raise DesraSettingsError(f'datasets.{self.phase}.gt_size: {gt_size!r} is not a positive multiple of '
+                                         f'scale {self.scale} (LR and HR patches would not align)')
         self.io_backend_opt = dict(opt.get('io_backend') or {'type': 'disk'})
-        self.transform = build_transform(opt.get('transform'))
+        try:
+            self.transform = build_transform(opt.get('transform'))
+        except (TypeError, ValueError) as error:
+            raise DesraSettingsError(f'datasets.{self.phase}.transform: {error}') from error
         self.folders = self._folders(opt)
         self.on_the_fly = 'gan' in self.folders
         self.file_client: Optional[FileClient] = None
@@ -152,15 +164,7 @@ class PseudoGTPairedDataset(data.Dataset):
             index = {key: stem_index(folder) for key, folder in self.folders.items()}
             meta = self.opt.get('meta_info_file')
             if meta:
-                if not osp.isfile(meta):
-                    raise DesraSettingsError(f'{meta}: meta_info_file not found')
-                with open(meta, 'r') as f:
-                    names = [line.strip().split(' ')[0] for line in f if line.strip()]
-                for name in names:
-                    if not osp.isfile(osp.join(self.folders[hr_key], name)):
-                        raise DesraSettingsError(
-                            f'{osp.join(self.folders[hr_key], name)}: listed in {meta} but missing')
-                hr_stems = [stem(name) for name in names]
+                hr_stems = self._meta_stems(meta, hr_key, index[hr_key])
             else:
                 hr_stems = sorted(index[hr_key])
         paths = []
@@ -175,6 +179,44 @@ class PseudoGTPairedDataset(data.Dataset):
                 entry[f'{key}_path'] = index[key][key_stem]
             paths.append(entry)
         return paths
+
+    def _meta_stems(self, meta: str, hr_key: str, hr_index: Dict[str, str]) -> List[str]:
+        """Stems of the HR-side files that ``meta`` lists, one per line (first field), in its order.
+
+        Folders are flat (pairing is by stem), so each listed name must be an image directly in the HR root; a
+        sub-folder path (as in Real-ESRGAN's meta files) would otherwise pair the top-level file of the same stem.
+
+        Args:
+            meta (str): The ``meta_info_file``.
+            hr_key (str): The HR-side folder key (``gt`` or ``gan``).
+            hr_index (dict[str, str]): Stem to path of the images in that folder.
+
+        Returns:
+            list[str]: The listed stems.
+
+        Raises:
+            DesraSettingsError: If ``meta`` is missing, or a listed file is missing or not an image directly in the
+                HR root (naming the line).
+        """
+        if not osp.isfile(meta):
+            raise DesraSettingsError(f'{meta}: meta_info_file not found')
+        hr_root = self.folders[hr_key]
+        stems = []
+        with open(meta, 'r') as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                name = line.strip().split(' ')[0]
+                path = osp.join(hr_root, name)
+                if not osp.isfile(path):
+                    raise DesraSettingsError(f'{path}: listed in {meta} (line {number}) but missing')
+                if osp.normpath(hr_index.get(stem(name), '')) != osp.normpath(path):
+                    raise DesraSettingsError(
+                        f'{meta}: line {number}: {name} is not an image directly in {hr_root} '
+                        f'(datasets.{self.phase}.dataroot_{hr_key}); folders are flat and paired by stem, so list '
+                        'file names without folders')
+                stems.append(stem(name))
+        return stems
 
     def _client(self) -> FileClient:
         if self.file_client is None:
@@ -217,7 +259,7 @@ class PseudoGTPairedDataset(data.Dataset):
                     raise DesraInputError(
                         f'{entry[f"{key}_path"]}: size {sample[key].shape[1]}x{sample[key].shape[0]} does not match '
                         f'LR {entry["lq_path"]} ({w}x{h}) at scale {self.scale} (expected {want[1]}x{want[0]})')
-            if self.phase == 'train' and gt_size and min(h, w) * self.scale < gt_size:
+            if self.phase == 'train' and min(h, w) * self.scale < gt_size:
                 raise DesraInputError(f'{entry["lq_path"]}: LR {w}x{h} is smaller than gt_size {gt_size} / scale '
                                       f'{self.scale}')
             if 'mask' in sample and not sample.pop('mask_binary'):
