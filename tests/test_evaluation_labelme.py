@@ -86,6 +86,30 @@ def test_bad_files_name_the_file(tmp_path, content, message):
     assert str(info.value).startswith(str(path))
 
 
+@pytest.mark.parametrize('kind, points, message', [
+    ('polygon', [[0, 0], [4294967297, 0], [0, 3]], r'\[4.29497e\+09, 0\], more than 1048576 pixels outside the 8x6'),
+    ('rectangle', [[0, 0], [1e30, 1e30]], r'\[1e\+30, 1e\+30\], more than 1048576 pixels outside'),
+    ('circle', [[0, 0], [1e12, 0]], r'\[1e\+12, 0\], more than 1048576 pixels outside'),
+    ('polygon', [[0, 0], [-1048577, 0], [0, 3]], r'\[-1.04858e\+06, 0\], more than'),
+    ('rectangle', [[0, 0], [float('nan'), 1]], 'has a coordinate that is not a finite number'),
+    ('circle', [[0, 0], [float('inf'), 1]], 'has a coordinate that is not a finite number'),
+], ids=['2**32+1', '1e30', 'radius-1e12', 'just-beyond', 'nan', 'inf'])
+def test_coordinates_far_outside_the_image_are_refused_naming_the_shape(tmp_path, kind, points, message):
+    path = write_labelme(tmp_path / 'far.json', [shape('a', 'rectangle', [[0, 0], [1, 1]]), shape('a', kind, points)])
+    with pytest.raises(DesraInputError, match=message) as info:
+        labelme_to_mask(path)
+    assert str(info.value).startswith(f'{path}: shape 1 ({kind}) has ')
+
+
+def test_points_up_to_the_margin_outside_the_image_are_clipped(tmp_path):
+    far = 2**20
+    # A triangle below the diagonal y = x: the pixels with y >= x.
+    path = write_labelme(tmp_path / 'm.json', [shape('a', 'polygon', [[-far, -far], [far, far], [-far, far]])])
+    np.testing.assert_array_equal(labelme_to_mask(path), np.tril(np.ones((6, 8), bool)))
+    for kind, points in (('rectangle', [[-far, -far], [8 + far, 6 + far]]), ('circle', [[-far, 0], [far, 0]])):
+        assert labelme_to_mask(write_labelme(tmp_path / f'{kind}.json', [shape('a', kind, points)])).all()
+
+
 def test_line_shape_excluded_by_label_filter(tmp_path):
     path = write_labelme(tmp_path / 'l.json',
                          [shape('note', 'line', [[0, 0], [3, 3]]),

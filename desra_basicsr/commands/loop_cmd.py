@@ -18,7 +18,8 @@ the round's report page. Everything goes to ``--out``; run the same command agai
 * Rounds fine-tune once the pool of images with artifacts holds ``--min-pool`` of them, from the current model; a
   fine-tuned model that gains artifacts on more than ``--forget-tolerance`` % of the images fixed in earlier
   rounds, on more than ``--pool-tolerance`` % of its pool, or on more than ``--max-addition`` % of its validation
-  split is rejected and the current model kept.
+  split, or that the rule kept only as its fallback (``--length chosen``, no checkpoint admitted), is rejected and
+  the current model kept.
 * ``--heldout DIR``: scored before and after every round, never trained on.
 * Every accepted model version, with its parent, data, scores and the reason, is in OUT/models/manifest.json;
   serve one with ``desra sr --opt OUT/models/vN/sr.yml``. The report: OUT/report/index.html.
@@ -26,7 +27,8 @@ the round's report page. Everything goes to ``--out``; run the same command agai
 Example (a stock Real-ESRGAN pair; see docs/loop.md)::
 
     desra loop --gan-opt options/finetune_realesrgan_desra.yml --gan-weights RealESRGAN_x4plus.pth \
-        --netd-weights RealESRGAN_x4plus_netD.pth --mse-arch RRDBNet --mse-weights RealESRNet_x4plus.pth \
+        --netd-weights RealESRGAN_x4plus_netD.pth --mse-arch RRDBNet \
+        --mse-arch-opt num_in_ch=3 num_out_ch=3 num_block=23 --mse-weights RealESRNet_x4plus.pth \
         --input my_lr --heldout my_heldout_lr --out loop --device cuda
 
 Python API: :mod:`desra_basicsr.jobs.loop`.

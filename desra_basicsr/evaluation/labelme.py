@@ -7,12 +7,14 @@ A labelme JSON file holds ``imageHeight``, ``imageWidth`` and a list of ``shapes
 * ``rectangle`` (two opposite corners, any order): filled, both corners included;
 * ``circle`` (centre, then a point on the circle): filled disc.
 
-Several shapes are merged (union). Points outside the image are clipped. Shapes of other types (``line``,
+Several shapes are merged (union). Points outside the image are clipped; a coordinate that is not a finite number,
+or lies more than :data:`MARGIN` pixels outside the image, is rejected with an error (a hostile or corrupt file
+could otherwise wrap around the integer pixel grid and mark the wrong pixels). Shapes of other types (``line``,
 ``linestrip``, ``point``, ``mask``) cover no area and are rejected with an error, unless the label filter excludes
 them.
 """
 import json
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -21,18 +23,47 @@ from desra_basicsr.errors import DesraInputError
 from desra_basicsr.image_io import check_image_size
 
 AREA_SHAPES = ('polygon', 'rectangle', 'circle')
+#: Farthest a point may lie outside the image, in pixels: far beyond any annotation, and small enough that OpenCV
+#: draws the shapes of an image within the pixel limit without overflowing its integer coordinates.
+MARGIN = 2**20
 
 
-def _points(path: str, index: int, shape: Dict, count: Optional[int], at_least: int = 0) -> np.ndarray:
+def _points(path: str, index: int, shape: Dict, size: Tuple[int, int], count: Optional[int],
+            at_least: int = 0) -> np.ndarray:
+    """The ``[x, y]`` points of one shape, rounded to the nearest pixel.
+
+    Args:
+        path (str): The labelme file (named in errors).
+        index (int): The shape's index in ``shapes`` (named in errors).
+        shape (dict): The shape.
+        size (tuple[int, int]): The image's ``(width, height)``.
+        count (int | None): The number of points the shape type needs; None: any.
+        at_least (int): The fewest points it needs.
+
+    Returns:
+        np.ndarray: ``N x 2`` int64 points, each within :data:`MARGIN` pixels of the image.
+
+    Raises:
+        DesraInputError: For missing or malformed points, a coordinate that is not finite or lies beyond the margin,
+            or the wrong number of points.
+    """
+    kind = shape.get('shape_type')
     try:
         pts = np.asarray(shape['points'], dtype=np.float64)
     except (KeyError, TypeError, ValueError) as err:
         raise DesraInputError(f'{path}: shape {index} has no valid "points" ({err})') from err
-    if pts.ndim != 2 or pts.shape[1] != 2 or not np.all(np.isfinite(pts)):
+    if pts.ndim != 2 or pts.shape[1] != 2:
         raise DesraInputError(f'{path}: shape {index} points must be a list of [x, y] pairs')
+    if not np.all(np.isfinite(pts)):
+        raise DesraInputError(f'{path}: shape {index} ({kind}) has a coordinate that is not a finite number')
+    outside = np.any((pts < -MARGIN) | (pts > np.asarray(size) + MARGIN), axis=1)
+    if outside.any():
+        x, y = pts[outside][0]
+        raise DesraInputError(f'{path}: shape {index} ({kind}) has the point [{x:g}, {y:g}], more than '
+                              f'{MARGIN} pixels outside the {size[0]}x{size[1]} image')
     if (count is not None and len(pts) != count) or len(pts) < at_least:
         need = count if count is not None else f'at least {at_least}'
-        raise DesraInputError(f'{path}: shape {index} ({shape.get("shape_type")}) needs {need} points, has {len(pts)}')
+        raise DesraInputError(f'{path}: shape {index} ({kind}) needs {need} points, has {len(pts)}')
     return np.round(pts).astype(np.int64)
 
 
@@ -50,7 +81,8 @@ def labelme_to_mask(path: str, labels: Optional[Iterable[str]] = None) -> np.nda
         DesraInputError: If the file is missing or not valid JSON, lacks a positive ``imageHeight`` /
             ``imageWidth``, declares an image over the pixel limit (see
             :func:`desra_basicsr.image_io.check_image_size`; checked before the mask is allocated), or holds a
-            malformed or unsupported shape (the message names the file and shape).
+            malformed or unsupported shape, or a point that is not finite or lies more than :data:`MARGIN` pixels
+            outside the image (the message names the file and shape).
     """
     try:
         with open(path, 'r', encoding='utf-8') as f:
@@ -77,12 +109,12 @@ def labelme_to_mask(path: str, labels: Optional[Iterable[str]] = None) -> np.nda
             continue
         kind = shape.get('shape_type') or 'polygon'  # labelme writes null for polygons in old versions
         if kind == 'polygon':
-            cv2.fillPoly(canvas, [_points(path, index, shape, None, at_least=3).astype(np.int32)], 1)
+            cv2.fillPoly(canvas, [_points(path, index, shape, (width, height), None, at_least=3).astype(np.int32)], 1)
         elif kind == 'rectangle':
-            (x0, y0), (x1, y1) = _points(path, index, shape, 2)
+            (x0, y0), (x1, y1) = _points(path, index, shape, (width, height), 2)
             cv2.rectangle(canvas, (int(x0), int(y0)), (int(x1), int(y1)), 1, thickness=-1)
         elif kind == 'circle':
-            centre, edge = _points(path, index, shape, 2)
+            centre, edge = _points(path, index, shape, (width, height), 2)
             radius = int(round(float(np.hypot(*(edge - centre)))))
             cv2.circle(canvas, (int(centre[0]), int(centre[1])), radius, 1, thickness=-1)
         else:

@@ -20,7 +20,8 @@ For a GAN-SR model and its MSE-SR twin (each a BasicSR option file, or an archit
    detail;
 6. ``accept``: a candidate that gains artifacts on more than ``forget_tolerance`` percent (0: on any) of the images
    fixed in earlier rounds, on more than ``pool_tolerance`` percent (10: at most one image in ten) of its own
-   pool, or on more than ``max_addition`` percent (0: on any) of the validation split it never trained on, is
+   pool, or on more than ``max_addition`` percent (0: on any) of the validation split it never trained on, and a
+   ``length='chosen'`` candidate that the rule kept only as its fallback (it admitted no checkpoint), is
    rejected and the current version kept (the pool stays for the next round); otherwise it becomes the
    current version, registered in ``OUT/models/manifest.json`` (:mod:`desra_basicsr.jobs.model_registry`), and the
    pool's images count as fixed (an image of the pool that gained artifacts is then judged against the new
@@ -47,6 +48,7 @@ from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Tuple
 import yaml
 
 from desra_basicsr.errors import DesraSettingsError
+from desra_basicsr.evaluation.selection import CheckpointScore, SelectionRule, choose_checkpoint
 from desra_basicsr.jobs.finetune import MAX_ITERS, MAX_SEED
 from desra_basicsr.jobs.loop_sets import ImageSet, ModelSpec, check_twins, family_template, link_file, measure_detail
 from desra_basicsr.jobs.loop_state import LoopState
@@ -57,7 +59,7 @@ from desra_basicsr.utils import atomic_write_path
 #: File that stops a watched folder's loop.
 STOP_FILE = 'STOP'
 #: Settings that do not change the results (a loop may resume with other values).
-UNRECORDED = ('out', 'batches', 'device', 'progress', 'poll_seconds', 'max_rounds', 'tile')
+UNRECORDED = ('out', 'batches', 'device', 'progress', 'poll_seconds', 'max_rounds')
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,8 @@ def check_inputs(settings: LoopSettings) -> None:
     """Check the batches, the held-out folder, the models and the device before any stage runs.
 
     Raises:
-        DesraSettingsError: For a missing or empty batch, a held-out folder sharing images with a batch, an MSE-SR
+        DesraSettingsError: For a missing or empty batch, a held-out folder sharing images with a batch, a model
+            whose generator cannot be built from its architecture and arguments (built without weights), an MSE-SR
             model of another scale, a model family without a template, or a device that is not there.
     """
     from desra_basicsr.demo_corpus import check_disjoint
@@ -222,6 +225,8 @@ def check_inputs(settings: LoopSettings) -> None:
     if settings.heldout and not list_images(settings.heldout):
         raise DesraSettingsError(f'{settings.heldout}: --heldout holds no image')
     check_out_dir(settings.out, folders)
+    settings.gan().check_network()
+    settings.mse().check_network()
     check_twins(settings.gan(), settings.mse())
     if not settings.template:
         family_template(settings.gan())
@@ -458,7 +463,6 @@ def _choose(settings: LoopSettings, state: LoopState, number: int, trained: Dict
     checkpoints = {int(k): v for k, v in trained['checkpoints'].items()}
 
     def work() -> Dict[str, Any]:
-        from desra_basicsr.evaluation.selection import SelectionRule, choose_checkpoint
         from desra_basicsr.jobs.checkpoint_scores import CheckpointScoreSettings, score_checkpoints
         fixed = settings.length == 'fixed'
         scored = {max(checkpoints): checkpoints[max(checkpoints)]} if fixed else checkpoints
@@ -472,16 +476,38 @@ def _choose(settings: LoopSettings, state: LoopState, number: int, trained: Dict
         if fixed:
             last = max(checkpoints)
             return {'iteration': last, 'weights': checkpoints[last], 'scores': [asdict(s) for s in scores],
-                    'reason': f'fixed length: the last checkpoint, {last} iterations (--length fixed)'}
-        choice, reason = choose_checkpoint(
-            scores, SelectionRule(max_addition=settings.max_addition, min_detail=settings.min_detail,
-                                  tie_area=settings.tie_area))
-        return {'iteration': choice.iter, 'weights': checkpoints[choice.iter], 'reason': reason,
-                'scores': [asdict(s) for s in scores]}
+                    'reason': f'fixed length: the last checkpoint, {last} iterations (--length fixed)',
+                    'fallback': False}
+        choice, reason = choose_checkpoint(scores, _rule(settings))
+        chosen = {'iteration': choice.iter, 'weights': checkpoints[choice.iter], 'reason': reason,
+                  'scores': [asdict(s) for s in scores]}
+        return dict(chosen, fallback=fell_back(settings, chosen))
 
     found = state.stage(number, 'choose', work)
+    if 'fallback' not in found:  # recorded by an older version: read it from the recorded scores
+        found = dict(found, fallback=fell_back(settings, found))
     opt = write_sr_options(osp.join(root, 'candidate', 'sr.yml'), settings.gan().network_g(), found['weights'], None)
     return dict(found, opt=opt)
+
+
+def _rule(settings: LoopSettings) -> SelectionRule:
+    """The rule of :func:`~desra_basicsr.evaluation.selection.choose_checkpoint` with the loop's settings."""
+    return SelectionRule(max_addition=settings.max_addition, min_detail=settings.min_detail,
+                         tie_area=settings.tie_area)
+
+
+def fell_back(settings: LoopSettings, chosen: Dict[str, Any]) -> bool:
+    """Whether the rule kept a ``choose`` record's checkpoint only as its fallback: it admitted none of them.
+
+    Args:
+        settings (LoopSettings): The length and the rule's settings.
+        chosen (dict): The ``choose`` stage's record (the ``scores`` of every checkpoint scored).
+
+    Returns:
+        bool: True for a ``length='chosen'`` choice with no checkpoint that meets the rule; False with a fixed length.
+    """
+    rule = _rule(settings)
+    return settings.length == 'chosen' and not any(rule.admits(CheckpointScore(**s)) for s in chosen['scores'])
 
 
 def _forgetting(settings: LoopSettings, state: LoopState, number: int, opt: str) -> Dict[str, Any]:
@@ -506,7 +532,8 @@ def _forgetting(settings: LoopSettings, state: LoopState, number: int, opt: str)
 
 
 def rejection_reasons(forgetting: Dict[str, Any], pool: Dict[str, Any], pool_tolerance: float,
-                      validation: Optional[Dict[str, Any]] = None, max_addition: float = 0.0) -> List[str]:
+                      validation: Optional[Dict[str, Any]] = None, max_addition: float = 0.0,
+                      fallback: Optional[str] = None) -> List[str]:
     """Why a candidate is rejected (stage ``accept`` of the module docstring); an empty list accepts it.
 
     Args:
@@ -518,6 +545,8 @@ def rejection_reasons(forgetting: Dict[str, Any], pool: Dict[str, Any], pool_tol
         validation (dict | None): The candidate on the validation split it never trained on (``images``,
             ``addition_rate``); None when the round has no validation split.
         max_addition (float): Largest addition rate on the validation split, percent.
+        fallback (str | None): The ``choose`` stage's reason when the rule admitted no checkpoint and kept the
+            candidate only as its fallback (``length='chosen'``); None otherwise.
 
     Returns:
         list[str]: One line per failed check.
@@ -531,6 +560,9 @@ def rejection_reasons(forgetting: Dict[str, Any], pool: Dict[str, Any], pool_tol
         added = round(validation['addition_rate'] * validation['images'] / 100.0)
         problems.append(f'{added} of {validation["images"]} validation images, never trained on, gained artifacts '
                         f'({validation["addition_rate"]:.1f} %, beyond --max-addition {max_addition:g} %)')
+    if fallback:
+        problems.append(f'no checkpoint met the rule on the validation split; it is only the rule\'s fallback '
+                        f'({fallback})')
     return problems
 
 
@@ -549,7 +581,8 @@ def _accept(settings: LoopSettings, state: LoopState, registry: ModelRegistry, n
     chosen, forgetting, trained = decided['choose'], decided['forgetting'], decided['finetune']
     split = state.record(number, 'split')
     problems = rejection_reasons(forgetting, decided['pool_after']['summary'], settings.pool_tolerance,
-                                 _validation_figures(split, chosen), settings.max_addition)
+                                 _validation_figures(split, chosen), settings.max_addition,
+                                 chosen['reason'] if chosen['fallback'] else None)
     if problems:
         return state.stage(number, 'accept', lambda: {
             'accepted': False, 'version': parent, 'reason': f'rejected: {"; ".join(problems)}; {parent} kept'})

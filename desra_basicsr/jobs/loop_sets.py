@@ -81,6 +81,20 @@ class ModelSpec:
             return {'type': self.arch, **self.arch_opt}
         return dict(self._options()['network_g'])
 
+    def check_network(self) -> None:
+        """Build the generator from its ``network_g`` without weights (cheap), so bad arguments are refused early.
+
+        Raises:
+            DesraSettingsError: For an unknown architecture or arguments it does not take, naming the option.
+        """
+        from desra_basicsr.inference import build_generator
+        network_g = self.network_g()
+        try:
+            build_generator(network_g.pop('type'), network_g)
+        except DesraSettingsError as err:
+            source = f'--{self.role}-arch / --{self.role}-arch-opt' if self.arch else f'{self.opt}: network_g'
+            raise DesraSettingsError(f'{source}: {err}') from err
+
     def weights_file(self) -> str:
         """The generator weights: ``weights``, else the option file's ``path.pretrain_network_g``."""
         found = self.weights or (self._options().get('path') or {}).get('pretrain_network_g')

@@ -7,7 +7,8 @@ its own folder (:mod:`desra_basicsr.jobs.core`), so finished images are not comp
 
 The state also claims ``OUT``: it records the settings that change the results, and a loop with other settings is
 refused there (batches may be added at the end of the list, and the device, the polling and the number of rounds
-may change).
+may change). A setting that a state file of an older version does not record (``tile``, which older versions left
+to the SR stages' own records, and these still refuse a change) is taken from the resumed loop and recorded.
 """
 import json
 import os
@@ -50,11 +51,12 @@ class LoopState:
                 previous = json.load(f)
             self._check_claim(previous, settings, batches)
             self.data = previous
+            self.data['settings'] = dict(settings)
             self.data['batches'] = list(batches)
 
     def _check_claim(self, previous: Dict[str, Any], settings: Dict[str, Any], batches: List[str]) -> None:
         old = previous.get('settings', {})
-        changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+        changed = sorted(k for k in old if k not in settings or old[k] != settings[k])
         if changed:
             raise DesraSettingsError(f'{self.path}: this folder holds a loop with other settings '
                                      f'({", ".join(changed)}); run it with the same settings to resume, or choose '
