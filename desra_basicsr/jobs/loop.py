@@ -43,18 +43,20 @@ import os.path as osp
 import random
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Literal, Optional, Tuple
 
 import yaml
 
 from desra_basicsr.errors import DesraSettingsError
-from desra_basicsr.evaluation.selection import CheckpointScore, SelectionRule, choose_checkpoint
 from desra_basicsr.jobs.finetune import MAX_ITERS, MAX_SEED
 from desra_basicsr.jobs.loop_sets import ImageSet, ModelSpec, check_twins, family_template, link_file, measure_detail
 from desra_basicsr.jobs.loop_state import LoopState
 from desra_basicsr.jobs.model_registry import ModelRegistry, ModelVersion, copy_atomic, write_sr_options
 from desra_basicsr.settings import Settings, normalise_path, setting
 from desra_basicsr.utils import atomic_write_path
+
+if TYPE_CHECKING:
+    from desra_basicsr.evaluation.selection import SelectionRule
 
 #: File that stops a watched folder's loop.
 STOP_FILE = 'STOP'
@@ -463,6 +465,7 @@ def _choose(settings: LoopSettings, state: LoopState, number: int, trained: Dict
     checkpoints = {int(k): v for k, v in trained['checkpoints'].items()}
 
     def work() -> Dict[str, Any]:
+        from desra_basicsr.evaluation.selection import choose_checkpoint
         from desra_basicsr.jobs.checkpoint_scores import CheckpointScoreSettings, score_checkpoints
         fixed = settings.length == 'fixed'
         scored = {max(checkpoints): checkpoints[max(checkpoints)]} if fixed else checkpoints
@@ -490,8 +493,9 @@ def _choose(settings: LoopSettings, state: LoopState, number: int, trained: Dict
     return dict(found, opt=opt)
 
 
-def _rule(settings: LoopSettings) -> SelectionRule:
+def _rule(settings: LoopSettings) -> 'SelectionRule':
     """The rule of :func:`~desra_basicsr.evaluation.selection.choose_checkpoint` with the loop's settings."""
+    from desra_basicsr.evaluation.selection import SelectionRule  # numpy: not on the import path of --help
     return SelectionRule(max_addition=settings.max_addition, min_detail=settings.min_detail,
                          tie_area=settings.tie_area)
 
@@ -506,6 +510,7 @@ def fell_back(settings: LoopSettings, chosen: Dict[str, Any]) -> bool:
     Returns:
         bool: True for a ``length='chosen'`` choice with no checkpoint that meets the rule; False with a fixed length.
     """
+    from desra_basicsr.evaluation.selection import CheckpointScore
     rule = _rule(settings)
     return settings.length == 'chosen' and not any(rule.admits(CheckpointScore(**s)) for s in chosen['scores'])
 
