@@ -98,6 +98,16 @@ def test_report_bad_input(tmp_path, capsys):
     assert not (tmp_path / 'r' / 'index.html').exists()
 
 
+def test_a_fine_tuned_output_of_another_size_is_an_input_failure(tmp_path, capsys):
+    """Every tile is checked against the GAN-SR output's size, not only MSE-SR and the mask (it was stretched)."""
+    folders, args = make_inputs(tmp_path, finetuned=True)
+    write_image(str(folders['tuned'] / 'beta.png'), np.zeros((16, 20, 3), np.uint8))
+    write_mask(str(folders['tuned_masks'] / 'beta.png'), np.zeros((16, 20), bool))
+    assert main(['report', '--out', str(tmp_path / 'r')] + args) == 1
+    assert 'beta.png: size 20x16 differs from the GAN-SR output' in capsys.readouterr().err
+    assert not (tmp_path / 'r' / 'index.html').exists()
+
+
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 
 

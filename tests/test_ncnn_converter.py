@@ -148,7 +148,16 @@ def test_cli_writes_params_ema_checkpoint(tiny_net, tmp_path, capsys):
     assert checkpoint['params_ema'].keys() == tiny_net.state_dict().keys()
 
 
-@pytest.mark.parametrize('case', ['truncated', 'extra_bytes', 'bad_magic', 'bad_tag', 'no_upsampling'])
+#: Edits of the text .param that make it unusable (the first convolution's kernel 0, a value that is not a number).
+PARAM_EDITS = {
+    'bad_magic': (str(NCNN_MAGIC), '12345'),
+    'zero_kernel': (' 1=3 ', ' 1=0 '),
+    'not_a_number': (' 4=1 ', ' 4=abc '),
+}
+
+
+@pytest.mark.parametrize('case', ['truncated', 'extra_bytes', 'bad_magic', 'bad_tag', 'no_upsampling', 'zero_kernel',
+                                  'not_a_number', 'binary_param'])
 def test_bad_input_names_the_file_and_writes_nothing(tiny_net, tmp_path, case, capsys):
     param, binary = write_ncnn(tiny_net, str(tmp_path), fp16=False, scale_upsamplings=1 if case == 'no_upsampling'
                                else 2)
@@ -162,11 +171,14 @@ def test_bad_input_names_the_file_and_writes_nothing(tiny_net, tmp_path, case, c
         data = np.uint32(0x000D4B38).tobytes() + data[4:]
     with open(binary, 'wb') as f:
         f.write(data)
-    if case == 'bad_magic':
+    if case in PARAM_EDITS:
         with open(param, 'r') as f:
             text = f.read()
         with open(param, 'w') as f:
-            f.write(text.replace(str(NCNN_MAGIC), '12345', 1))
+            f.write(text.replace(*PARAM_EDITS[case], 1))
+    elif case == 'binary_param':  # a .param.bin (ncnn2mem), or --param and --bin swapped
+        with open(param, 'wb') as f:
+            f.write(bytes([0xfc, 0xa1, 0x00, 0xff]) * 50)
     with pytest.raises(NcnnFormatError) as info:
         convert(param, binary)
     named = binary if case in ('truncated', 'extra_bytes', 'bad_tag') else param

@@ -130,17 +130,22 @@ def build_grid(item: ReportItem,
         ``finetuned_area`` (percent, when a fine-tuned mask is given).
 
     Raises:
-        DesraInputError: If an input is unreadable or the SR outputs / masks differ in size.
+        DesraInputError: If an input is unreadable, or an SR output, pseudo-GT or mask differs in size from the
+            GAN-SR output.
     """
-    mse, gan, mask = read_image(item.mse), read_image(item.gan), read_mask(item.mask)
-    for path, arr in ((item.mse, mse), (item.mask, mask)):
+    gan = read_image(item.gan)
+
+    def same_size(path: str, arr: np.ndarray) -> np.ndarray:
         if arr.shape[:2] != gan.shape[:2]:
             raise DesraInputError(f'{path}: size {arr.shape[1]}x{arr.shape[0]} differs from the GAN-SR output '
                                   f'{item.gan} ({gan.shape[1]}x{gan.shape[0]})')
+        return arr
+
+    mse, mask = same_size(item.mse, read_image(item.mse)), same_size(item.mask, read_mask(item.mask))
     lr = read_image(item.lr)
     lr_up = cv2.resize(lr, (gan.shape[1], gan.shape[0]), interpolation=cv2.INTER_NEAREST)
     if item.pseudo_gt:
-        pseudo = read_image(item.pseudo_gt)
+        pseudo = same_size(item.pseudo_gt, read_image(item.pseudo_gt))
     else:
         if transform is None:
             from desra_basicsr.detection.pseudo_gt import ArtifactMaskTransform
@@ -155,7 +160,7 @@ def build_grid(item: ReportItem,
         _tile(pseudo, 'pseudo-GT', tile_height),
     ]
     if item.finetuned:
-        tuned = read_image(item.finetuned)
+        tuned = same_size(item.finetuned, read_image(item.finetuned))
         if item.finetuned_mask:
             tuned_mask = read_mask(item.finetuned_mask)
             if tuned_mask.shape != tuned.shape[:2]:
@@ -166,7 +171,7 @@ def build_grid(item: ReportItem,
         else:
             tiles.append(_tile(tuned, 'fine-tuned', tile_height))
     if item.fused:
-        fused = read_image(item.fused)
+        fused = same_size(item.fused, read_image(item.fused))
         tiles.append(_tile(fused, 'fused', tile_height))
         if item.fusion_map:
             index_map = read_image(item.fusion_map)[:, :, 0]

@@ -84,8 +84,12 @@ def read_param(path: str) -> List[NcnnLayer]:
     Raises:
         NcnnFormatError: Naming the file and line when the text is not an ncnn graph.
     """
-    with open(path, 'r') as f:
-        lines = [line.split() for line in f if line.strip()]
+    try:
+        with open(path, 'r', encoding='utf-8') as f:
+            lines = [line.split() for line in f if line.strip()]
+    except UnicodeDecodeError as error:
+        raise NcnnFormatError(f'{path}: not an ncnn text .param file (binary content: a .param.bin, or --param '
+                              'and --bin swapped?)') from error
     if not lines or lines[0] != [str(NCNN_MAGIC)]:
         raise NcnnFormatError(f'{path}: not an ncnn text .param file (first line must be {NCNN_MAGIC})')
     try:
@@ -100,6 +104,7 @@ def read_param(path: str) -> List[NcnnLayer]:
             params = {}
             for item in fields[4 + n_in + n_out:]:
                 key, value = item.split('=', 1)
+                [float(v) for v in value.split(',')]  # numbers, or an array ``count,v1,v2,...``: checked here
                 params[int(key)] = value
         except (IndexError, ValueError) as error:
             raise NcnnFormatError(f'{path}:{number}: malformed layer line {" ".join(fields)!r}') from error
@@ -116,7 +121,7 @@ def _array_param(value: Optional[str]) -> List[float]:
     if not value:
         return []
     items = value.split(',')
-    return [float(v) for v in items[1:1 + int(items[0])]]
+    return [float(v) for v in items[1:1 + int(float(items[0]))]]
 
 
 def read_convolutions(param_path: str, bin_path: str) -> List[NcnnConv]:
@@ -155,6 +160,9 @@ def read_convolutions(param_path: str, bin_path: str) -> List[NcnnConv]:
         out_ch, kernel, count = layer.int_param(0), layer.int_param(1), layer.int_param(6)
         if layer.int_param(8) or layer.int_param(7, 1) != 1:
             raise NcnnFormatError(f'{param_path}: {layer.name} is int8-quantised or grouped; not supported')
+        if out_ch <= 0 or kernel <= 0:
+            raise NcnnFormatError(f'{param_path}: {layer.name} declares {out_ch} outputs and a {kernel}x{kernel} '
+                                  'kernel; both must be positive')
         if count % (out_ch * kernel * kernel):
             raise NcnnFormatError(f'{param_path}: {layer.name} weight count {count} does not fit {out_ch} outputs '
                                   f'of a {kernel}x{kernel} kernel')
