@@ -518,3 +518,33 @@ def test_registration_before_basicsr_use_in_a_user_script():
     proc = subprocess.run([sys.executable, '-c', REGISTRATION], env=train_env(), cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_a_training_process_group_is_destroyed_only_when_the_job_made_it(monkeypatch):
+    """Under torchrun the localiser and restorer trainings make the default group and destroy it at the end; a group
+    the caller made is used and left as it is."""
+    import socket
+
+    import torch.distributed as dist
+
+    from desra_basicsr.jobs.localizer_train import training_process_group
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', str(port))
+    for name, value in (('RANK', '0'), ('WORLD_SIZE', '1'), ('LOCAL_RANK', '0')):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr('torch.cuda.is_available', lambda: False)  # gloo, as on the CPU machines of the tests
+    with training_process_group(False):
+        assert not dist.is_initialized()
+    with training_process_group(True):
+        assert dist.is_initialized() and dist.get_backend() == 'gloo'
+    assert not dist.is_initialized()
+    dist.init_process_group('gloo')
+    try:
+        with training_process_group(True):
+            assert dist.is_initialized()
+        assert dist.is_initialized()
+    finally:
+        dist.destroy_process_group()

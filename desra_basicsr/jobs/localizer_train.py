@@ -30,8 +30,9 @@ Example::
     config, checkpoint = result.items['localizer']['config'], result.items['localizer']['checkpoint']
 """
 import os.path as osp
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Dict, Literal, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Literal, Optional, Sequence, Tuple
 
 from desra_basicsr.constants import MASK_CHANNEL_CHOICES
 from desra_basicsr.errors import DesraInputError, DesraSettingsError, settings_phase
@@ -184,24 +185,37 @@ class LocalizerTrainSettings(Settings):
         return dict(inputs, **source_roles(self.sources))
 
 
-def init_process_group() -> None:
-    """Create torchrun's default process group for a distributed localiser training, unless one exists.
+@contextmanager
+def training_process_group(distributed: bool) -> Iterator[None]:
+    """torchrun's default process group for a distributed training, for the length of the block.
 
     nccl with this rank's GPU (``LOCAL_RANK``) when CUDA is available, else gloo (CPU processes). mmengine's
     ``init_dist`` would select a CUDA device even on a CPU machine, so the group is made here; mmengine's ``Runner``
-    and the job core then use it.
+    and the job core then use it. A group that exists already (the caller's) is used and left as it is; one made
+    here is destroyed when the block ends.
+
+    Args:
+        distributed (bool): Whether torchrun started the process (False: nothing to do).
+
+    Yields:
+        None
     """
     import torch
     import torch.distributed as dist
 
     from desra_basicsr.jobs.core import DIST_TIMEOUT
-    if dist.is_initialized():
-        return
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank())
-        dist.init_process_group(backend='nccl', timeout=DIST_TIMEOUT)
-    else:
-        dist.init_process_group(backend='gloo', timeout=DIST_TIMEOUT)
+    created = distributed and not dist.is_initialized()
+    if created:
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local_rank())
+            dist.init_process_group(backend='nccl', timeout=DIST_TIMEOUT)
+        else:
+            dist.init_process_group(backend='gloo', timeout=DIST_TIMEOUT)
+    try:
+        yield
+    finally:
+        if created and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def check_init_checkpoint(path: str) -> None:
@@ -287,8 +301,6 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
         if artifact_weight is None:
             artifact_weight = training_artifact_weight(data)
         cfg = _train_config(settings, data, artifact_weight, distributed)
-    if distributed:
-        init_process_group()
 
     def process(item: JobItem) -> dict:
         from desra_basicsr.localizer.training import train_localizer
@@ -298,16 +310,17 @@ def run(settings: LocalizerTrainSettings) -> JobResult:
         return {k: osp.abspath(v) if k in ('config', 'checkpoint') else v for k, v in info.items()}
 
     outputs = (osp.join(settings.out, CONFIG_NAME), osp.join(settings.out, CHECKPOINT_NAME))
-    return run_job(
-        FolderJob(
-            command='localizer-train',
-            out_dir=settings.out,
-            input_dirs=settings.input_dirs(),
-            settings=_job_settings(settings, artifact_weight),
-            items=[JobItem(ITEM, tuple(input_files(data)), outputs)],
-            process=process,
-            weights={'init_checkpoint': settings.init_checkpoint} if settings.init_checkpoint else {},
-            desc='localizer train',
-            collective=True),
-        overwrite=settings.overwrite,
-        progress=settings.progress)
+    with training_process_group(distributed):
+        return run_job(
+            FolderJob(
+                command='localizer-train',
+                out_dir=settings.out,
+                input_dirs=settings.input_dirs(),
+                settings=_job_settings(settings, artifact_weight),
+                items=[JobItem(ITEM, tuple(input_files(data)), outputs)],
+                process=process,
+                weights={'init_checkpoint': settings.init_checkpoint} if settings.init_checkpoint else {},
+                desc='localizer train',
+                collective=True),
+            overwrite=settings.overwrite,
+            progress=settings.progress)

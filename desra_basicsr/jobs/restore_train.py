@@ -204,7 +204,7 @@ def run(settings: RestoreTrainSettings) -> JobResult:
         DesraSettingsError: An unusable option file, training data, autoencoder or output folder, before training.
     """
     from desra_basicsr.devices import resolve_device
-    from desra_basicsr.jobs.localizer_train import init_process_group  # nccl on GPUs, gloo on CPUs
+    from desra_basicsr.jobs.localizer_train import training_process_group  # nccl on GPUs, gloo on CPUs
     from desra_basicsr.restore.model import Restorer
     from desra_basicsr.restore.training import CHECKPOINT_DIR, RESTORER_NAME, train_restorer
 
@@ -216,8 +216,6 @@ def run(settings: RestoreTrainSettings) -> JobResult:
     distributed = under_torchrun()
     rank, world_size = dist_info()
     device = resolve_device(settings.device, local_rank())
-    if distributed:
-        init_process_group()
 
     def process(item: JobItem) -> dict:
         if settings.overwrite:
@@ -226,16 +224,17 @@ def run(settings: RestoreTrainSettings) -> JobResult:
 
     recorded = {k: v for k, v in vars(options).items() if k != 'pairs'}
     inputs = tuple(sorted({path for image, target, _ in options.pairs for path in (image, target)}))
-    return run_job(
-        FolderJob(
-            command=COMMAND,
-            out_dir=settings.out,
-            input_dirs=folders,
-            settings=dict(recorded, block_out_channels=list(options.block_out_channels),
-                          samples=[list(p) for p in options.pairs]),
-            items=[JobItem(ITEM, inputs, (osp.join(settings.out, RESTORER_NAME), ))],
-            process=process,
-            desc='restore train',
-            collective=True),
-        overwrite=settings.overwrite,
-        progress=False)
+    with training_process_group(distributed):
+        return run_job(
+            FolderJob(
+                command=COMMAND,
+                out_dir=settings.out,
+                input_dirs=folders,
+                settings=dict(recorded, block_out_channels=list(options.block_out_channels),
+                              samples=[list(p) for p in options.pairs]),
+                items=[JobItem(ITEM, inputs, (osp.join(settings.out, RESTORER_NAME), ))],
+                process=process,
+                desc='restore train',
+                collective=True),
+            overwrite=settings.overwrite,
+            progress=False)
