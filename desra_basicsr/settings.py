@@ -21,6 +21,7 @@ The ``desra`` commands read their parser defaults with :func:`default_of` and bu
 """
 import dataclasses
 import math
+import numbers
 import os
 import os.path as osp
 import re
@@ -35,7 +36,7 @@ S = TypeVar('S', bound='Settings')
 KINDS = ('number', 'path', 'device')
 #: What ``kind='device'`` accepts: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:N``. Whether the device
 #: exists is checked by the job (:func:`desra_basicsr.devices.resolve_device`), which imports torch.
-DEVICE_PATTERN = re.compile(r'^(auto|cpu|cuda(:\d+)?)$')
+DEVICE_PATTERN = re.compile(r'auto|cpu|cuda(:[0-9]+)?')
 
 
 def setting(default: Any = dataclasses.MISSING,
@@ -100,10 +101,11 @@ def check_number(name: str, value: Any, spec: Mapping[str, Any]) -> None:
     Raises:
         DesraSettingsError: If the number is NaN, infinite or out of range.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return
     lo, hi = spec.get('lo'), spec.get('hi')
-    inside = (math.isfinite(value) and (lo is None or (value > lo if spec.get('lo_open') else value >= lo))
+    finite = isinstance(value, numbers.Integral) or math.isfinite(value)  # an int too large for a float is finite
+    inside = (finite and (lo is None or (value > lo if spec.get('lo_open') else value >= lo))
               and (hi is None or (value < hi if spec.get('hi_open') else value <= hi)))
     if not inside:
         raise DesraSettingsError(f'{name} {value}: must be a finite number in {_interval(spec)}')
@@ -133,6 +135,36 @@ def _literal_values(annotation: Any) -> Optional[Tuple[Any, ...]]:
     return None
 
 
+def _optional(annotation: Any) -> Tuple[Any, bool]:
+    """A field's annotation without ``Optional``, and whether it admits None."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is typing.Union and type(None) in args:
+        rest = [arg for arg in args if arg is not type(None)]
+        return (rest[0] if len(rest) == 1 else annotation), True
+    return annotation, False
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> Any:
+    """Refuse a value of another type than a ``bool``, ``int`` or ``float`` field's; numbers as Python numbers.
+
+    What the command line parses has these types already; this holds the Python API to the same rule (a bool is
+    not a number, a numpy number becomes a Python one, so that ``summary.json`` can record it).
+    """
+    if annotation is bool and not isinstance(value, bool):
+        raise DesraSettingsError(f'{name} {value!r}: give True or False')
+    if annotation in (int, float) and (isinstance(value, bool) or not isinstance(
+            value, numbers.Integral if annotation is int else numbers.Real)):
+        raise DesraSettingsError(f'{name} {value!r}: give a {"whole " if annotation is int else ""}number')
+    if annotation is int:
+        return int(value)
+    if annotation is float:
+        try:
+            return float(value)
+        except OverflowError:
+            raise DesraSettingsError(f'{name} {value}: must be a finite number') from None
+    return value
+
+
 def _check_path(name: str, value: Any) -> str:
     if not isinstance(value, (str, os.PathLike)) or not str(value):
         raise DesraSettingsError(f'{name} {value!r}: give a non-empty path')
@@ -152,9 +184,14 @@ class Settings:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value is None:
-                continue
             name = flag_of(f)
+            annotation, optional = _optional(hints.get(f.name))
+            if value is None:
+                required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                if required and not optional:
+                    raise DesraSettingsError(f'{name}: required')
+                continue
+            object.__setattr__(self, f.name, _check_type(name, value, annotation))  # checked below as given
             allowed = _literal_values(hints.get(f.name))
             if allowed is not None and value not in allowed:
                 raise DesraSettingsError(f'{name} {value}: choose from {", ".join(map(str, allowed))}')
@@ -165,7 +202,7 @@ class Settings:
                 check_number(name, value, spec)
             elif spec['kind'] == 'path':
                 object.__setattr__(self, f.name, _check_path(name, value))
-            elif not DEVICE_PATTERN.match(str(value)):
+            elif not DEVICE_PATTERN.fullmatch(str(value)):
                 raise DesraSettingsError(f'{name} {value}: use cpu, cuda or cuda:N (or auto)')
         self.check()
 

@@ -5,6 +5,7 @@ import math
 import os.path as osp
 from typing import Literal, Optional
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +26,7 @@ class Blur(Settings):
     mode: Optional[Literal['fast', 'exact']] = None
     device: str = setting('cpu', kind='device')
     pad: float = setting(0.0, flag='--padding')
+    keep: bool = False
 
     def check(self) -> None:
         if self.border == 'constant' and self.count == 0:
@@ -121,3 +123,29 @@ def test_default_of_and_settings_from_args(tmp_path):
     assert settings_from_args(Blur, args, sigma=5.0, out='o').sigma == 5.0
     with pytest.raises(DesraSettingsError, match='--sigma inf'):
         settings_from_args(Blur, parser.parse_args(['--input', 'a', '--sigma', 'inf']))
+
+
+@pytest.mark.parametrize('changes, message', [
+    ({'sigma': 10**400}, '--sigma 1000'),  # too large for a float: refused, not an OverflowError
+    ({'sigma': np.float32('nan')}, '--sigma nan: must be a finite number'),
+    ({'count': np.int64(-5)}, '--count -5: must be a finite number in [0, inf)'),
+    ({'count': True}, '--count True: give a whole number'),
+    ({'count': 2.5}, '--count 2.5: give a whole number'),
+    ({'sigma': '2'}, "--sigma '2': give a number"),
+    ({'keep': 'yes'}, "--keep 'yes': give True or False"),
+    ({'input': None}, '--input: required'),
+    ({'device': 'cpu\n'}, '--device cpu'),
+    ({'device': 'cuda:\u0663'}, '--device cuda:'),
+])
+def test_the_python_api_is_held_to_the_command_line_types(changes, message):
+    """What argparse's types guarantee on the command line, the settings check for Python callers (numpy numbers,
+    bools, strings, None for a required field, a device with a newline or a non-ASCII digit)."""
+    with pytest.raises(DesraSettingsError) as err:
+        Blur(**dict({'input': 'a'}, **changes))
+    assert str(err.value).startswith(message), err.value
+
+
+def test_numpy_numbers_are_recorded_as_python_numbers():
+    blur = Blur(input='a', sigma=np.float32(2.5), count=np.int64(4), pad=3)
+    assert (blur.sigma, blur.count, blur.pad) == (2.5, 4, 3.0)
+    assert (type(blur.sigma), type(blur.count), type(blur.pad)) == (float, int, float)
