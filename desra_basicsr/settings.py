@@ -135,8 +135,15 @@ def _literal_values(annotation: Any) -> Optional[Tuple[Any, ...]]:
     return None
 
 
-def _optional(annotation: Any) -> Tuple[Any, bool]:
-    """A field's annotation without ``Optional``, and whether it admits None."""
+def optional_type(annotation: Any) -> Tuple[Any, bool]:
+    """A field's annotation without ``Optional``, and whether it admits None.
+
+    Args:
+        annotation: The field's type (``int``, ``Optional[float]``, ...).
+
+    Returns:
+        tuple: ``(type, optional)``: ``Optional[X]`` gives ``(X, True)``, any other type ``(type, False)``.
+    """
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) is typing.Union and type(None) in args:
         rest = [arg for arg in args if arg is not type(None)]
@@ -151,7 +158,7 @@ def _check_type(name: str, value: Any, annotation: Any) -> Any:
     not a number, a numpy number becomes a Python one, so that ``summary.json`` can record it).
     """
     if annotation is bool and not isinstance(value, bool):
-        raise DesraSettingsError(f'{name} {value!r}: give True or False')
+        raise DesraSettingsError(f'{name} {value!r}: give true or false')
     if annotation in (int, float) and (isinstance(value, bool) or not isinstance(
             value, numbers.Integral if annotation is int else numbers.Real)):
         raise DesraSettingsError(f'{name} {value!r}: give a {"whole " if annotation is int else ""}number')
@@ -185,12 +192,13 @@ class Settings:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             name = flag_of(f)
-            annotation, optional = _optional(hints.get(f.name))
+            annotation, optional = optional_type(hints.get(f.name))
             if value is None:
                 required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
                 if required and not optional:
                     raise DesraSettingsError(f'{name}: required')
-                continue
+                if optional or f.default is None:
+                    continue  # otherwise None is checked as any other value of the field's type, and refused
             object.__setattr__(self, f.name, _check_type(name, value, annotation))  # checked below as given
             allowed = _literal_values(hints.get(f.name))
             if allowed is not None and value not in allowed:

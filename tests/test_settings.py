@@ -132,8 +132,9 @@ def test_default_of_and_settings_from_args(tmp_path):
     ({'count': True}, '--count True: give a whole number'),
     ({'count': 2.5}, '--count 2.5: give a whole number'),
     ({'sigma': '2'}, "--sigma '2': give a number"),
-    ({'keep': 'yes'}, "--keep 'yes': give True or False"),
+    ({'keep': 'yes'}, "--keep 'yes': give true or false"),
     ({'input': None}, '--input: required'),
+    ({'sigma': None}, '--sigma None: give a number'),  # None only where the field is Optional
     ({'device': 'cpu\n'}, '--device cpu'),
     ({'device': 'cuda:\u0663'}, '--device cuda:'),
 ])

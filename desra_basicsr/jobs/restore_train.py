@@ -34,7 +34,7 @@ from desra_basicsr.errors import DesraSettingsError, settings_phase
 from desra_basicsr.folders import check_out_dir
 from desra_basicsr.jobs.core import (FolderJob, JobItem, JobResult, discard_training_state, dist_info, local_rank,
                                      run_job, under_torchrun)
-from desra_basicsr.settings import Settings, normalise_path, setting
+from desra_basicsr.settings import Settings, normalise_path, optional_type, setting
 
 #: The job's command, as ``summary.json`` records it and messages name it (``desra restore train``).
 COMMAND = 'restore train'
@@ -49,8 +49,6 @@ SECTIONS = {
               'num_workers', 'mixed_precision'),
 }
 GENERATOR_KEYS = ('output', 'masks', 'hr', 'class')
-#: What an option file's value of a ``bool``, ``int`` or ``float`` field must be, as messages ask for it.
-EXPECTED = {bool: 'give true or false', int: 'give a whole number', float: 'give a number'}
 
 
 @dataclass(frozen=True)
@@ -79,38 +77,25 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
-def _typed(path: str, key: str, value: Any, annotation: Any) -> Any:
-    """Check an option file's value against the type of its ``TrainOptions`` field (the field checks its range).
+def _yaml_number(value: Any, annotation: Any) -> Any:
+    """An option file's string for a ``float`` field as the number: YAML reads ``1e-4`` (no dot) as a string.
 
-    A ``bool`` field takes a bool, an ``int`` field an int (not a bool), a ``float`` field an int, a float or a
-    string that parses as one (YAML reads ``1e-4``, without a dot, as a string); an ``Optional`` field also takes
-    ``~``. Fields of other types are left to their own checks.
+    Every value's type is then checked by :class:`~desra_basicsr.restore.training.TrainOptions` (its
+    :class:`~desra_basicsr.settings.Settings` checks), so another string is refused there, naming its key.
 
     Args:
-        path (str): The option file, for messages.
-        key (str): ``section.key``, for messages.
         value: The value read.
         annotation: The field's type.
 
     Returns:
-        The value (a string of a float field as the float).
-
-    Raises:
-        DesraSettingsError: If the value is of another type.
+        The float for a string that parses as one in a ``float`` field; else ``value`` as it is.
     """
-    args = typing.get_args(annotation)
-    optional = typing.get_origin(annotation) is typing.Union and type(None) in args
-    base = next(arg for arg in args if arg is not type(None)) if optional else annotation
-    if base not in EXPECTED or (optional and value is None):
-        return value
-    if base is float and isinstance(value, str):
+    if optional_type(annotation)[0] is float and isinstance(value, str):
         try:
             return float(value)
         except ValueError:
             pass
-    elif isinstance(value, bool) == (base is bool) and isinstance(value, (int, float) if base is float else base):
-        return value
-    raise DesraSettingsError(f'{path}: {key} {value!r}: {EXPECTED[base]}')
+    return value
 
 
 def _zoo_pairs(data: Mapping[str, Any], path: str) -> Tuple[List[Tuple[str, str, str]], Dict[str, str]]:
@@ -169,7 +154,7 @@ def read_options(path: str):
         values = _mapping(opt.get(section), f'{path}: {section}')
         for key in sorted(set(values) - set(keys)):
             raise DesraSettingsError(f'{path}: {section}.{key}: unknown key; use {", ".join(keys)}')
-        fields.update({key: _typed(path, f'{section}.{key}', value, hints[key]) for key, value in values.items()})
+        fields.update({key: _yaml_number(value, hints[key]) for key, value in values.items()})
     if 'block_out_channels' in fields:
         channels = fields['block_out_channels']
         if not isinstance(channels, list) or not channels or not all(
