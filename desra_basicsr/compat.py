@@ -255,7 +255,8 @@ def fix_basicsr_cpu_paths() -> bool:
         if torch.cuda.is_available() and opt.get('num_gpu', 0) != 0:
             return original_load_resume_state(opt)
         # BasicSR's own logic, with the state mapped to the CPU instead of ``torch.cuda.current_device()``.
-        resume_state_path = opt['path'].get('resume_state')
+        # (with --auto_resume, path.resume_state is ignored and a run with no saved state starts afresh, as upstream)
+        resume_state_path = None
         if opt['auto_resume']:
             state_path = osp.join('experiments', opt['name'], 'training_states')
             states = list(scandir(state_path, suffix='state')) if osp.isdir(state_path) else []
@@ -263,6 +264,8 @@ def fix_basicsr_cpu_paths() -> bool:
                 latest = max(float(name.split('.state')[0]) for name in states)
                 resume_state_path = osp.join(state_path, f'{latest:.0f}.state')
                 opt['path']['resume_state'] = resume_state_path
+        elif opt['path'].get('resume_state'):
+            resume_state_path = opt['path']['resume_state']
         if resume_state_path is None:
             return None
         resume_state = torch.load(resume_state_path, map_location='cpu')

@@ -179,11 +179,14 @@ def test_basicsr_resume_state_on_cpu(fixed, tmp_path):
         torch.save(dict(epoch=1, iter=3, optimizers=[], schedulers=[]), {str(state)!r})
         opt = dict(name='x', num_gpu=0, auto_resume=False, path=dict(resume_state={str(state)!r}))
         print(basicsr.train.load_resume_state(opt)['iter'])
+        # --auto_resume with no saved state starts afresh, path.resume_state notwithstanding (BasicSR's own rule)
+        opt = dict(name='desra-no-such-run', num_gpu=0, auto_resume=True, path=dict(resume_state={str(state)!r}))
+        print(basicsr.train.load_resume_state(opt))
     """
     proc = run_snippet(code, 'fix_torchvision_functional_tensor,' + ('fix_basicsr_cpu_paths' if fixed else ''))
     if fixed:
         assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.strip() == '3'
+        assert proc.stdout.split() == ['3', 'None']
     else:
         assert proc.returncode != 0 and ('CUDA' in proc.stderr or 'NVIDIA' in proc.stderr)
 

@@ -47,7 +47,8 @@ def test_detect_tensors_matches_detect():
     mse, gan = mse[:200, :240], gan[:200, :240]
     detector = DeSRADetector(morphology=MorphologyConfig(min_area=500))
     to_t = lambda img: torch.from_numpy(img[:, :, ::-1].copy()).permute(2, 0, 1)[None].float() / 255  # noqa: E731
-    batch = detector.detect_tensors(torch.cat([to_t(mse)] * 2), torch.cat([to_t(gan)] * 2))
+    # generator outputs taken outside torch.no_grad()
+    batch = detector.detect_tensors(torch.cat([to_t(mse)] * 2).requires_grad_(), torch.cat([to_t(gan)] * 2))
     single = detector.detect(mse, gan)
     assert len(batch) == 2
     np.testing.assert_array_equal(batch[1].mask, single.mask)

@@ -140,6 +140,18 @@ def test_numpy_equals_torch_batched_and_data_range():
         atol=1e-6)
 
 
+@pytest.mark.parametrize('window', [1, 3, 5])
+def test_small_windows_numpy_equals_torch(window):
+    """Every odd window the settings accept runs on both paths (window 1: a zero-pixel halo) and they agree."""
+    photo = skimage_photo_bgr('chelsea')[:30, :40]
+    gan = cv2.GaussianBlur(photo, (5, 5), 2)
+    cfg = IndicatorConfig(window=window)
+    expected = indicator_numpy(photo, gan, cfg)
+    assert expected.shape == (30, 40)
+    to_t = lambda img: torch.from_numpy(img).permute(2, 0, 1)  # noqa: E731
+    np.testing.assert_allclose(indicator_torch(to_t(photo), to_t(gan), cfg).numpy(), expected, atol=1e-6)
+
+
 def test_float64_avoids_cancellation_in_bright_flat_regions():
     # Nearly flat bright GAN region beside a textured MSE one: float32 moments would be off by ~1e-3 here.
     rng = np.random.default_rng(0)

@@ -49,6 +49,36 @@ def test_detector_with_mmseg_backend_returns_labels_and_adjusted_map(b0):
     assert (result.adjusted >= result.d_map - 1e-7).all()  # release weights are all >= 1
 
 
+@pytest.mark.parametrize('segment_input', ['gan', 'mse'])
+def test_segmenter_sees_the_chosen_image(b0, segment_input):
+    """Step 3 segments the GAN-SR output (the release), or the MSE-SR output with ``segment_input='mse'``."""
+    config, checkpoint, _ = b0
+    seg = build_segmenter('mmseg', config=config, checkpoint=checkpoint)
+    seen = []
+    original = seg.segment
+    seg.segment = lambda img: seen.append(img.copy()) or original(img)
+    mse = skimage_photo_bgr('astronaut')[:48, :64]
+    gan = np.ascontiguousarray(mse[:, ::-1])
+    DeSRADetector(segmenter=seg, segment_input=segment_input).detect(mse, gan)
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0], gan if segment_input == 'gan' else mse)
+
+
+def test_detect_tensors_segments_bgr_like_detect(b0):
+    """Batched detection on RGB tensors hands the segmenter the same BGR image as ``detect`` (labels equal)."""
+    config, checkpoint, _ = b0
+    detector = DeSRADetector(segmenter=build_segmenter('mmseg', config=config, checkpoint=checkpoint),
+                             morphology=MorphologyConfig(min_area=50))
+    mse = skimage_photo_bgr('coffee')[:64, :80]
+    gan = np.clip(mse.astype(int) + np.random.default_rng(0).integers(-60, 61, mse.shape), 0, 255).astype(np.uint8)
+    to_t = lambda img: torch.from_numpy(img[:, :, ::-1].copy()).permute(2, 0, 1)[None].float() / 255  # noqa: E731
+    single = detector.detect(mse, gan)
+    (batched, ) = detector.detect_tensors(to_t(mse), to_t(gan))
+    assert (single.labels != detector.segmenter.segment(np.ascontiguousarray(gan[:, :, ::-1]))).mean() > 0.05
+    np.testing.assert_array_equal(batched.labels, single.labels)
+    np.testing.assert_array_equal(batched.mask, single.mask)
+
+
 @pytest.mark.parametrize('shape, size', [((5, 7, 9), (23, 31)), ((3, 10, 10), (7, 5)), ((150, 20, 24), (97, 131))])
 def test_resize_argmax_equals_full_bilinear(shape, size):
     torch.manual_seed(0)

@@ -42,6 +42,10 @@ def test_histogram_rejects_bad_labels():
         hist.add(np.zeros((2, 2)), np.full((2, 2), 2))
     with pytest.raises(ValueError, match='differ in shape'):
         hist.add(np.zeros((2, 2)), np.zeros((2, 3), int))
+    for bad in (np.nan, np.inf):  # would land in bin 0 and pull the percentiles down
+        with pytest.raises(ValueError, match='NaN or infinite'):
+            hist.add(np.array([[0.95, bad]]))
+    assert hist.pixels().sum() == 0
 
 
 @pytest.mark.parametrize('a, idx', [(1.0, 0), (0.96, 0), (0.95, 0), (0.949, 1), (0.75, 4), (0.7, 5), (0.01, 19)])

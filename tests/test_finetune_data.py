@@ -83,6 +83,23 @@ def test_transform_is_eq10_on_numpy_and_torch():
     np.testing.assert_allclose(mixed, 0.25 * sample['mse'] + 0.75 * sample['gan'], rtol=1e-5)
 
 
+def test_transform_reads_uint8_masks_with_the_mask_rule():
+    """A uint8 mask of 0 and 1 (``mask.astype(np.uint8)``) is binary with 1 the artifact, as read_mask has it; other
+    uint8 masks are thresholded at 127. An HxWx1 mask on HxW (grey) images gives an HxW pseudo-GT."""
+    mse, gan = np.full((8, 8, 3), 200, np.uint8), np.full((8, 8, 3), 10, np.uint8)
+    box = np.zeros((8, 8), bool)
+    box[2:5, 2:5] = True
+    for mask in (box.astype(np.uint8), box.astype(np.uint8) * 255, np.where(box, 200, 100).astype(np.uint8)):
+        for transform in (ArtifactMaskTransform(), ArtifactMaskTransform(dilate=0.5)):
+            np.testing.assert_array_equal(transform(mse, gan, mask)[:, :, 0] == 200, box)
+        merged_t = ArtifactMaskTransform()(torch.from_numpy(mse).permute(2, 0, 1), torch.from_numpy(gan).permute(
+            2, 0, 1), torch.from_numpy(mask))
+        np.testing.assert_array_equal(merged_t[0].numpy() == 200, box)
+    grey = ArtifactMaskTransform()(mse[:, :, 0], gan[:, :, 0], box[:, :, None])
+    assert grey.shape == (8, 8)
+    np.testing.assert_array_equal(grey == 200, box)
+
+
 def test_transform_dilate_and_feather_in_pixels():
     mask = np.zeros((41, 41), bool)
     mask[20, 20] = True

@@ -75,7 +75,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         '--numerator',
         choices=NUMERATORS,
         default=default_of(DetectSettings, 'numerator'),
-        help='indicator numerator: +C or not')
+        help='indicator numerator: +C or not (paper: eq. 7 without +C; it flags flat areas even of identical images)')
     parser.add_argument('--device', default=default_of(DetectSettings, 'device'), help='cpu, cuda or cuda:N')
     parser.add_argument('--save-maps', action='store_true', help='also save the method\'s maps and the segmentation')
     parser.add_argument('--localizer-config', help='--method localizer: localizer_config.py')

@@ -169,7 +169,7 @@ class DeSRADetector:
                 indicator_numpy(to_hwc(m), to_hwc(g), self.indicator, data_range=1.0) for m, g in zip(y_mse, y_gan)
             ]
         else:
-            d_maps = indicator_torch(y_mse, y_gan, self.indicator, data_range=1.0).cpu().numpy()
+            d_maps = indicator_torch(y_mse.detach(), y_gan.detach(), self.indicator, data_range=1.0).cpu().numpy()
 
         def to_bgr_uint8(t: torch.Tensor) -> np.ndarray:
             return (t.detach().clamp(0, 1) * 255).round().byte().flip(0).permute(1, 2, 0).cpu().numpy()

@@ -10,6 +10,9 @@ and the indicator compares the GAN-SR and MSE-SR complexities, averaged over the
     D = (2 * s_gan * s_mse + C) / (s_gan^2 + s_mse^2 + C),   C = (0.03 * 255)^2        (numerator 'release')
     D = (2 * s_gan * s_mse)     / (s_gan^2 + s_mse^2 + C)                              (numerator 'paper', eq. 7)
 
+The paper's form gives ``D = 0`` wherever both windows are flat (``0 / C``), so flat areas count as artifacts even
+where the two outputs are identical; the release's ``+ C`` gives ``D = 1`` there. Use ``'paper'`` for ablations only.
+
 Ablations of the paper's Table 4 (``mode``), each mapped so that *low means artifact* and the same threshold
 semantics apply:
 
@@ -205,8 +208,9 @@ def _variance_strip(block: np.ndarray, kernel: np.ndarray, pad: int) -> np.ndarr
     if block.dtype == np.uint8:
         block = block.astype(np.uint16)  # OpenCV filters uint16 into float64 faster than uint8
     squares = cv2.multiply(block, block)  # exact for uint8 data: 255^2 < 2^16
-    mu = cv2.sepFilter2D(block, cv2.CV_64F, kernel, kernel)[pad:-pad, pad:-pad]
-    ex2 = cv2.sepFilter2D(squares, cv2.CV_64F, kernel, kernel)[pad:-pad, pad:-pad]
+    inner = (slice(pad, block.shape[0] - pad), slice(pad, block.shape[1] - pad))  # [pad:-pad] is empty for pad 0
+    mu = cv2.sepFilter2D(block, cv2.CV_64F, kernel, kernel)[inner]
+    ex2 = cv2.sepFilter2D(squares, cv2.CV_64F, kernel, kernel)[inner]
     var = cv2.subtract(ex2, cv2.multiply(mu, mu), dtype=cv2.CV_32F)  # cancellation in float64, then float32
     return np.maximum(var, 0, out=var)
 

@@ -13,7 +13,8 @@ With ``d`` the Euclidean distance of a pixel to the nearest mask pixel (0 inside
 
     w = 1 if d <= dilate else (clip((dilate + feather - d) / feather, 0, 1) if feather > 0 else 0)
 
-Masks may be bool arrays, uint8 images (``> 127`` is artifact, as :func:`desra_basicsr.image_io.read_mask`), or
+Masks may be bool arrays, uint8 images (the rule of :func:`desra_basicsr.image_io.read_mask`: a mask of only 0 and 1
+is binary with 1 the artifact, any other has ``> 127`` as artifact), or
 float weights in ``[0, 1]`` (used as given when neither option is set; binarised at 0.5 otherwise). Images and
 masks are numpy ``HxWxC`` / ``HxW`` (or ``HxWx1``) arrays, or torch tensors ``CxHxW`` / ``NxCxHxW`` with masks
 ``HxW`` / ``1xHxW`` / ``Nx1xHxW``.
@@ -33,11 +34,11 @@ Array = Union[np.ndarray, torch.Tensor]
 
 
 def _binary(mask: np.ndarray) -> np.ndarray:
-    """Boolean artifact mask from a bool / uint8 (> 127) / float (> 0.5) array."""
+    """Boolean artifact mask from a bool / uint8 (0/1, else > 127) / float (> 0.5) array."""
     if mask.dtype == bool:
         return mask
     if mask.dtype == np.uint8:
-        return mask > 127
+        return mask == 1 if mask.size and mask.max() <= 1 else mask > 127
     return mask > 0.5
 
 
@@ -147,6 +148,8 @@ class ArtifactMaskTransform:
             raise ValueError(f'mask size {tuple(w.shape[:2])} differs from image size {tuple(y_mse.shape[:2])}')
         if w.ndim == 2 and y_mse.ndim == 3:
             w = w[:, :, None]
+        elif w.ndim == 3 and y_mse.ndim == 2:
+            w = w[:, :, 0]
         out = y_gan.astype(np.float32) + w * (y_mse.astype(np.float32) - y_gan.astype(np.float32))
         if y_mse.dtype == np.uint8:
             return np.clip(np.round(out), 0, 255).astype(np.uint8)

@@ -48,9 +48,11 @@ class ClassHistogram:
                 every pixel in class 0.
 
         Raises:
-            ValueError: If the shapes differ or a label is out of range.
+            ValueError: If the shapes differ, a label is out of range or ``d`` holds NaN or infinite values.
         """
         d = np.asarray(d)
+        if not np.isfinite(d).all():
+            raise ValueError('the D map holds NaN or infinite values (non-finite pixels in an input image?)')
         index = np.clip((d.ravel() * self.bins).astype(np.int64), 0, self.bins - 1)
         if labels is not None:
             labels = np.asarray(labels)

@@ -51,7 +51,7 @@ def test_batched_detect_tensors_on_cuda_match_cpu():
     detector_cpu, detector_cuda = DeSRADetector(device='cpu'), DeSRADetector(device='cuda')
     batch_mse = torch.stack([to_tensor(m, 'cuda') for m, _ in pairs])
     batch_gan = torch.stack([to_tensor(g, 'cuda') for _, g in pairs])
-    results = detector_cuda.detect_tensors(batch_mse, batch_gan)
+    results = detector_cuda.detect_tensors(batch_mse.requires_grad_(), batch_gan)  # outputs taken outside no_grad
     expected = detector_cpu.detect_tensors(batch_mse.cpu(), batch_gan.cpu())
     assert len(results) == 3
     for got, want in zip(results, expected):
