@@ -7,14 +7,24 @@
 # gets the wheels of DIR, without dependencies and without any index. Versions that differ from requirements.txt
 # are listed; a requirement that is neither there nor in DIR stops the set-up.
 set -euo pipefail
+WHEELHOUSE=${DESRA_WHEELHOUSE:-}
+if [ -n "$WHEELHOUSE" ]; then  # relative to where the user ran make, not to the repository
+    [ -d "$WHEELHOUSE" ] || { echo "setup: DESRA_WHEELHOUSE=$WHEELHOUSE: not a directory" >&2; exit 1; }
+    WHEELHOUSE=$(cd "$WHEELHOUSE" && pwd)
+fi
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 STAMP=$VENV/.desra-setup-stamp
-WHEELHOUSE=${DESRA_WHEELHOUSE:-}
 want=$( (cat requirements.txt setup.py; [ -z "$WHEELHOUSE" ] || ls "$WHEELHOUSE") | sha256sum | cut -d' ' -f1)
 
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && "$VENV/bin/python" -c 'import desra_basicsr' 2>/dev/null; then
+# The stack is installed in the venv (-I: the repository's own source tree on sys.path does not count).
+installed() {
+    "$VENV/bin/python" -I -c 'import importlib.util as u, sys
+sys.exit(any(u.find_spec(m) is None for m in ("torch", "torchvision", "basicsr", "mmseg", "mmengine", "desra_basicsr")))' \
+        2>/dev/null
+}
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && installed; then
     echo "setup: $VENV is up to date"
     exit 0
 fi
