@@ -22,7 +22,8 @@ set is the one batch, the held-out set is ``heldout``, and the recipe is the fix
    (``models/manifest.json``: ``v1`` is the fine-tuned model, served by ``desra sr --opt models/v1/sr.yml``).
 
 Every stage is resumable (``loop_state.json`` records the finished ones), so an interrupted demo continues where
-it stopped; a folder holding a run with other settings is refused.
+it stopped; a folder holding a run with other settings is refused, and so is one written with another recipe or other
+weights at the same paths (the loop records the SHA-256 of the option and weights files it reads).
 """
 import json
 import os.path as osp
@@ -54,6 +55,8 @@ SEMANTICS_OFF = (
 @dataclass(frozen=True)
 class DemoSettings(Settings):
     """What a demo run uses (paths made absolute); recorded by the loop in ``<out>/loop_state.json``.
+
+    The loop records the SHA-256 of each file too (:meth:`desra_basicsr.jobs.loop.LoopSettings.files`).
 
     Attributes:
         finetune_input (str): Folder of the fine-tune set's real LR photos.
@@ -168,7 +171,8 @@ def run_demo(out: str, settings: DemoSettings) -> Dict[str, Any]:
         stage ``seconds``, ``semantics``, ``report``.
 
     Raises:
-        DesraSettingsError: For missing inputs, overlapping sets or an output folder holding another run.
+        DesraSettingsError: For missing inputs, overlapping sets or an output folder holding another run (other
+            settings, or another recipe or other weights at the same paths).
         DemoError: When a stage fails, or no photo of the fine-tune set has artifacts.
     """
     from desra_basicsr.jobs import loop

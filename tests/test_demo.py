@@ -2,12 +2,15 @@
 iterations), as CI runs it."""
 import json
 import os.path as osp
+import shutil
 
 import pytest
 
+import desra_basicsr.jobs.loop as loop
 from desra_basicsr.commands import main
-from desra_basicsr.demo import DemoSettings
+from desra_basicsr.demo import FINETUNE_TEMPLATE, PRETRAINED, DemoSettings
 from desra_basicsr.image_io import list_images, read_mask, stem
+from desra_basicsr.jobs.core import Interrupted
 
 SHORT_ITERS = 10
 
@@ -75,3 +78,28 @@ def test_demo_bad_arguments(tmp_path, capsys):
     assert main(['demo', '--out', str(tmp_path / 'd'), '--finetune-input', held]) == 2
     assert 'the held-out images must be ones the fine-tune never sees' in capsys.readouterr().err
     assert not any(osp.exists(tmp_path / k) for k in 'abcd')
+
+
+def test_demo_refuses_a_recipe_or_weights_changed_at_the_same_path(tmp_path, capsys, monkeypatch):
+    recipe, weights = str(tmp_path / 'recipe.yml'), str(tmp_path / 'gan.pth')
+    shutil.copyfile(FINETUNE_TEMPLATE, recipe)
+    shutil.copyfile(osp.join(PRETRAINED, 'demo_gan_x4.pth'), weights)
+    out = str(tmp_path / 'demo')
+    args = ['demo', '--out', out, '--iters', '2', '--finetune-options', recipe, '--gan-weights', weights]
+
+    def killed(*args):
+        raise Interrupted(15)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(loop, '_write_template', killed)  # stop once the loop has claimed its folder
+        assert main(args) == 143
+    state = osp.join(out, 'loop_state.json')
+    with open(recipe, 'a') as f:
+        f.write('# edited\n')
+    assert main(args) == 2
+    assert f'{state}: this folder was written with other settings (the contents of template {recipe}); ' in \
+        capsys.readouterr().err
+    shutil.copyfile(FINETUNE_TEMPLATE, recipe)
+    shutil.copyfile(osp.join(PRETRAINED, 'demo_gan_b_x4.pth'), weights)
+    assert main(args) == 2
+    assert f'(the contents of gan_weights {weights}); ' in capsys.readouterr().err

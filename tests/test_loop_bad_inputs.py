@@ -93,8 +93,8 @@ def test_another_tile_is_refused_at_the_start_like_any_other_setting(tmp_path, c
     capsys.readouterr()
     assert main(loop_args(out, batch, extra=['--tile', '32'])) == 2
     line = error_line(capsys)
-    assert line == (f'error: {osp.join(out, "loop_state.json")}: this folder holds a loop with other settings (tile); '
-                    'run it with the same settings to resume, or choose another --out')
+    assert line == (f'error: {osp.join(out, "loop_state.json")}: this folder was written with other settings (tile); '
+                    'run it with the same settings and files to resume, or use another --out')
     assert '--overwrite' not in line
 
 

@@ -30,7 +30,8 @@ For a GAN-SR model and its MSE-SR twin (each a BasicSR option file, or an archit
 Batches are a list of folders (one round each), or a watched folder: every poll, the images not taken before form
 the next batch, until a file named ``STOP`` appears there or ``max_rounds`` rounds ran. Every stage is recorded in
 ``OUT/loop_state.json`` when it finishes (:mod:`desra_basicsr.jobs.loop_state`), so a killed loop resumes where it
-stopped. Example::
+stopped; the state records the settings and the SHA-256 of the files the loop reads (:meth:`LoopSettings.files`),
+and a folder written with other settings or other files is refused. Example::
 
     from desra_basicsr.jobs.loop import LoopSettings, run
     result = run(LoopSettings(out='loop', batches=('lr/week1', 'lr/week2'), heldout='lr/heldout',
@@ -48,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Literal, 
 import yaml
 
 from desra_basicsr.errors import DesraSettingsError
-from desra_basicsr.jobs.finetune import MAX_ITERS, MAX_SEED
+from desra_basicsr.jobs.finetune import MAX_ITERS, MAX_SEED, read_template
 from desra_basicsr.jobs.loop_sets import ImageSet, ModelSpec, check_twins, family_template, link_file, measure_detail
 from desra_basicsr.jobs.loop_state import LoopState
 from desra_basicsr.jobs.model_registry import ModelRegistry, ModelVersion, copy_atomic, write_sr_options
@@ -174,6 +175,28 @@ class LoopSettings(Settings):
         """The settings that change the results, as ``loop_state.json`` records them."""
         return {k: v for k, v in asdict(self).items() if k not in UNRECORDED}
 
+    def files(self) -> Dict[str, str]:
+        """The files whose contents change the results, by role; ``loop_state.json`` records their SHA-256.
+
+        The fine-tune template (the recipe), the models' option files, their weights (also those an option file
+        names), the discriminator, the segmentation checkpoint and its config.
+
+        Returns:
+            dict[str, str]: Role (the setting's name) -> file.
+
+        Raises:
+            DesraSettingsError: For a file that is not there (weights named by an option file included).
+        """
+        gan, mse = self.gan(), self.mse()
+        found = {'template': self.template or family_template(gan), 'gan_opt': self.gan_opt,
+                 'gan_weights': gan.weights_file(), 'netd_weights': self.netd_weights, 'mse_opt': self.mse_opt,
+                 'mse_weights': mse.weights_file(), 'seg_checkpoint': self.seg_checkpoint,
+                 'seg_config': self.seg_config}
+        for role, path in found.items():
+            if path and not osp.isfile(path):
+                raise DesraSettingsError(f'{path}: file not found ({role})')
+        return {role: path for role, path in found.items() if path}
+
 
 @dataclass
 class LoopResult:
@@ -285,8 +308,7 @@ def score_model(settings: LoopSettings, images: Dict[str, str], opt: str, out: s
 def _write_template(settings: LoopSettings, path: str) -> Dict[str, Any]:
     """The fine-tune template with the GAN-SR model's ``network_g`` (set-up stage ``template``)."""
     source = settings.template or family_template(settings.gan())
-    with open(source, 'r') as f:
-        opt = yaml.safe_load(f)
+    opt = read_template(source)
     opt['network_g'] = settings.gan().network_g()
     with atomic_write_path(path) as tmp:
         with open(tmp, 'w') as f:
@@ -436,13 +458,17 @@ def _finetune(settings: LoopSettings, state: LoopState, registry: ModelRegistry,
         progress=settings.progress)).items)})
     model = registry.get(parent)
     every = settings.checkpoint_every if settings.length == 'chosen' else settings.iters
+    template = state.record(0, 'template')
 
     def work() -> Dict[str, Any]:
-        result = finetune.run(finetune.FinetuneSettings(
-            template=state.record(0, 'template')['template'], out=osp.join(root, 'finetune'),
-            dataroot_lq=train['lr'], dataroot_mse=train['mse'], dataroot_gan=train['gan'],
-            dataroot_mask=train['mask'], generator=model.weights, discriminator=model.netd_weights,
-            iters=settings.iters, checkpoint_every=every, seed=settings.seed + number - 1, device=settings.device))
+        try:
+            result = finetune.run(finetune.FinetuneSettings(
+                template=template['template'], out=osp.join(root, 'finetune'),
+                dataroot_lq=train['lr'], dataroot_mse=train['mse'], dataroot_gan=train['gan'],
+                dataroot_mask=train['mask'], generator=model.weights, discriminator=model.netd_weights,
+                iters=settings.iters, checkpoint_every=every, seed=settings.seed + number - 1, device=settings.device))
+        except DesraSettingsError as err:  # it names the options written from the template: name the template too
+            raise DesraSettingsError(f'{err} (fine-tune options derived from {template["source"]})') from err
         return {'checkpoints': {str(k): v for k, v in result.checkpoints.items()},
                 'netd': {str(k): _discriminator(v, k) for k, v in result.checkpoints.items() if _discriminator(v, k)},
                 'options': result.options}
@@ -713,12 +739,12 @@ def run(settings: LoopSettings, on_round: Optional[Callable[[Dict[str, Any]], No
 
     Raises:
         DesraSettingsError: For unusable settings (see :func:`check_inputs`), or an ``out`` holding a loop with
-            other settings, before any work.
+            other settings or other files (:meth:`LoopSettings.files`), before any work.
         DesraInputError: When a stage's job failed on some image.
     """
     check_inputs(settings)
     os.makedirs(settings.out, exist_ok=True)
-    state = LoopState(settings.out, settings.recorded(), list(settings.batches))
+    state = LoopState(settings.out, settings.recorded(), list(settings.batches), settings.files())
     state.save()
     registry = ModelRegistry(osp.join(settings.out, 'models'))
     state.stage(0, 'template', lambda: _write_template(settings, osp.join(settings.out, 'options', 'template.yml')))

@@ -5,22 +5,27 @@ with what it changed in the loop's state (the pool, the images fixed so far, the
 atomic write. A loop killed anywhere resumes at the first stage without a record; the stage's own job resumes in
 its own folder (:mod:`desra_basicsr.jobs.core`), so finished images are not computed again.
 
-The state also claims ``OUT``: it records the settings that change the results, and a loop with other settings is
-refused there (batches may be added at the end of the list, and the device, the polling and the number of rounds
-may change). A setting that a state file of an older version does not record (``tile``, which older versions left
-to the SR stages' own records, and these still refuse a change) is taken from the resumed loop and recorded.
+The state also claims ``OUT``: it records the settings that change the results, with the SHA-256 of each file the
+loop reads (the fine-tune template, the models' option files and weights: a file changed at the same path changes the
+results as much as another path does), and a loop with other settings or other files is refused there (batches may
+be added at the end of the list, and the device, the polling and the number of rounds may change). A setting that a
+state file of an older version does not record (``tile``, which older versions left to the SR stages' own records,
+and these still refuse a change; the files' SHA-256) is taken from the resumed loop and recorded.
 """
 import json
 import os
 import os.path as osp
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from desra_basicsr.errors import DesraSettingsError
+from desra_basicsr.jobs.core import sha256_file
 from desra_basicsr.utils import atomic_write_path
 
 #: Name of the state file in ``OUT``.
 STATE_FILE = 'loop_state.json'
+#: The recorded setting holding the SHA-256 of each file the loop reads (role -> hex digest).
+DIGESTS = 'sha256'
 #: A stage's effect on the state: ``(state data, the stage's record) -> None``.
 Apply = Callable[[Dict[str, Any], Dict[str, Any]], None]
 
@@ -32,10 +37,19 @@ class LoopState:
         out (str): The loop's output folder.
         settings (dict): The settings that change the results (JSON-serialisable).
         batches (list[str]): The batch folders given (list mode; empty when watching a folder).
+        files (Mapping[str, str] | None): The files whose contents change the results, by role (e.g.
+            ``{'template': path}``); their SHA-256 is recorded in the settings under :data:`DIGESTS`.
+
+    Raises:
+        DesraSettingsError: When ``OUT`` holds a loop with other settings, other files or other batches.
     """
 
-    def __init__(self, out: str, settings: Dict[str, Any], batches: List[str]) -> None:
+    def __init__(self, out: str, settings: Dict[str, Any], batches: List[str],
+                 files: Optional[Mapping[str, str]] = None) -> None:
         self.path = osp.join(out, STATE_FILE)
+        files = dict(files or {})
+        if files:
+            settings = dict(settings, **{DIGESTS: {role: sha256_file(path) for role, path in sorted(files.items())}})
         self.data: Dict[str, Any] = {
             'settings': settings,
             'batches': list(batches),
@@ -49,18 +63,23 @@ class LoopState:
         if osp.isfile(self.path):
             with open(self.path, 'r', encoding='utf-8') as f:
                 previous = json.load(f)
-            self._check_claim(previous, settings, batches)
+            self._check_claim(previous, settings, batches, files)
             self.data = previous
             self.data['settings'] = dict(settings)
             self.data['batches'] = list(batches)
 
-    def _check_claim(self, previous: Dict[str, Any], settings: Dict[str, Any], batches: List[str]) -> None:
+    def _check_claim(self, previous: Dict[str, Any], settings: Dict[str, Any], batches: List[str],
+                     files: Mapping[str, str]) -> None:
         old = previous.get('settings', {})
-        changed = sorted(k for k in old if k not in settings or old[k] != settings[k])
+        changed = sorted(k for k in old if k != DIGESTS and (k not in settings or old[k] != settings[k]))
+        digests = settings.get(DIGESTS, {})
+        for role, digest in sorted((old.get(DIGESTS) or {}).items()):  # absent from the state files of older versions
+            if digests.get(role) != digest and role not in changed:
+                changed.append(f'the contents of {role} {files[role]}' if role in files else role)
         if changed:
-            raise DesraSettingsError(f'{self.path}: this folder holds a loop with other settings '
-                                     f'({", ".join(changed)}); run it with the same settings to resume, or choose '
-                                     'another --out')
+            raise DesraSettingsError(f'{self.path}: this folder was written with other settings '
+                                     f'({", ".join(changed)}); run it with the same settings and files to resume, '
+                                     'or use another --out')
         done = previous.get('batches', [])
         if batches[:len(done)] != done:
             raise DesraSettingsError(f'{self.path}: this folder holds a loop over the batches {", ".join(done)}; '
