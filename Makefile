@@ -119,8 +119,8 @@ bench-colour-fix: setup
 bench-restore: setup
 	test -f results/zoo/manifest.json || $(MAKE) zoo
 	$(PY) -m desra_basicsr demo --out results/demo
-	$(PY) -m benchmarks.bench_restore --work results/bench_restore --seeds 0 1 2 \
-		--finetune-dir results/demo/rounds/001/heldout/sr $(BENCH_RESTORE_ARGS)
+	$(PY) -m benchmarks.bench_restore --work results/bench_restore --seeds 0 1 2 --demo results/demo \
+		$(BENCH_RESTORE_ARGS)
 
 # The cross-domain test (docs/deraining.md): synthetic rain on the corpus's training photos, then the pixel-loss and
 # GAN deraining models of options/derain/ whose weights are missing (pixel first: the GAN models start from it).

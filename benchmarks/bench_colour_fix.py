@@ -16,14 +16,14 @@ Usage (after ``make zoo``)::
 """
 import argparse
 import json
-import os
 import os.path as osp
 from typing import Dict, List, Optional
 
 import numpy as np
 
-from benchmarks.common import REPO
+from benchmarks.common import REPO, run_main, write_json
 from desra_basicsr.detection.colour_fix import colour_fix
+from desra_basicsr.errors import DesraSettingsError
 from desra_basicsr.evaluation.folders import format_table
 from desra_basicsr.image_io import list_images, read_image, stem
 
@@ -64,10 +64,37 @@ def split_psnr(split: Dict[str, str], hr_dir: str, every: int, sigmas: List[floa
     return {key: float(np.mean(values)) for key, values in rows.items()} | {'images': len(rows['0'])}
 
 
+def check_splits(manifest: dict, splits: List[str], zoo: str) -> None:
+    """Refuse a split of ``--splits`` that no generator of the zoo has outputs of, before any work.
+
+    Args:
+        manifest (dict): The zoo manifest.
+        splits (list[str]): ``--splits``.
+        zoo (str): The manifest's path (named in the message).
+
+    Raises:
+        DesraSettingsError: Naming each such split and how to build it.
+    """
+    missing = [s for s in splits if not any(s in g.get('splits', {}) for g in manifest.get('generators', []))]
+    if missing:
+        raise DesraSettingsError(f'--splits: no generator of {zoo} has outputs of {", ".join(missing)}; build them '
+                                 f'with `.venv/bin/python scripts/build_zoo.py --splits {" ".join(missing)}` (make '
+                                 'zoo builds finetune and heldout) or leave them out')
+
+
 def main(argv: Optional[List[str]] = None) -> dict:
+    """Score every generator of every split (see the module docstring).
+
+    Args:
+        argv (list[str] | None): Command-line arguments.
+
+    Returns:
+        dict: Split -> generator -> mean PSNR as is (``'0'``) and at each sigma, and the image count.
+    """
     args = parse_args(argv)
     with open(args.zoo) as f:
         manifest = json.load(f)
+    check_splits(manifest, args.splits, args.zoo)
     every = dict(zip(args.splits, args.every * len(args.splits) if len(args.every) == 1 else args.every))
     report: Dict[str, Dict[str, dict]] = {}
     for split_name in args.splits:
@@ -78,13 +105,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
             hr_dir = split.get('hr', manifest['hr'])
             report.setdefault(split_name, {})[generator['name']] = split_psnr(split, hr_dir, every[split_name],
                                                                               args.sigmas)
-    if not report:
-        raise SystemExit(f'--splits {" ".join(args.splits)}: no generator of {args.zoo} has outputs of these splits')
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    tmp = f'{args.out}.tmp'
-    with open(tmp, 'w') as f:
-        json.dump({'sigmas': args.sigmas, 'every': every, 'psnr': report}, f, indent=2)
-    os.replace(tmp, args.out)
+    write_json(args.out, {'sigmas': args.sigmas, 'every': every, 'psnr': report})
     keys = ['0'] + [f'{s:g}' for s in args.sigmas]
     for split_name, rows in report.items():
         print(f'\n{split_name} (one image in {every[split_name]}; PSNR as is, then with the fix at each sigma)')
@@ -95,4 +116,4 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main, out_option='--out')

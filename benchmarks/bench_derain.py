@@ -28,7 +28,6 @@ every stage is a ``desra`` job, so a second run with the same ``--work`` resumes
         --localizer results/zoo_localizer/localizer_config.py results/zoo_localizer/localizer.pth
 """
 import argparse
-import json
 import os
 import os.path as osp
 import time
@@ -38,7 +37,7 @@ import cv2
 import numpy as np
 
 from benchmarks.bench_localizer_fusion import SCORES, artifact_area, image_quality
-from benchmarks.common import REPO, checked
+from benchmarks.common import REPO, check_paths, checked, run_main, write_json
 from desra_basicsr.demo import PRETRAINED
 from desra_basicsr.demo_corpus import read_manifest, split_names
 from desra_basicsr.evaluation.folders import format_table
@@ -74,6 +73,8 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
                 parser.error(f'{path}: not found (make derain trains the deraining models of options/derain)')
     if not osp.isdir(args.hr):
         parser.error(f'--hr {args.hr}: not a folder (scripts/prepare_demo_data.py makes datasets/demo/hr)')
+    check_paths([('--localizer', path) for path in args.localizer or ()])
+    check_paths([('--manifest', args.manifest)])
     return args
 
 
@@ -174,9 +175,7 @@ def main(argv: List[str] = None) -> dict:
                        scores=localizer_scores) if args.localizer else None,
         fused_beats_every_gan=beats,
         seconds=seconds)
-    os.makedirs(work, exist_ok=True)
-    with open(path('results.json'), 'w', encoding='utf-8') as f:
-        json.dump(results, f, indent=2)
+    write_json(path('results.json'), results)
     print_results(results, gans, fused)
     return results
 
@@ -213,4 +212,4 @@ def print_results(results: dict, gans: List[str], fused: List[str]) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

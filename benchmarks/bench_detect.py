@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import torch
 
-from benchmarks.common import best_time, photo_pair, ratio, run_desra_measured, write_pairs
+from benchmarks.common import best_time, check_counts, photo_pair, ratio, run_desra_measured, run_main, write_pairs
 from desra_basicsr.tools.mmseg_weights import mit_b0_config_path, random_checkpoint
 
 
@@ -122,6 +122,7 @@ def main():
     parser.add_argument('--pairs', type=int, default=3, help='1024x1024 pairs per throughput run')
     parser.add_argument('--skip-b5', action='store_true', help='skip the mit-b5 runs (slow on CPU)')
     args = parser.parse_args()
+    check_counts(args, '--pairs')
     from desra_basicsr.detection.mmseg_segmenter import default_config_path
     print(f'torch threads: {torch.get_num_threads()}, OpenCV threads: {cv2.getNumThreads()}, '
           f'CUDA: {torch.cuda.is_available()}')
@@ -137,4 +138,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -14,18 +14,25 @@ Each command runs in its own subprocess (:func:`benchmarks.common.run_measured`)
 figures are the command's own.
 Memory flatness is shown by running each command on a tenth of the images as well. Baselines, timed in this
 process on a few images: the authors' released metric scripts' per-region loop (one full-size mask per region)
-for evaluate, and collecting every D value and calling ``np.percentile`` for calibrate.
+for evaluate, and collecting every D value and calling ``np.percentile`` for calibrate. The calibrate baseline's
+modules (the indicator, hence torch) are imported with this module, so neither its time nor its memory pays the
+import; its memory growth per image is the slope between the RSS after half of its images and after all of them.
+``--commands`` runs only some of the two commands (each with its baseline).
 """
 import argparse
 import os
 import os.path as osp
 import tempfile
 import time
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
-from benchmarks.common import ratio, run_desra_measured
+from benchmarks.common import check_counts, ratio, run_desra_measured, run_main
+# Imported here, not in the baseline: the baseline's time and memory are then its own, not torch's import.
+from desra_basicsr.detection.indicator import indicator_numpy
+from desra_basicsr.image_io import read_image
 
 SIZE = 1024
 
@@ -101,80 +108,116 @@ def released_loop_scores(pred_dir, gt_dir, names):
                 _ = np.sum(np.asarray(region, 'int32') & np.asarray(b / 255, 'int32')) / np.sum(region)
 
 
-def percentile_baseline(mse_dir, gan_dir, names, q):
-    """Collect every D value, then ``np.percentile`` (memory grows with the data set)."""
-    from desra_basicsr.detection.indicator import indicator_numpy
-    from desra_basicsr.image_io import read_image
-    values = [
-        indicator_numpy(read_image(osp.join(mse_dir, n)), read_image(osp.join(gan_dir, n))).ravel() for n in names
-    ]
-    return float(np.percentile(np.concatenate(values), q))
+def rss_mib() -> float:
+    """This process's resident memory now (``VmRSS``), MiB."""
+    with open('/proc/self/status') as f:
+        return int(next(line.split()[1] for line in f if line.startswith('VmRSS:'))) / 1024
 
 
-def main():
+def percentile_baseline(mse_dir: str, gan_dir: str, names: List[str], q: float) -> Tuple[float, Dict[int, float]]:
+    """Collect every D value, then ``np.percentile`` (memory grows with the data set).
+
+    Args:
+        mse_dir (str): MSE-SR images.
+        gan_dir (str): GAN-SR images of the same names.
+        names (list[str]): The file names to read.
+        q (float): The percentile.
+
+    Returns:
+        tuple: The percentile, and this process's RSS (MiB) after each image, by the count of images read.
+    """
+    values, rss = [], {}
+    for count, name in enumerate(names, start=1):
+        values.append(indicator_numpy(read_image(osp.join(mse_dir, name)), read_image(osp.join(gan_dir, name))).ravel())
+        rss[count] = rss_mib()
+    return float(np.percentile(np.concatenate(values), q)), rss
+
+
+def memory_slope(rss: Dict[int, float]) -> Optional[float]:
+    """MiB per image between the RSS after half of the images and after all of them (None: fewer than 2 images).
+
+    The difference of two counts leaves out what was there before the first image (imports, buffers), which a
+    total divided by the count would spread over the images.
+    """
+    total = max(rss, default=0)
+    if total < 2:
+        return None
+    half = total // 2
+    return (rss[total] - rss[half]) / (total - half)
+
+
+def bench_evaluate_command(root: str, count: int, baseline_count: int) -> None:
+    """``desra evaluate`` on ``count`` mask pairs against the released scripts' loop (see the module docstring)."""
+    pred_dir, gt_dir = make_masks(osp.join(root, 'masks'), count)
+    small = osp.join(root, 'masks_small')
+    os.makedirs(osp.join(small, 'pred'))
+    os.makedirs(osp.join(small, 'gt'))
+    names = sorted(os.listdir(pred_dir))
+    n_small = max(1, count // 10)
+    for name in names[:n_small]:
+        for sub in ('pred', 'gt'):
+            os.link(osp.join(root, 'masks', sub, name), osp.join(small, sub, name))
+    _, rss_small, grow_small = run_command(['evaluate', '--pred', osp.join(small, 'pred'), '--gt',
+                                            osp.join(small, 'gt')])
+    sec, rss, grow = run_command(['evaluate', '--pred', pred_dir, '--gt', gt_dir, '--json',
+                                  osp.join(root, 'scores.json')])
+    base_names = names[:baseline_count]
+    start = time.perf_counter()
+    released_loop_scores(pred_dir, gt_dir, base_names)
+    base_rate = len(base_names) / (time.perf_counter() - start)
+    rate = count / sec
+    print(f'desra evaluate: {count} masks in {sec:.1f} s = {rate:.1f} img/s (imports included); peak RSS '
+          f'{rss:.0f} MiB, {grow:.0f} MiB above the bare interpreter ({n_small} masks: {rss_small:.0f} MiB, '
+          f'+{grow_small:.0f} MiB)')
+    print(f'  released-script loop baseline: {base_rate:.1f} img/s; ratio {ratio(rate, base_rate, 1)}')
+
+
+def bench_calibrate_command(root: str, count: int, baseline_count: int) -> None:
+    """``desra calibrate`` on ``count`` image pairs against collect-all + ``np.percentile`` (see the module
+    docstring)."""
+    mse_dir, gan_dir = make_pairs(osp.join(root, 'pairs'), count)
+    n_small = max(1, count // 10)
+    small = osp.join(root, 'pairs_small')
+    for sub in ('mse', 'gan'):
+        os.makedirs(osp.join(small, sub))
+        for name in sorted(os.listdir(osp.join(root, 'pairs', sub)))[:n_small]:
+            os.link(osp.join(root, 'pairs', sub, name), osp.join(small, sub, name))
+    _, rss_small, grow_small = run_command(['calibrate', '--mse', osp.join(small, 'mse'), '--gan',
+                                            osp.join(small, 'gan'), '--out', osp.join(root, 'w_small.yml')])
+    sec, rss, grow = run_command(['calibrate', '--mse', mse_dir, '--gan', gan_dir, '--out', osp.join(root, 'w.yml')])
+    rate = count / sec
+    print(f'desra calibrate (no segmenter): {count} pairs in {sec:.1f} s = {rate:.2f} img/s '
+          f'(imports included); peak RSS {rss:.0f} MiB, {grow:.0f} MiB above the bare interpreter '
+          f'({n_small} pairs: {rss_small:.0f} MiB, +{grow_small:.0f} MiB)')
+    pair_names = sorted(os.listdir(mse_dir))[:baseline_count]
+    start = time.perf_counter()
+    _, rss_after = percentile_baseline(mse_dir, gan_dir, pair_names, 85)
+    base_rate = len(pair_names) / (time.perf_counter() - start)
+    slope = memory_slope(rss_after)
+    half = len(pair_names) // 2
+    growth = (f'its memory grows {slope:.1f} MiB per image (RSS {rss_after[half]:.0f} MiB after {half} images, '
+              f'{rss_after[len(pair_names)]:.0f} MiB after {len(pair_names)})' if slope is not None else
+              'its memory slope needs --baseline-count >= 2')
+    print(f'  collect-all + np.percentile baseline: {base_rate:.2f} img/s; ratio {ratio(rate, base_rate)}; {growth}')
+
+
+def main() -> None:
+    """Run the benchmark (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--count', type=int, default=500, help='mask pairs for desra evaluate')
     parser.add_argument('--calibrate-count', type=int, default=500, help='image pairs for desra calibrate')
     parser.add_argument('--baseline-count', type=int, default=10, help='images for the in-process baselines')
+    parser.add_argument('--commands', nargs='+', choices=('evaluate', 'calibrate'), default=['evaluate', 'calibrate'],
+                        help='the commands to time (default: both)')
     args = parser.parse_args()
+    check_counts(args, '--count', '--calibrate-count', '--baseline-count')
     print(f'{os.cpu_count()} CPU(s); inputs {SIZE}x{SIZE}')
     with tempfile.TemporaryDirectory(prefix='bench_evaluate_') as root:
-        pred_dir, gt_dir = make_masks(osp.join(root, 'masks'), args.count)
-        small = osp.join(root, 'masks_small')
-        os.makedirs(osp.join(small, 'pred'))
-        os.makedirs(osp.join(small, 'gt'))
-        names = sorted(os.listdir(pred_dir))
-        for name in names[:max(1, args.count // 10)]:
-            for sub in ('pred', 'gt'):
-                os.link(osp.join(root, 'masks', sub, name), osp.join(small, sub, name))
-        _, rss_small, grow_small = run_command(
-            ['evaluate', '--pred', osp.join(small, 'pred'), '--gt',
-             osp.join(small, 'gt')])
-        sec, rss, grow = run_command(
-            ['evaluate', '--pred', pred_dir, '--gt', gt_dir, '--json',
-             osp.join(root, 'scores.json')])
-        n_small = max(1, args.count // 10)
-        base_names = names[:args.baseline_count]
-        start = time.perf_counter()
-        released_loop_scores(pred_dir, gt_dir, base_names)
-        base_rate = len(base_names) / (time.perf_counter() - start)
-        rate = args.count / sec
-        print(f'desra evaluate: {args.count} masks in {sec:.1f} s = {rate:.1f} img/s (imports included); peak RSS '
-              f'{rss:.0f} MiB, {grow:.0f} MiB above the bare interpreter ({n_small} masks: {rss_small:.0f} MiB, '
-              f'+{grow_small:.0f} MiB)')
-        print(f'  released-script loop baseline: {base_rate:.1f} img/s; ratio {ratio(rate, base_rate, 1)}')
-
-        mse_dir, gan_dir = make_pairs(osp.join(root, 'pairs'), args.calibrate_count)
-        n_small = max(1, args.calibrate_count // 10)
-        small = osp.join(root, 'pairs_small')
-        for sub in ('mse', 'gan'):
-            os.makedirs(osp.join(small, sub))
-            for name in sorted(os.listdir(osp.join(root, 'pairs', sub)))[:n_small]:
-                os.link(osp.join(root, 'pairs', sub, name), osp.join(small, sub, name))
-        _, rss_small, grow_small = run_command([
-            'calibrate', '--mse',
-            osp.join(small, 'mse'), '--gan',
-            osp.join(small, 'gan'), '--out',
-            osp.join(root, 'w_small.yml')
-        ])
-        sec, rss, grow = run_command(
-            ['calibrate', '--mse', mse_dir, '--gan', gan_dir, '--out',
-             osp.join(root, 'w.yml')])
-        rate = args.calibrate_count / sec
-        print(f'desra calibrate (no segmenter): {args.calibrate_count} pairs in {sec:.1f} s = {rate:.2f} img/s '
-              f'(imports included); peak RSS {rss:.0f} MiB, {grow:.0f} MiB above the bare interpreter '
-              f'({n_small} pairs: {rss_small:.0f} MiB, +{grow_small:.0f} MiB)')
-        import resource
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        start = time.perf_counter()
-        pair_names = sorted(os.listdir(mse_dir))[:args.baseline_count]
-        percentile_baseline(mse_dir, gan_dir, pair_names, 85)
-        base_rate = len(pair_names) / (time.perf_counter() - start)
-        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
-        print(f'  collect-all + np.percentile baseline: {base_rate:.2f} img/s; ratio {ratio(rate, base_rate)}; '
-              f'its memory grows ~{grown / len(pair_names):.0f} MiB per image (this process grew {grown:.0f} MiB '
-              f'over {len(pair_names)} images)')
+        if 'evaluate' in args.commands:
+            bench_evaluate_command(root, args.count, args.baseline_count)
+        if 'calibrate' in args.commands:
+            bench_calibrate_command(root, args.calibrate_count, args.baseline_count)
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -39,7 +39,8 @@ from basicsr.data import build_dataloader, build_dataset
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.data.prefetch_dataloader import CPUPrefetcher
 from basicsr.models import build_model
-from benchmarks.common import ratio, realesrgan_finetune_options
+from benchmarks.common import check_counts, ratio, realesrgan_finetune_options, run_main
+from desra_basicsr.errors import DesraSettingsError
 
 PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'camera', 'brick', 'grass', 'gravel')
 
@@ -234,6 +235,12 @@ def main() -> None:
     parser.add_argument('--data-batches', type=int, default=6, help='part 3: batches timed per configuration')
     parser.add_argument('--workers', type=int, default=2, help='part 3: loader workers')
     args = parser.parse_args()
+    check_counts(args, '--num-feat', '--num-block', '--batch', '--gt-size', '--threads', '--lr-size', '--iters',
+                 '--rounds', '--full-lr-size', '--data-batch', '--data-gt-size', '--data-batches')
+    check_counts(args, '--workers', least=0)
+    missing = [key for key in ('lq', 'mse', 'gan', 'mask') if args.data and not osp.isdir(osp.join(args.data, key))]
+    if missing:
+        raise DesraSettingsError(f'--data {args.data}: no {"/, ".join(missing)}/ folder (it needs lq/ mse/ gan/ mask/)')
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')
     torch.set_num_threads(args.threads)
@@ -272,4 +279,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -52,7 +52,8 @@ cross-validation: each is scored on its left-out generator's fine-tune outputs a
 generators (no held-out image and nothing of ``X`` takes part in ``X``'s choice). With ``--settings-cv WORK ...``,
 the setting itself (sources and their weights, iterations, augmentation: whatever trained the left-out localisers of
 each finished ``--work`` folder, this run's included) is chosen the same way: ``X``'s held-out outputs are scored by
-the localiser of the setting with the best mean fine-tune IoU over the other left-out generators. Written to
+the localiser of the setting with the best mean fine-tune IoU over the other left-out generators (the other
+folders' localisers write their masks under ``WORK/settings_cv``, never into those folders). Written to
 ``WORK/leave_one_out.json``. Each localiser is a ``desra localizer train`` job under ``WORK``, kept once finished: a
 run split over processes (each with its ``--generators`` and ``--left-out-only``,
 one ``--work``) is gathered by a last run on that ``--work``, which only scores what is already trained::
@@ -62,7 +63,6 @@ one ``--work``) is gathered by a last run on that ``--work``, which only scores 
 """
 import argparse
 import json
-import os
 import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -70,7 +70,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from benchmarks.common import REPO, checked, colour_fixed, timed
+from benchmarks.common import REPO, check_counts, check_paths, checked, colour_fixed, run_main, timed, write_json
 from desra_basicsr.demo import MSE_OPT, PRETRAINED
 from desra_basicsr.constants import MIN_AREA
 from desra_basicsr.evaluation.folders import format_table
@@ -145,7 +145,9 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
         action='store_true',
         help='also fuse with the localiser\'s scores instead of DeSRA\'s (no MSE-SR; one localiser pass per candidate)')
     args = parser.parse_args(argv)
+    check_counts(args, '--iters', '--batch-size', '--crop-size')
     if args.leave_one_out:
+        check_paths([('--leave-one-out', args.leave_one_out)])
         return args
     if len(args.candidate or []) < 3:
         parser.error(f'--candidate: give at least 3 GAN-SR candidates, got {len(args.candidate or [])}')
@@ -154,6 +156,10 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     if len(set(labels)) != len(labels) or reserved:
         parser.error(f'--candidate: labels must be unique, not "mse", "fused" or "fused_localizer" and not end in '
                      f'"_colour" (rows of the results), got {labels}')
+    check_paths([('--mse-opt', args.mse_opt), ('--mse-weights', args.mse_weights)]
+                + [(f'--candidate {c[0]}', path) for c in args.candidate for path in c[1:]])
+    check_paths([('--finetune-lr', args.finetune_lr), ('--heldout-lr', args.heldout_lr), ('--hr', args.hr)],
+                kind='folder')
     return args
 
 
@@ -289,9 +295,7 @@ def main(argv: List[str] = None) -> dict:
         fusion_order=dict(order=order, finetune_psnr=finetune_psnr),
         colour_sigma=sigma,
         fusion=rows)
-    os.makedirs(work, exist_ok=True)
-    with open(path('results.json'), 'w', encoding='utf-8') as f:
-        json.dump(results, f, indent=2)
+    write_json(path('results.json'), results)
     print_results(results, candidates)
     return results
 
@@ -488,12 +492,25 @@ def _cross_validated_thresholds(args: argparse.Namespace, work: str, left_out: S
                 scores=scores, **summarise(scores))
 
 
-def _finetune_scores(args: argparse.Namespace, work: str, target: ZooGenerator,
-                     save_maps: bool = False) -> Dict[str, float]:
+def _finetune_scores(args: argparse.Namespace, work: str, target: ZooGenerator, save_maps: bool = False,
+                     out: Optional[str] = None) -> Dict[str, float]:
     """Score the localiser of ``work`` that left ``target`` out on its fine-tune outputs (masks and, with
-    ``save_maps``, probability maps in ``WORK/without_X/cv/finetune``)."""
+    ``save_maps``, probability maps in ``OUT/without_X/cv/finetune``; ``OUT`` is ``work`` unless given)."""
     base = osp.join(work, f'without_{target.name}')
-    return _score(args, osp.join(base, 'localizer'), target.finetune, osp.join(base, 'cv', 'finetune'), save_maps)
+    return _score(args, osp.join(base, 'localizer'), target.finetune,
+                  osp.join(out or work, f'without_{target.name}', 'cv', 'finetune'), save_maps)
+
+
+def settings_cv_folder(work: str, index: int, other: str) -> str:
+    """Where this run (``work``) writes its scores of the localisers of the ``index``-th ``--settings-cv`` folder
+    ``other``: ``WORK/settings_cv/<index>_<name>``, never inside ``other``, whose own results stay as they are."""
+    return osp.join(work, 'settings_cv', f'{index}_{osp.basename(osp.normpath(other))}')
+
+
+def missing_left_out_localisers(works: Sequence[str], left_out: Sequence[str]) -> List[str]:
+    """The localiser checkpoints ``WORK/without_X/localizer`` that ``--settings-cv`` needs and that are not there."""
+    wanted = [osp.join(w, f'without_{name}', 'localizer', CHECKPOINT_NAME) for w in works for name in left_out]
+    return [f for f in wanted if not osp.isfile(f)]
 
 
 def _cross_validated_settings(args: argparse.Namespace, work: str, left_out: Sequence[ZooGenerator],
@@ -506,8 +523,7 @@ def _cross_validated_settings(args: argparse.Namespace, work: str, left_out: Seq
     works = [work] + [osp.abspath(w) for w in args.settings_cv]
     settings = []
     for w in works:
-        missing = [osp.join(w, f'without_{t.name}', 'localizer', CHECKPOINT_NAME) for t in left_out]
-        missing = [f for f in missing if not osp.isfile(f)]
+        missing = missing_left_out_localisers([w], [t.name for t in left_out])
         if missing:
             raise SystemExit(f'--settings-cv: {w} has no localiser trained without each left-out generator: '
                              f'{missing[0]} is missing (run the leave-one-out benchmark with that --work first)')
@@ -522,14 +538,14 @@ def _cross_validated_settings(args: argparse.Namespace, work: str, left_out: Seq
     finetune, heldout = {}, {}
     for target in left_out:
         finetune[target.name], heldout[target.name] = {}, {}
-        for w in works:
+        for index, w in enumerate(works):
             if w == work:
                 finetune[target.name][w], heldout[target.name][w] = finetune_scores[target.name], scores[target.name]
                 continue
-            base = osp.join(w, f'without_{target.name}')
-            finetune[target.name][w] = _finetune_scores(args, w, target)
-            heldout[target.name][w] = _score(args, osp.join(base, 'localizer'), target.heldout,
-                                             osp.join(base, 'masks', target.name))
+            out = settings_cv_folder(work, index, w)
+            finetune[target.name][w] = _finetune_scores(args, w, target, out=out)
+            heldout[target.name][w] = _score(args, osp.join(w, f'without_{target.name}', 'localizer'), target.heldout,
+                                             osp.join(out, f'without_{target.name}', 'masks', target.name))
     chosen = choose_on_other_generators(finetune)
     picked = {name: heldout[name][chosen[name]] for name in chosen}
     return dict(settings=settings, chosen=chosen, finetune=finetune, heldout=heldout, scores=picked,
@@ -560,6 +576,11 @@ def leave_one_out(args: argparse.Namespace) -> dict:
                          '--left-out-only, --prob-thresholds, --settings-cv')
     if args.settings_cv and len(left_out) < 2:
         raise SystemExit('--settings-cv: choosing a setting on the other generators needs at least 2 left out')
+    missing = missing_left_out_localisers([osp.abspath(w) for w in args.settings_cv or ()], left_out)
+    if missing:  # the other folders' localisers are checked before this run trains its own
+        raise SystemExit(f'--settings-cv: {osp.dirname(osp.dirname(osp.dirname(missing[0])))} has no localiser trained '
+                         f'without each left-out generator: {missing[0]} is missing (run the leave-one-out benchmark '
+                         'with that --work first)')
     bad = [t for t in args.prob_thresholds or () if not 0 < t <= 1]
     if bad or (args.prob_thresholds and len(left_out) < 2):
         raise SystemExit(f'--prob-thresholds: {bad} not in (0, 1]' if bad else
@@ -596,9 +617,7 @@ def leave_one_out(args: argparse.Namespace) -> dict:
     if synthetic and not args.left_out_only:
         alone = _train_and_score(args, work, 'synthetic_only', extra, generators)
         results['synthetic_only'] = dict(scores=alone, **summarise(alone))
-    os.makedirs(work, exist_ok=True)
-    with open(osp.join(work, 'leave_one_out.json'), 'w', encoding='utf-8') as f:
-        json.dump(results, f, indent=2)
+    write_json(osp.join(work, 'leave_one_out.json'), results)
     print_leave_one_out(results)
     return results
 
@@ -629,4 +648,4 @@ def print_leave_one_out(results: dict) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -26,18 +26,19 @@ Usage (from the repository root)::
     .venv/bin/python -m benchmarks.bench_localizer_speed [--archs fast-scnn deeplabv3plus-r18] [--images 0]
 """
 import argparse
-import json
 import os
 import os.path as osp
 import tempfile
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
-from benchmarks.common import REALESRGAN_OPTIONS, REPO, best_time, ratio, realesrgan_finetune_options, timed
+from benchmarks.common import (REALESRGAN_OPTIONS, REPO, best_time, check_counts, check_paths, ratio,
+                               realesrgan_finetune_options, run_main, timed, write_json)
 from desra_basicsr.demo import DEMO_DATA, GAN_OPT, MSE_OPT, PRETRAINED
 from desra_basicsr.image_io import list_images, read_image
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Command-line arguments (see the module docstring); missing files and folders are refused here."""
     from desra_basicsr.localizer.config import ARCHS
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--lr', default=osp.join(DEMO_DATA, 'heldout_lr'), help='folder of LR photos')
@@ -68,7 +69,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--repeat', type=int, default=2, help='passes per row; the best one counts')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--work', default=osp.join(REPO, 'results', 'bench_localizer_speed'))
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_counts(args, '--crop-size')
+    check_paths([('--lr', args.lr)], kind='folder')
+    check_paths([('--gan-opt', args.gan_opt), ('--gan-weights', args.gan_weights), ('--mse-opt', args.mse_opt),
+                 ('--mse-weights', args.mse_weights), ('--rrdb-weights', args.rrdb_weights)]
+                + [(f'--localizer {label}', path) for label, *paths in args.localizer for path in paths])
+    return args
 
 
 def random_localizer(arch: str, crop_size: int, image_dir: str, out: str) -> Tuple[str, str]:
@@ -93,7 +100,15 @@ def random_localizer(arch: str, crop_size: int, image_dir: str, out: str) -> Tup
     return config, random_checkpoint(config, osp.join(out, 'localizer.pth'))
 
 
-def main(argv=None) -> Dict:
+def main(argv: Optional[List[str]] = None) -> Dict:
+    """Time every row and print the ratios (see the module docstring).
+
+    Args:
+        argv (list[str] | None): Command-line arguments.
+
+    Returns:
+        dict: The figures written to ``WORK/results.json``.
+    """
     args = parse_args(argv)
     from desra_basicsr.detection.methods import build_detector
     from desra_basicsr.detection.segmenters import build_segmenter
@@ -165,11 +180,9 @@ def main(argv=None) -> Dict:
         torch_threads=torch.get_num_threads(),
         crop_size=args.crop_size,
         rows=rows)
-    os.makedirs(args.work, exist_ok=True)
-    with open(osp.join(args.work, 'results.json'), 'w', encoding='utf-8') as f:
-        json.dump(results, f, indent=2)
+    write_json(osp.join(args.work, 'results.json'), results)
     return results
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -16,7 +16,8 @@ it was accepted; a round without a fine-tune shows the current model's), the for
 in earlier rounds (addition rate, area before -> after), the iterations chosen and the round's wall time; then,
 per loop, the held-out figures of the current model after the last round against the targets: removal >= 85 %,
 addition <= 6 %, detail >= 0.93, and no accepted round that added artifacts on an earlier batch. Every loop is
-resumable (its own folder under ``--out``).
+resumable (its own folder under ``--out``); the stream under ``OUT/stream`` records its settings (``stream.json``:
+batches, crop, photos), and a run with others is refused: choose another ``--out``.
 
 Usage (from the repository root, after ``make setup``)::
 
@@ -32,17 +33,21 @@ from typing import Any, Dict, List, Optional
 
 import cv2
 
+from benchmarks.common import check_counts, run_main, write_json
 from desra_basicsr.demo import DEMO_DATA, FINETUNE_TEMPLATE, GAN_OPT, MSE_OPT, PRETRAINED
+from desra_basicsr.errors import DesraSettingsError
 from desra_basicsr.image_io import list_images
 from desra_basicsr.jobs.loop import LoopResult, LoopSettings, run
 from desra_basicsr.utils import atomic_write_path
 
 TARGETS = {'removal_rate': ('>=', 85.0), 'addition_rate': ('<=', 6.0), 'std_ratio': ('>=', 0.93)}
+#: The record of the stream's settings in ``OUT/stream``: a resumed run must make the same stream.
+STREAM_RECORD = 'stream.json'
 ROW = '{:<8}{:>5}{:>6}  {:<13}{:>9}{:>10}{:>12}{:>7}{:>8}  {:<24}{:>7}{:>9}'
 
 
 def write_photo(src: str, dst: str, crop: int) -> None:
-    """Link a photo into a stream folder, or write its central ``crop`` x ``crop`` crop."""
+    """Link a photo into a stream folder, or write its central ``crop`` x ``crop`` crop (atomically)."""
     if osp.exists(dst):
         return
     if not crop:
@@ -50,13 +55,47 @@ def write_photo(src: str, dst: str, crop: int) -> None:
         return
     img = cv2.imread(src)
     top, left = max(0, (img.shape[0] - crop) // 2), max(0, (img.shape[1] - crop) // 2)
-    cv2.imwrite(dst, img[top:top + crop, left:left + crop])
+    with atomic_write_path(dst) as tmp:
+        cv2.imwrite(tmp, img[top:top + crop, left:left + crop])
+
+
+def stream_settings(count: int, crop: int) -> Dict[str, Any]:
+    """What shapes the stream: the batch count, the crop and the photos of the two sets (``STREAM_RECORD``)."""
+    return {'batches': count, 'crop': crop, 'finetune': list_images(osp.join(DEMO_DATA, 'finetune_lr')),
+            'heldout': list_images(osp.join(DEMO_DATA, 'heldout_lr'))}
+
+
+def claim_stream(root: str, settings: Dict[str, Any]) -> None:
+    """Record ``settings`` in ``root/STREAM_RECORD`` before any photo is written, or refuse a stream made otherwise.
+
+    Args:
+        root (str): The stream folder (``OUT/stream``).
+        settings (dict): :func:`stream_settings`.
+
+    Raises:
+        DesraSettingsError: If ``root`` holds a stream of other settings, or files but no record.
+    """
+    path = osp.join(root, STREAM_RECORD)
+    if osp.isfile(path):
+        with open(path, encoding='utf-8') as f:
+            old = json.load(f)
+        changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+        if changed:
+            raise DesraSettingsError(f'{path}: this stream was made with other settings ({", ".join(changed)}); run '
+                                     'with the same settings to resume, or choose another --out')
+        return
+    if osp.isdir(root) and os.listdir(root):
+        raise DesraSettingsError(f'{root}: holds a stream without {STREAM_RECORD}, so its settings are unknown; '
+                                 'choose another --out')
+    write_json(path, settings)
 
 
 def make_stream(out: str, count: int, crop: int) -> Dict[str, Any]:
-    """The batches of the fine-tune set and the held-out folder under ``out/stream``."""
+    """The batches of the fine-tune set and the held-out folder under ``out/stream`` (see :func:`claim_stream`)."""
     root = osp.join(out, 'stream')
-    photos = list_images(osp.join(DEMO_DATA, 'finetune_lr'))
+    settings = stream_settings(count, crop)
+    claim_stream(root, settings)
+    photos = settings['finetune']
     batches = []
     for index in range(count):
         folder = osp.join(root, f'batch{index + 1}')
@@ -66,9 +105,26 @@ def make_stream(out: str, count: int, crop: int) -> Dict[str, Any]:
         batches.append(folder)
     heldout = osp.join(root, 'heldout')
     os.makedirs(heldout, exist_ok=True)
-    for name in list_images(osp.join(DEMO_DATA, 'heldout_lr')):
+    for name in settings['heldout']:
         write_photo(osp.join(DEMO_DATA, 'heldout_lr', name), osp.join(heldout, name), crop)
     return {'batches': tuple(batches), 'heldout': heldout}
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse unusable counts before any work.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+
+    Raises:
+        DesraSettingsError: For a count below 1, a negative crop, or more batches than fine-tune photos.
+    """
+    check_counts(args, '--batches', '--iters', '--checkpoint-every', '--fixed-iters', '--min-pool')
+    check_counts(args, '--crop', least=0)
+    photos = len(list_images(osp.join(DEMO_DATA, 'finetune_lr')))
+    if args.batches > photos:
+        raise DesraSettingsError(f'--batches {args.batches}: the fine-tune set has {photos} photos, one batch needs '
+                                 'at least one')
 
 
 def round_figures(record: Dict[str, Any], current: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -142,6 +198,7 @@ def main() -> None:
     parser.add_argument('--out', default='results/bench_loop', help='one loop folder per mode and seed')
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args()
+    check_args(args)
 
     stream = make_stream(args.out, args.batches, args.crop)
     table: Dict[str, Dict[int, Any]] = {}
@@ -178,12 +235,11 @@ def main() -> None:
                        if final else 'no model accepted')
             verdict = 'meets every target' if not found['missed'] else 'misses ' + '; '.join(found['missed'])
             print(f'{mode} seed {seed} ({found["current"]}, {found["seconds"]} s): {figures}; {verdict}')
+    report = {'settings': vars(args), 'targets': TARGETS, 'loops': table}
     path = osp.join(args.out, 'bench_loop.json')
-    with atomic_write_path(path) as tmp:
-        with open(tmp, 'w') as f:
-            json.dump({'settings': vars(args), 'targets': TARGETS, 'loops': table}, f, indent=2)
+    write_json(path, report)
     print(f'figures: {path}')
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main, out_option='--out')

@@ -17,17 +17,17 @@ set's figures; the held-out figures only report. Each run is resumable (its own 
 
 Usage (from the repository root, after ``make setup``)::
 
-    .venv/bin/python -m benchmarks.bench_quality                      # default + alternative recipe, seeds 0 1 2
+    .venv/bin/python -m benchmarks.bench_quality          # the three recipes (default, paper, mask-l1), seeds 0 1 2
     .venv/bin/python -m benchmarks.bench_quality --recipes default --seeds 0 1 2 3 4
 """
 import argparse
-import json
 import os
 import os.path as osp
 from typing import Any, Dict, List
 
 import yaml
 
+from benchmarks.common import check_counts, run_main, write_json
 from desra_basicsr.demo import FINETUNE_TEMPLATE, DemoSettings, run_demo
 from desra_basicsr.utils import atomic_write_path
 
@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument('--out', default='results/bench_quality', help='one demo folder per recipe and seed')
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args()
+    check_counts(args, '--iters')
 
     table: Dict[str, Dict[int, Dict[str, Dict[str, float]]]] = {}
     for recipe in args.recipes:
@@ -160,12 +161,9 @@ def main() -> None:
         for seed, miss in missed.items():
             print(f'  seed {seed}: ' + ('meets every target' if not miss else 'misses ' + '; '.join(miss)))
     path = osp.join(args.out, 'bench_quality.json')
-    with atomic_write_path(path) as tmp:
-        with open(tmp, 'w') as f:
-            json.dump({'iters': args.iters, 'recipes': {k: RECIPES[k] for k in args.recipes}, 'summary': summary}, f,
-                      indent=2)
+    write_json(path, {'iters': args.iters, 'recipes': {k: RECIPES[k] for k in args.recipes}, 'summary': summary})
     print(f'figures: {path}')
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main, out_option='--out')

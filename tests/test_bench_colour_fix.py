@@ -7,6 +7,7 @@ import pytest
 from skimage import data as skdata
 
 from benchmarks import bench_colour_fix as bench
+from desra_basicsr.errors import DesraSettingsError
 
 PHOTOS = ('astronaut', 'chelsea', 'coffee')
 
@@ -62,3 +63,12 @@ def test_bad_arguments_are_refused(tmp_path, args):
     with pytest.raises(SystemExit):
         bench.parse_args(['--zoo', _zoo(tmp_path)] + args)
     assert not (tmp_path / 'out.json').exists()
+
+
+def test_a_split_no_generator_has_is_refused_by_name_before_any_work(tmp_path):
+    out = tmp_path / 'out.json'
+    with pytest.raises(DesraSettingsError, match=r'--splits: no generator of .*manifest.json has outputs of heldout, '
+                                                 r'val; build them with .*build_zoo.py --splits heldout val'):
+        bench.main(['--zoo', _zoo(tmp_path), '--splits', 'finetune', 'heldout', 'val', '--every', '1', '--out',
+                    str(out)])
+    assert not out.exists()

@@ -1,4 +1,5 @@
 """``benchmarks/bench_localizer_fusion.py --leave-one-out``: the zoo manifest, and the whole mode on tiny data."""
+import argparse
 import json
 import os
 import os.path as osp
@@ -140,3 +141,39 @@ def test_leave_one_out_trains_without_each_generator_and_scores_it(tmp_path, cap
         bench.main(['--leave-one-out', manifest, '--work', str(work), '--seen-only', '--left-out-only'] + small)
     with pytest.raises(SystemExit, match=r"--generators: unknown \['gan_z'\]"):
         bench.main(['--leave-one-out', manifest, '--work', str(work), '--generators', 'gan_z'] + small)
+
+
+def test_settings_cv_scores_other_folders_localisers_under_this_work_only(tmp_path, monkeypatch):
+    """The other ``--settings-cv`` folders are read, never written: their own masks and maps stay as they are."""
+    work, other = str(tmp_path / 'work'), str(tmp_path / 'other')
+    targets = [bench.ZooGenerator(name, (f'/zoo/{name}/ft', '/m'), (f'/zoo/{name}/ho', '/m')) for name in ('a', 'b')]
+    for folder in (work, other):
+        for target in targets:
+            localizer = os.path.join(folder, f'without_{target.name}', 'localizer')
+            os.makedirs(localizer)
+            open(os.path.join(localizer, 'localizer.pth'), 'w').close()
+            with open(os.path.join(localizer, 'summary.json'), 'w') as f:
+                json.dump({'meta': {'sources': [], 'iters': 5}}, f)
+    written = []
+
+    def score(args, localizer, split, out, save_maps=False):
+        written.append(out)
+        return {'iou': 50.0 if localizer.startswith(other) else 10.0, 'precision': 1.0, 'recall': 1.0}
+
+    monkeypatch.setattr(bench, '_score', score)
+    args = argparse.Namespace(settings_cv=[other])
+    own = {t.name: {'iou': 10.0, 'precision': 1.0, 'recall': 1.0} for t in targets}
+    found = bench._cross_validated_settings(args, work, targets, own, own)
+    assert found['chosen'] == {'a': other, 'b': other}
+    assert len(written) == 4 and all(out.startswith(os.path.join(work, 'settings_cv', '1_other') + os.sep)
+                                     for out in written), written
+    assert sorted(os.listdir(os.path.join(other, 'without_a'))) == ['localizer']
+
+
+def test_settings_cv_folders_without_localisers_are_refused_before_any_training(tmp_path):
+    manifest = _zoo(tmp_path / 'zoo')
+    with pytest.raises(SystemExit, match=r'--settings-cv: .*absent has no localiser trained without'):
+        bench.main(['--leave-one-out', manifest, '--work', str(tmp_path / 'work'), '--generators', 'gan_a', 'gan_b',
+                    '--settings-cv', str(tmp_path / 'absent'), '--arch', 'segformer-mit-b0', '--iters', '1',
+                    '--batch-size', '2', '--crop-size', '48'])
+    assert not (tmp_path / 'work').exists()

@@ -1,8 +1,13 @@
 """``benchmarks/bench_loop.py`` on 48 px crops of the corpus and fine-tunes of a few iterations."""
 import json
+import os
 import sys
 
+import cv2
+import pytest
+
 from benchmarks import bench_loop
+from desra_basicsr.errors import DesraSettingsError
 
 
 def test_bench_loop_runs_both_lengths_with_held_back_photos_and_judges_the_targets(tmp_path, monkeypatch, capsys):
@@ -34,3 +39,29 @@ def test_bench_loop_runs_both_lengths_with_held_back_photos_and_judges_the_targe
                 assert sum(not artifact[n] for n in split['validation']) == round(0.25 * len(clean))
         accepted = any(r['accepted'] for r in rounds)
         assert (found['loops'][mode]['0']['missed'] == ['no model was accepted']) == (not accepted)
+
+
+def test_a_stream_made_with_other_settings_is_refused_not_reused(tmp_path):
+    out = str(tmp_path / 'bench')
+    stream = bench_loop.make_stream(out, 3, 48)
+    assert bench_loop.make_stream(out, 3, 48) == stream  # the same settings resume it
+    for count, crop, changed in ((3, 32, 'crop'), (2, 48, 'batches')):
+        with pytest.raises(DesraSettingsError, match=rf'stream.json: this stream was made with other settings '
+                                                     rf'\({changed}\); .*choose another --out'):
+            bench_loop.make_stream(out, count, crop)
+    assert sorted(os.listdir(f'{out}/stream')) == ['batch1', 'batch2', 'batch3', 'heldout', 'stream.json']
+    assert cv2.imread(f'{stream["heldout"]}/{os.listdir(stream["heldout"])[0]}').shape[:2] == (48, 48)
+    os.remove(f'{out}/stream/stream.json')  # a stream of unknown settings
+    with pytest.raises(DesraSettingsError, match='holds a stream without stream.json'):
+        bench_loop.make_stream(out, 3, 48)
+
+
+@pytest.mark.parametrize('args, message', [(['--batches', '0'], '--batches 0: give a number >= 1'),
+                                           (['--batches', '17'], '--batches 17: the fine-tune set has 16 photos'),
+                                           (['--iters', '0'], '--iters 0: give a number >= 1'),
+                                           (['--crop', '-1'], '--crop -1: give a number >= 0')])
+def test_bad_counts_are_refused_before_the_stream_is_made(tmp_path, monkeypatch, args, message):
+    monkeypatch.setattr(sys, 'argv', ['bench_loop', '--out', str(tmp_path / 'bench'), *args])
+    with pytest.raises(DesraSettingsError, match=message):
+        bench_loop.main()
+    assert not (tmp_path / 'bench').exists()

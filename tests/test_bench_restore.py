@@ -1,4 +1,5 @@
 """``benchmarks/bench_restore.py`` end to end on tiny data: a zoo of two generators, untrained restorers."""
+import argparse
 import json
 import os
 
@@ -9,6 +10,7 @@ import torch
 from skimage import data as skdata
 
 from benchmarks import bench_restore as bench
+from desra_basicsr.errors import DesraSettingsError
 from desra_basicsr.jobs import restore
 from desra_basicsr.restore.checkpoint import save_checkpoint
 from desra_basicsr.restore.model import Restorer, RestorerConfig
@@ -158,3 +160,42 @@ def test_the_localiser_driven_fusion_fuses_the_zoo_without_mse_sr(tmp_path):
         assert len(shares) == 2 and abs(sum(shares) - 1) < 1e-6
         fused = cv2.imread(os.path.join(seen.methods['fusion_localizer'], f'{photo}.png'))
         assert fused.shape == (SIZE, SIZE, 3)
+
+
+def test_the_synthetic_set_of_one_split_never_holds_another_splits_photos(tmp_path):
+    zoo = json.loads(open(_zoo(tmp_path)).read())
+    work = str(tmp_path / 'work')
+    args = lambda split, per_class: argparse.Namespace(split=split, synthetic_per_class=per_class)  # noqa: E731
+    held = bench.synthetic_set(args('heldout', 1), work, zoo['hr'], ['astronaut'])
+    tuned = bench.synthetic_set(args('finetune', 1), work, zoo['hr'], ['coffee'])
+    assert held.images != tuned.images and held.images.startswith(os.path.join(work, 'synthetic', 'heldout'))
+    for image_set, photo in ((held, 'astronaut'), (tuned, 'coffee')):
+        for folder in (image_set.images, image_set.masks, image_set.hr):
+            names = os.listdir(folder)
+            assert len(names) == 6 and all(n.startswith(f'{photo}__') for n in names), names
+    again = bench.synthetic_set(args('finetune', 1), work, zoo['hr'], ['chelsea'])  # other photos, same split
+    for folder in (again.images, again.masks, again.hr, os.path.join(work, 'synthetic', 'finetune', 'hr_split')):
+        names = os.listdir(folder)
+        assert names and all(n.startswith('chelsea') for n in names), names
+
+
+def test_a_finetune_dir_of_another_split_is_refused_before_any_work(tmp_path):
+    zoo = _zoo(tmp_path)
+    work = tmp_path / 'work'
+    other = tmp_path / 'other_split_sr'
+    other.mkdir()
+    cv2.imwrite(str(other / 'rocket.png'), np.zeros((8, 8, 3), np.uint8))
+    argv = ['--work', str(work), '--zoo', zoo, '--seen', 'gen_seen', '--unseen', 'gen_unseen', '--restorer',
+            _restorer(tmp_path / 'diffusion.pth', 'diffusion'), '--regression', '', '--finetune-dir', str(other)]
+    with pytest.raises(DesraSettingsError, match=r'other_split_sr: the DeSRA fine-tune\'s outputs must be the heldout '
+                                                 r'split\'s 3 images \(missing astronaut, chelsea, coffee; not of the '
+                                                 r'split rocket\)'):
+        bench.main(argv)
+    assert not work.exists()
+    with pytest.raises(DesraSettingsError, match='--finetune-dir .*absent: no such folder'):
+        bench.main(argv[:-1] + [str(tmp_path / 'absent')])
+    # --demo gives the fine-tune's outputs of the split the run scores
+    for split, folder in (('heldout', 'heldout'), ('finetune', 'pool_after')):
+        args = bench.parse_args(['--work', str(work), '--split', split, '--demo', 'results/demo'])
+        assert args.finetune_dir == os.path.join('results/demo', 'rounds', '001', folder, 'sr')
+    assert bench.parse_args(['--work', str(work), '--demo', 'd', '--finetune-dir', 'mine']).finetune_dir == 'mine'
