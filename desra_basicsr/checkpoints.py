@@ -28,6 +28,32 @@ STATE_DICT_KEYS = ('params_ema', 'params', 'state_dict')
 #: How many key names a mismatch message lists.
 KEYS_SHOWN = 5
 
+#: Where users get the released weights the option files and the README name, by file name: the "Where to get it"
+#: column of docs/finetune.md, section 2 ("Weights"), word for word (a test compares them). Nothing is downloaded.
+WEIGHT_SOURCES = {
+    'RealESRGAN_x4plus.pth': 'Real-ESRGAN GitHub releases (xinntao/Real-ESRGAN, release v0.1.0)',
+    'RealESRGAN_x4plus_netD.pth': 'Real-ESRGAN GitHub releases (v0.2.2.3)',
+    'RealESRNet_x4plus.pth': 'Real-ESRGAN GitHub releases (v0.1.1)',
+    'net_g_RealESRGAN+LDL.pth': "LDL's GitHub repository (csjliang/LDL), link in its README",
+    '003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth': 'SwinIR GitHub releases (JingyunLiang/SwinIR, v0.0)',
+    '003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_PSNR.pth': 'SwinIR GitHub releases (v0.0)',
+    'vgg19-dcbb9e9d.pth': "torchvision's VGG19 ImageNet weights (download.pytorch.org/models/vgg19-dcbb9e9d.pth)",
+}
+
+
+def weights_source(path: str) -> str:
+    """Where users get a released weight file, as a clause for error messages.
+
+    Args:
+        path (str): The file (only its name counts).
+
+    Returns:
+        str: ``'get it from <source> (docs/finetune.md, section 2)'``, or ``''`` for a file not in
+        :data:`WEIGHT_SOURCES`.
+    """
+    source = WEIGHT_SOURCES.get(osp.basename(path))
+    return f'get it from {source} (docs/finetune.md, section 2)' if source else ''
+
 
 def read_checkpoint(path: str) -> dict:
     """Load a checkpoint file as a dict, on the CPU, with ``weights_only=True``.
@@ -43,7 +69,8 @@ def read_checkpoint(path: str) -> dict:
             tensors and containers, or is not a dict.
     """
     if not osp.isfile(path):
-        raise DesraInputError(f'{path}: checkpoint file not found')
+        source = weights_source(path)
+        raise DesraInputError(f'{path}: checkpoint file not found' + (f'; {source}' if source else ''))
     if os.path.getsize(path) == 0:
         raise DesraInputError(f'{path}: checkpoint file is empty')
     try:
@@ -53,12 +80,26 @@ def read_checkpoint(path: str) -> dict:
     except pickle.UnpicklingError as err:
         raise DesraInputError(f'{path}: {_unpickler_reason(err)}') from err
     except Exception as err:  # noqa: B902  (torch raises many types for corrupt or foreign files)
-        detail = str(err).strip().split('. ')[0].splitlines()[0][:200] if str(err).strip() else 'no detail'
         raise DesraInputError(f'{path}: not a readable torch checkpoint, or truncated or corrupt '
-                              f'({type(err).__name__}: {detail})') from err
+                              f'({load_error_reason(err)})') from err
     if not isinstance(ckpt, dict):
         raise DesraInputError(f'{path}: holds a {type(ckpt).__name__}, not a state dict or checkpoint dict')
     return ckpt
+
+
+def load_error_reason(err: BaseException) -> str:
+    """Why ``torch.load`` failed, in a few words for a one-line message (without torch's advice on unsafe loading).
+
+    Args:
+        err (BaseException): What ``torch.load`` (or the use of its result) raised.
+
+    Returns:
+        str: The reason.
+    """
+    if isinstance(err, pickle.UnpicklingError):
+        return _unpickler_reason(err)
+    detail = str(err).strip().split('. ')[0].splitlines()[0][:200] if str(err).strip() else 'no detail'
+    return f'{type(err).__name__}: {detail}'
 
 
 def _unpickler_reason(err: Exception) -> str:

@@ -9,8 +9,15 @@ Usage (from the repository root, as with Real-ESRGAN's ``realesrgan/train.py``):
 Any BasicSR option file works, ours or the user's own. Runs are written to ``experiments/<name>/`` under the
 current working directory, the same place ``--auto_resume`` looks for training states.
 
+Before BasicSR parses the options, the keys it (and its training loop) cannot do without are checked, a DiffGAR
+restorer option file is recognised, and a resumed run (``--auto_resume`` or ``path.resume_state``) must have been
+started with the same training options: the option file is compared with the copy BasicSR saved in the run's
+experiment folder (see :func:`check_resume_options`). ``--force_yml`` entries apply to all of these checks, and to the
+option file's ``dist_params.backend``.
+
 Before BasicSR creates the experiment folder, the options it parsed are checked: every type must be registered
-(``model_type``, ``network_*``, datasets, the plugin's transform, losses, metrics), and the files and folders the
+(``model_type``, ``network_*``, datasets, the plugin's transform, losses, metrics), the keys of every ``network_*``
+block must be arguments of its architecture, and the files and folders the
 options name must exist (pretrained networks, ``resume_state``, VGG19 for a perceptual loss, data roots,
 ``meta_info_file``), plus the model's own checks. Each unknown key in a block the plugin owns (its dataset,
 transform and metrics, ``DeSRAFinetuneModel``'s ``train`` block) gets one ``warning:`` line, since BasicSR ignores
@@ -25,18 +32,22 @@ import inspect
 import logging
 import os
 import os.path as osp
+import pickle
 import sys
-from typing import Dict, FrozenSet, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Tuple
 
 import yaml
 
 import desra_basicsr  # noqa: F401  (applies the compat fixes and registers the plugin's components)
 from basicsr import train as basicsr_train
-from basicsr.utils.options import ordered_yaml, parse_options
+from basicsr.models.srgan_model import SRGANModel
+from basicsr.utils.options import _postprocess_yml_value, ordered_yaml, parse_options
 from basicsr.utils.registry import (ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY,
                                     Registry)
+from desra_basicsr.checkpoints import load_error_reason
 from desra_basicsr.compat import DIST_BACKEND_ENV
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
+from desra_basicsr.jobs.finetune import _differences
 from desra_basicsr.models.desra_finetune_model import VGG_PRETRAIN_PATH, check_pretrained_files, check_vgg_file
 from desra_basicsr.registry import TRANSFORM_REGISTRY
 from desra_basicsr.utils import notice
@@ -85,13 +96,88 @@ def read_option_file(path: str) -> dict:
     return opt
 
 
+def force_yml_entries(argv: List[str]) -> List[str]:
+    """The ``--force_yml`` entries of a command line, as BasicSR's parser collects them (``nargs='+'``).
+
+    Args:
+        argv (list[str]): Command-line arguments without the program name.
+
+    Returns:
+        list[str]: ``KEY:SUBKEY=VALUE`` entries, in order.
+    """
+    entries: List[str] = []
+    taking = False
+    for arg in argv:
+        if arg.startswith('--force_yml='):
+            entries.append(arg.split('=', 1)[1])
+            taking = False
+        elif arg == '--force_yml':
+            taking = True
+        elif taking and not arg.startswith('-'):
+            entries.append(arg)
+        else:
+            taking = False
+    return entries
+
+
+def apply_force_yml(opt: dict, entries: List[str], opt_path: str) -> None:
+    """Apply ``--force_yml`` entries to options as BasicSR's ``parse_options`` does (values parsed the same way).
+
+    Args:
+        opt (dict): Options read from ``opt_path``, changed in place.
+        entries (list[str]): ``KEY:SUBKEY=VALUE`` entries.
+        opt_path (str): The option file, named in errors.
+
+    Raises:
+        DesraSettingsError: For an entry without exactly one ``=``, or whose parent keys are not in the options
+            (BasicSR creates no new blocks).
+    """
+    for entry in entries:
+        if entry.count('=') != 1:
+            raise DesraSettingsError(f'--force_yml {entry}: expected KEY:SUBKEY=VALUE, with one "="')
+        keys, value = (part.strip() for part in entry.split('='))
+        *parents, last = keys.split(':')
+        node: Any = opt
+        for depth, key in enumerate(parents):
+            if not isinstance(node, dict) or key not in node:
+                where = ':'.join(parents[:depth + 1])
+                raise DesraSettingsError(f'--force_yml {entry}: {opt_path} has no option {where}; check the keys')
+            node = node[key]
+        if not isinstance(node, dict):
+            raise DesraSettingsError(f'--force_yml {entry}: {":".join(parents)} in {opt_path} is not a block of '
+                                     'options; check the keys')
+        node[last] = _postprocess_yml_value(value)
+
+
+def effective_options(argv: List[str]) -> Optional[dict]:
+    """The options a command line gives BasicSR: the ``-opt`` file, ``--force_yml`` applied (None without ``-opt``).
+
+    Args:
+        argv (list[str]): Command-line arguments without the program name.
+
+    Returns:
+        dict | None: The options.
+
+    Raises:
+        DesraSettingsError: If the ``-opt`` file is missing or is not a YAML mapping, or a ``--force_yml`` entry
+            does not apply.
+    """
+    opt_path = _option_value(argv, '-opt')
+    if not opt_path:
+        return None
+    opt = read_option_file(opt_path)
+    apply_force_yml(opt, force_yml_entries(argv), opt_path)
+    return opt
+
+
 def prepare_argv(argv: List[str]) -> List[str]:
-    """Make the command line acceptable to BasicSR's parser and export the option file's dist backend.
+    """Make the command line acceptable to BasicSR's parser and export the options' dist backend.
 
     * ``torch.distributed.launch`` on torch 2.x passes ``--local-rank``; BasicSR's parser only knows
       ``--local_rank``.
-    * ``dist_params.backend`` in the option file (BasicSR only honours it for slurm) is exported as
-      ``$DESRA_DIST_BACKEND`` for the pytorch launcher; without it, nccl is used on GPUs and gloo on CPU.
+    * ``dist_params.backend`` of the options (the option file, ``--force_yml`` applied; BasicSR only honours it for
+      slurm) is exported as ``$DESRA_DIST_BACKEND`` for the pytorch launcher; without it, nccl is used on GPUs and
+      gloo on CPU.
 
     Args:
         argv (list[str]): Command-line arguments without the program name.
@@ -100,12 +186,14 @@ def prepare_argv(argv: List[str]) -> List[str]:
         list[str]: Arguments for BasicSR's parser.
 
     Raises:
-        DesraSettingsError: If the ``-opt`` file is missing or is not a YAML mapping.
+        DesraSettingsError: If the ``-opt`` file is missing or is not a YAML mapping, or a ``--force_yml`` entry
+            does not apply.
     """
     argv = [('--local_rank' + arg[len('--local-rank'):]) if arg.startswith('--local-rank') else arg for arg in argv]
-    opt_path = _option_value(argv, '-opt')
-    if opt_path:
-        backend = (read_option_file(opt_path).get('dist_params') or {}).get('backend')
+    opt = effective_options(argv)
+    if opt is not None:
+        dist_params = opt.get('dist_params')
+        backend = dist_params.get('backend') if isinstance(dist_params, dict) else None
         if backend:
             os.environ.setdefault(DIST_BACKEND_ENV, backend)
     return argv
@@ -155,17 +243,257 @@ def check_types(opt: dict, opt_path: str) -> None:
         if not name:
             raise DesraSettingsError(f'{opt_path}: {option} is missing; name a registered {what}')
         if not _registered(name, registry):
-            close = difflib.get_close_matches(str(name), [str(key) for key in registry.keys()], n=3)
+            # BasicSR also registers some names with a ``_basicsr`` suffix, which users never write
+            names = dict.fromkeys(str(key)[:-len('_basicsr')] if str(key).endswith('_basicsr') else str(key)
+                                  for key in registry.keys())
+            close = difflib.get_close_matches(str(name), list(names), n=3)
             hint = f'did you mean {" or ".join(close)}?' if close else 'check the spelling'
             raise DesraSettingsError(f'{opt_path}: {option}: {name!r} is not a registered {what}; {hint}')
 
 
+#: Keys that BasicSR's ``parse_options`` and training loop read without a default: top-level keys (the blocks among
+#: them must be mappings), and keys of the ``train``, ``logger`` and ``val`` blocks.
+REQUIRED_KEYS = ('name', 'model_type', 'num_gpu', 'scale', 'datasets', 'network_g', 'path', 'train', 'logger')
+REQUIRED_BLOCKS = frozenset({'datasets', 'network_g', 'path', 'train', 'logger'})
+REQUIRED_IN = {
+    'train': ('total_iter', 'optim_g', 'scheduler'),
+    'logger': ('print_freq', 'save_checkpoint_freq'),
+    'val': ('val_freq', 'save_img'),
+}
+#: Keys every dataset block of a phase needs (BasicSR's loader); BasicSR's own datasets also need ``io_backend``.
+DATASET_KEYS = {'train': ('type', 'batch_size_per_gpu', 'num_worker_per_gpu'), 'val': ('type', 'name')}
+#: Keys a training dataset of these types reads without a default (its random crop and augmentation).
+TRAIN_PATCH_KEYS = {'PairedImageDataset': ('gt_size', 'use_hflip', 'use_rot'), 'PseudoGTPairedDataset': ('gt_size', )}
+#: Keys of a GAN model (BasicSR's ``SRGANModel`` and its subclasses) without checks of its own.
+GAN_KEYS = (('network_d', ), ('train', 'optim_d'), ('train', 'gan_opt'))
+#: Example of a complete option file, named in the errors.
+EXAMPLE_OPTIONS = 'options/finetune_realesrgan_desra.yml'
+
+
+def _missing(opt_path: str, option: str, what: str = 'BasicSR needs it') -> DesraSettingsError:
+    return DesraSettingsError(f'{opt_path}: {option} is missing; {what} (see {EXAMPLE_OPTIONS})')
+
+
+def _registered_class(name: Any, registry: Registry) -> Optional[type]:
+    """The class registered as ``name`` (BasicSR's lookup), or None when the name is not registered."""
+    return registry.get(name) if isinstance(name, str) and _registered(name, registry) else None
+
+
+def _check_dataset_keys(opt: dict, opt_path: str) -> None:
+    """Check the keys every dataset block needs (see :func:`check_required_keys`)."""
+    if not isinstance(opt['datasets'].get('train'), dict):
+        raise _missing(opt_path, 'datasets.train', 'BasicSR trains on it')
+    for phase, block in opt['datasets'].items():
+        kind = str(phase).split('_')[0]
+        if kind not in DATASET_KEYS or not isinstance(block, dict):
+            raise DesraSettingsError(f'{opt_path}: datasets.{phase}: not a dataset phase BasicSR knows; name it train, '
+                                     'val or val_<name>, with a block of dataset options')
+        required = list(DATASET_KEYS[kind])
+        dataset = _registered_class(block.get('type'), DATASET_REGISTRY)
+        if dataset is not None and not _plugin_owned(dataset):
+            required.append('io_backend')
+        if kind == 'train':
+            required += TRAIN_PATCH_KEYS.get(getattr(dataset, '__name__', ''), ())
+        for key in required:
+            if block.get(key) is None:
+                raise _missing(opt_path, f'datasets.{phase}.{key}', f'the {kind} dataset needs it')
+
+
+def check_required_keys(opt: dict, opt_path: str) -> None:
+    """Check the keys BasicSR cannot do without, before it parses the options or creates any folder.
+
+    Without this check BasicSR stops with a KeyError traceback, some of them only after it created the
+    experiment folder (archiving the previous run of the same name).
+
+    Args:
+        opt (dict): Options read from ``opt_path`` (``--force_yml`` applied).
+        opt_path (str): The option file, named in the errors.
+
+    Raises:
+        DesraSettingsError: Naming the first missing key; for a DiffGAR restorer option file, naming its command.
+    """
+    if 'data' in opt and 'model' in opt and 'datasets' not in opt and 'network_g' not in opt:
+        raise DesraSettingsError(f'{opt_path}: a DiffGAR restorer option file (top-level data: and model:), not a '
+                                 f'BasicSR one; train it with: desra restore train -opt {opt_path} --out FOLDER')
+    for key in REQUIRED_KEYS:
+        if opt.get(key) is None:
+            raise _missing(opt_path, key)
+        if key in REQUIRED_BLOCKS and not isinstance(opt[key], dict):
+            raise DesraSettingsError(f'{opt_path}: {key}: expected a block of options, got {opt[key]!r} (see '
+                                     f'{EXAMPLE_OPTIONS})')
+    if not isinstance(opt['name'], str):
+        raise DesraSettingsError(f'{opt_path}: name: expected the run name, a string, got {opt["name"]!r}')
+    for block, keys in REQUIRED_IN.items():
+        if block == 'val' and not isinstance(opt.get('val'), dict):
+            continue
+        for key in keys:
+            if opt[block].get(key) is None:
+                raise _missing(opt_path, f'{block}.{key}')
+    _check_dataset_keys(opt, opt_path)
+    model = _registered_class(opt['model_type'], MODEL_REGISTRY)
+    if model is not None and issubclass(model, SRGANModel) and getattr(model, 'check_options', None) is None:
+        for keys in GAN_KEYS:
+            if (opt if len(keys) == 1 else opt[keys[0]]).get(keys[-1]) is None:
+                raise _missing(opt_path, '.'.join(keys), f'{model.__name__} trains a discriminator')
+
+
+def check_network_keys(opt: dict, opt_path: str) -> None:
+    """Check that the keys of every ``network_*`` block are arguments of its architecture, and none is missing.
+
+    BasicSR passes them as keyword arguments, so an unknown or missing one stops the run with a TypeError traceback
+    after the experiment folder was created.
+
+    Args:
+        opt (dict): Options, types already checked.
+        opt_path (str): The option file, named in the errors.
+
+    Raises:
+        DesraSettingsError: Naming the option key and the architecture.
+    """
+    for key, block in opt.items():
+        if not (str(key).startswith('network_') and isinstance(block, dict)):
+            continue
+        arch = ARCH_REGISTRY.get(block['type'])
+        parameters = inspect.signature(arch).parameters
+        if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            continue
+        known = _parameters(arch)
+        for name in block:
+            if name != 'type' and name not in known:
+                close = difflib.get_close_matches(str(name), sorted(known), n=1)
+                hint = f'did you mean {close[0]}?' if close else f'its arguments: {", ".join(sorted(known))}'
+                raise DesraSettingsError(f'{opt_path}: {key}.{name}: not an argument of {block["type"]}; {hint}')
+        for name in sorted(known):
+            if parameters[name].default is inspect.Parameter.empty and name not in block:
+                raise DesraSettingsError(f'{opt_path}: {key}.{name} is missing; {block["type"]} needs it')
+
+
+#: Keys whose change leaves a run resumable: the length of the run, and how the training data is loaded.
+RESUMABLE_KEYS = frozenset({
+    'train.total_iter', 'datasets.train.num_worker_per_gpu', 'datasets.train.pin_memory',
+    'datasets.train.persistent_workers', 'datasets.train.prefetch_mode', 'datasets.train.num_prefetch_queue',
+    'datasets.train.keep_in_memory'
+})
+
+
+def trained_options(opt: dict) -> dict:
+    """The options that decide what a run trains, which a resumed run must share with the run it continues.
+
+    ``model_type``, ``scale``, ``manual_seed``, every ``network_*`` block, the ``train`` block, the training
+    dataset, and the pretrained networks of ``path`` (with their ``param_key_*`` and ``strict_load_*``), less
+    :data:`RESUMABLE_KEYS`. Validation, logging and the run's name do not change the weights.
+
+    Args:
+        opt (dict): Options.
+
+    Returns:
+        dict: The selected options, nested as in ``opt``.
+    """
+    picked: Dict[str, Any] = {key: value for key, value in opt.items()
+                              if key in ('model_type', 'scale', 'manual_seed') or str(key).startswith('network_')}
+    picked['train'] = dict(opt.get('train') or {})
+    train_set = (opt.get('datasets') or {}).get('train')
+    picked['datasets'] = {'train': dict(train_set) if isinstance(train_set, dict) else train_set}
+    picked['path'] = {key: value for key, value in (opt.get('path') or {}).items()
+                      if str(key).startswith(('pretrain_network_', 'param_key_', 'strict_load_'))}
+    for dotted in RESUMABLE_KEYS:
+        block, key = dotted.rsplit('.', 1)
+        node = picked
+        for part in block.split('.'):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(key, None)
+    return picked
+
+
+def saved_options_file(experiment: str) -> Optional[str]:
+    """The option file BasicSR saved in an experiment folder at the run's last start (``copy_opt_file``).
+
+    BasicSR copies the ``-opt`` file there under its own name each time a run starts or resumes; the newest
+    copy belongs to the run that wrote the newest training state.
+
+    Args:
+        experiment (str): The experiment folder.
+
+    Returns:
+        str | None: The newest ``*.yml`` / ``*.yaml`` there, or None.
+    """
+    if not osp.isdir(experiment):
+        return None
+    copies = [osp.join(experiment, f) for f in os.listdir(experiment) if f.endswith(('.yml', '.yaml'))]
+    copies = [f for f in copies if osp.isfile(f)]
+    return max(copies, key=os.path.getmtime) if copies else None
+
+
+def _saved_command(path: str) -> List[str]:
+    """The command line in the header BasicSR writes at the top of its copy (``# CMD:`` and the next line)."""
+    with open(path, 'r') as f:
+        head = [next(f, '') for _ in range(4)]
+    for i, line in enumerate(head[:-1]):
+        if line.strip() == '# CMD:':
+            return head[i + 1].lstrip('#').split()
+    return []
+
+
+def check_resume_options(opt: dict, opt_path: str, auto_resume: bool) -> None:
+    """Refuse to resume a run that was started with other training options (it would silently continue it).
+
+    The options are compared with the copy BasicSR saved in the experiment folder of the state to be resumed
+    (its own ``--force_yml`` entries, read from the copy's header, applied), before BasicSR overwrites that copy.
+
+    Args:
+        opt (dict): Options read from ``opt_path`` (``--force_yml`` applied).
+        opt_path (str): The option file.
+        auto_resume (bool): ``--auto_resume`` was given.
+
+    Raises:
+        DesraSettingsError: Naming both option files, the first differing keys and what to do.
+    """
+    state = resume_state_file({**opt, 'auto_resume': auto_resume})
+    if state is None:
+        return
+    experiment = osp.dirname(osp.dirname(osp.abspath(state)))
+    saved_path = saved_options_file(experiment)
+    if saved_path is None:
+        return
+    saved = read_option_file(saved_path)
+    try:
+        apply_force_yml(saved, force_yml_entries(_saved_command(saved_path)), saved_path)
+    except DesraSettingsError:
+        pass  # entries that no longer apply: compare the file as saved
+    changed = list(_differences(trained_options(saved), trained_options(opt)))
+    if not changed:
+        return
+    shown = ', '.join(changed[:5]) + (', ...' if len(changed) > 5 else '')
+    what = (f'remove or rename {experiment} to train anew (or drop --auto_resume)' if auto_resume else
+            f'set path.resume_state: ~ to train anew, or resume with the options of {saved_path}')
+    raise DesraSettingsError(f'{opt_path}: differs from {saved_path}, the options of the run it would resume '
+                             f'({shown}); {what}')
+
+
+def resume_state_file(opt: dict) -> Optional[str]:
+    """The training state BasicSR's ``load_resume_state`` will load, by its rule; None for a new run.
+
+    With ``auto_resume`` the newest ``experiments/<name>/training_states/*.state`` under the working directory
+    (``path.resume_state`` is then ignored, and a run without states starts afresh), else ``path.resume_state``.
+
+    Args:
+        opt (dict): Options with ``name``, ``path`` and ``auto_resume``.
+
+    Returns:
+        str | None: The state file.
+    """
+    if opt.get('auto_resume'):
+        folder = osp.join('experiments', str(opt.get('name')), 'training_states')
+        states = [f for f in os.listdir(folder) if f.endswith('.state')] if osp.isdir(folder) else []
+        iters = [float(f[:-len('.state')]) for f in states if f[:-len('.state')].replace('.', '', 1).isdigit()]
+        return osp.join(folder, f'{max(iters):.0f}.state') if iters else None
+    return (opt.get('path') or {}).get('resume_state') or None
+
+
 def _resuming(opt: dict) -> bool:
     """Whether BasicSR will resume (it then loads the networks from the experiment folder, not the pretrain files)."""
-    if opt['path'].get('resume_state'):
-        return True
-    states = osp.join('experiments', opt['name'], 'training_states')
-    return bool(opt.get('auto_resume')) and osp.isdir(states) and any(f.endswith('.state') for f in os.listdir(states))
+    return resume_state_file(opt) is not None
 
 
 def named_files(opt: dict) -> Dict[str, str]:
@@ -308,10 +636,19 @@ def parse_checked_options(root_path: str, is_train: bool = True):
         tuple: ``(opt, args)`` as BasicSR's ``parse_options``.
 
     Raises:
-        DesraSettingsError: For an unknown type, an unknown key that would stop the run, a missing file or folder.
+        DesraSettingsError: For a missing key, options that differ from those of the run to be resumed, an unknown
+            type, an unknown key that would stop the run, a missing file or folder.
     """
+    argv = sys.argv[1:]
+    raw = effective_options(argv)
+    if raw is not None:  # without -opt, BasicSR's parser says what is missing
+        opt_path = _option_value(argv, '-opt')
+        check_required_keys(raw, opt_path)
+        if is_train:
+            check_resume_options(raw, opt_path, '--auto_resume' in argv)
     opt, args = parse_options(root_path, is_train)
     check_types(opt, args.opt)
+    check_network_keys(opt, args.opt)
     errors, warnings = unknown_keys(opt)
     if errors:
         raise DesraSettingsError(f'{args.opt}: {errors[0]}')
@@ -348,6 +685,38 @@ def user_error(err: BaseException, opt_path: Optional[str]) -> Optional[Tuple[in
     return None
 
 
+#: torch.load's errors for a file that is not a readable training state (RuntimeError: a torch zip archive that is
+#: truncated or corrupt; TypeError / KeyError: a file without BasicSR's state dict).
+STATE_LOAD_ERRORS = (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, TypeError, KeyError, AttributeError)
+
+
+def checked_state_loader(load_resume_state: Callable[[dict], Optional[dict]]) -> Callable[[dict], Optional[dict]]:
+    """Wrap ``basicsr.train.load_resume_state`` (BasicSR's on GPUs, the CPU fix's otherwise) to name a bad state.
+
+    Args:
+        load_resume_state (Callable): The loader ``train_pipeline`` calls.
+
+    Returns:
+        Callable: The same loader; a training state that cannot be read raises one
+        :class:`~desra_basicsr.errors.DesraSettingsError` naming the file instead of torch's traceback (whose
+        advice to load with ``weights_only=False`` is not for a damaged file).
+    """
+
+    def load(opt: dict) -> Optional[dict]:
+        state = resume_state_file(opt)
+        try:
+            return load_resume_state(opt)
+        except STATE_LOAD_ERRORS as err:
+            if state is None or not osp.isfile(state) or 'CUDA' in str(err):
+                raise
+            what = ('delete it to resume from the previous one' if opt.get('auto_resume') else
+                    'set path.resume_state to another state, or to ~ to train anew')
+            raise DesraSettingsError(f'{osp.abspath(state)}: unreadable training state ({load_error_reason(err)}); '
+                                     f'{what}') from err
+
+    return load
+
+
 def _log_file() -> Optional[str]:
     """The ``train_*.log`` of BasicSR's logger, once it was created."""
     for handler in logging.getLogger('basicsr').handlers:
@@ -359,9 +728,9 @@ def _log_file() -> Optional[str]:
 def train_checked(root_path: str, argv: List[str]) -> None:
     """Run BasicSR's training pipeline with the plugin's checks; a user error becomes one exception.
 
-    ``sys.argv``, BasicSR's ``parse_options`` and ``$DESRA_DIST_BACKEND`` are restored afterwards, so the Python API
-    (:mod:`desra_basicsr.jobs.finetune`) can train several times in one process, and the processes it starts later
-    do not inherit this run's backend.
+    ``sys.argv``, BasicSR's ``parse_options`` and ``load_resume_state``, and ``$DESRA_DIST_BACKEND`` are restored
+    afterwards, so the Python API (:mod:`desra_basicsr.jobs.finetune`) can train several times in one process, and
+    the processes it starts later do not inherit this run's backend.
 
     Args:
         root_path (str): Root of the run (``experiments/`` is created there).
@@ -373,10 +742,12 @@ def train_checked(root_path: str, argv: List[str]) -> None:
     """
     opt_path = _option_value(argv, '-opt')
     saved_argv, saved_parse = sys.argv[:], basicsr_train.parse_options
+    saved_loader = basicsr_train.load_resume_state
     saved_backend = os.environ.get(DIST_BACKEND_ENV)
     try:
         sys.argv[1:] = prepare_argv(argv)
         basicsr_train.parse_options = parse_checked_options  # train_pipeline's one parse of the options
+        basicsr_train.load_resume_state = checked_state_loader(saved_loader)
         basicsr_train.train_pipeline(root_path)
     except (DesraInputError, FileNotFoundError, KeyError) as err:
         known = user_error(err, opt_path)
@@ -387,6 +758,7 @@ def train_checked(root_path: str, argv: List[str]) -> None:
     finally:
         sys.argv[:] = saved_argv
         basicsr_train.parse_options = saved_parse
+        basicsr_train.load_resume_state = saved_loader
         if saved_backend is None:  # the option file's backend applies to this run only, not to later ones
             os.environ.pop(DIST_BACKEND_ENV, None)
         else:

@@ -20,7 +20,9 @@ x4plus converted by ``make bench-real`` (``results/bench_real/RealESRGAN_x4plus_
 exists; otherwise it is skipped with a message. A zoo generator whose weights are missing is first trained with
 ``desra_basicsr/train.py -opt options/zoo/<name>.yml --auto_resume`` on the corpus's training pairs
 (``datasets/demo/train``, made by ``scripts/prepare_demo_data.py``), and its last checkpoint is copied to its
-weights file. Every step resumes: weights that exist are not retrained, finished outputs and masks are kept.
+weights file. Every step resumes: weights that exist are not retrained, finished outputs and masks are kept. A run
+left in ``experiments/<name>/`` is resumed only with the training options it was started with; after an edit of
+the option file, train.py stops with a message naming that folder: remove or rename it to train anew.
 
 Usage (from the repository root)::
 
@@ -170,11 +172,20 @@ def train(generator: Generator, root: str) -> float:
         run_name = yaml.safe_load(f)['name']
     print(f'build_zoo: training {generator.name} ({osp.relpath(generator.opt, root)})', flush=True)
     start = time.perf_counter()
+    # The weights are missing, but experiments/<name> may hold a run: resume it (--auto_resume), never archive or
+    # delete it. An interrupted run is continued, and a finished one re-saves the weights it trained; a run started
+    # with other training options is refused by train.py (it compares the option file with the copy saved in
+    # experiments/<name>/), whose one-line error, naming experiments/<name> to remove, is passed on. Archiving it
+    # here instead would throw away the training of an interrupted run without asking.
     proc = subprocess.run([sys.executable, TRAIN_SCRIPT, '-opt', generator.opt, '--auto_resume'], cwd=root,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        last = proc.stdout.strip().splitlines()[-1:] or ['no output']
+        lines = proc.stdout.strip().splitlines()
+        errors = [line[len('error: '):] for line in lines if line.startswith('error: ')]
+        if errors:  # train.py's own message names the file and what to do
+            raise DesraInputError(f'training {generator.name} ({generator.opt}) stopped: {errors[-1]}')
+        last = lines[-1:] or ['no output']
         raise DesraInputError(f'{generator.opt}: training exited with {proc.returncode} ({last[0]}); fix it and run '
                               'build_zoo again (it resumes)')
     latest = osp.join(root, 'experiments', run_name, 'models', 'net_g_latest.pth')

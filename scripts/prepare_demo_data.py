@@ -16,6 +16,10 @@ longer side is at most ``--hr-size`` pixels, cropped to a multiple of 4. Then:
   These are committed; ``make demo`` needs nothing else.
 * every photo's HR image: ``<out>/hr/<photo>.png`` (ground truth for PSNR / SSIM in the benchmarks).
 
+Every source photo is checked before anything is written, and the corpus is built in a staging folder beside
+``<out>`` and moved into place when complete, so ``<out>/hr`` only ever holds a complete corpus. A missing photo or
+manifest ends the run with one ``error:`` line and exit code 2.
+
 Usage (from the repository root)::
 
     apt-get install lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds opencv-doc
@@ -23,9 +27,13 @@ Usage (from the repository root)::
 """
 import argparse
 import math
-import random
+import os
 import os.path as osp
-from typing import Dict, Tuple
+import random
+import shutil
+import sys
+import tempfile
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -68,6 +76,42 @@ FINAL_SINC_PROB = 0.8
 INTERPOLATIONS = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC)
 LR_JPEG_QUALITY = 75
 HR_SIZE = 640
+#: The corpus folders under ``--out``, in the order they are moved into place (``hr/`` last: later steps test for it).
+CORPUS_FOLDERS = ('train', 'hr')
+#: Name of the staging folders beside ``--out``: ``.<out's name>.partial-XXXX``.
+STAGING_SUFFIX = '.partial-'
+
+
+def photo_path(photo: Photo) -> str:
+    """The file of a manifest photo: in scikit-image's data folder, or the absolute path a Debian package installs.
+
+    Args:
+        photo (Photo): Manifest row.
+
+    Returns:
+        str: The file.
+    """
+    if photo.source_package == 'scikit-image':
+        import skimage.data
+        return osp.join(osp.dirname(skimage.data.__file__), photo.source_file)
+    return photo.source_file
+
+
+def check_sources(photos: List[Photo]) -> None:
+    """Check that every photo of the manifest is installed, before anything is written.
+
+    Args:
+        photos (list[Photo]): Manifest rows.
+
+    Raises:
+        DesraInputError: Naming the first missing file, how many are missing and the packages to install.
+    """
+    missing = [photo for photo in photos if not osp.isfile(photo_path(photo))]
+    if missing:
+        packages = ' '.join(sorted({photo.source_package for photo in missing}))
+        others = f' (and {len(missing) - 1} more photos)' if len(missing) > 1 else ''
+        raise DesraInputError(f'{photo_path(missing[0])}: photo {missing[0].name!r} not found{others}; install its '
+                              f'package: apt-get install {packages}')
 
 
 def load_photo(photo: Photo) -> np.ndarray:
@@ -82,15 +126,8 @@ def load_photo(photo: Photo) -> np.ndarray:
     Raises:
         DesraInputError: If the file is missing (naming the package to install) or unreadable.
     """
-    if photo.source_package == 'scikit-image':
-        import skimage.data
-        path = osp.join(osp.dirname(skimage.data.__file__), photo.source_file)
-    else:
-        path = photo.source_file
-    if not osp.isfile(path):
-        raise DesraInputError(f'{path}: photo {photo.name!r} not found; install its package: '
-                              f'apt-get install {photo.source_package}')
-    return read_image(path)
+    check_sources([photo])
+    return read_image(photo_path(photo))
 
 
 def hr_image(img: np.ndarray, size: int) -> np.ndarray:
@@ -183,36 +220,104 @@ def real_lr(hr: np.ndarray) -> np.ndarray:
     return np.round(_jpeg(small.astype(np.float32) / 255., LR_JPEG_QUALITY) * 255.).astype(np.uint8)
 
 
-def main() -> None:
-    """Write the training pairs, the real LR inputs of the fine-tune and held-out sets, and every HR image."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--manifest', default=osp.join(REPO_ROOT, 'demo_data', 'manifest.csv'))
-    parser.add_argument('--out', default='datasets/demo', help='training pairs (train/gt, train/lq) and hr/')
-    parser.add_argument('--lr-root', default=osp.join(REPO_ROOT, 'demo_data'), help='writes <split>_lr/ here')
-    parser.add_argument('--hr-size', type=int, default=HR_SIZE, help='longer side of the HR images')
-    parser.add_argument('--variants', type=int, default=8, help='degraded copies per training photo')
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args()
+def _staging_folder(out: str) -> str:
+    """A new temporary folder beside ``out`` (same file system, so its contents can be renamed into place).
 
-    photos = read_manifest(args.manifest)
+    Staging folders that an interrupted run left beside ``out`` are removed first.
+    """
+    parent, name = osp.split(osp.abspath(out))
+    prefix = f'.{name}{STAGING_SUFFIX}'
+    os.makedirs(parent, exist_ok=True)
+    for entry in os.listdir(parent):
+        if entry.startswith(prefix) and osp.isdir(osp.join(parent, entry)):
+            shutil.rmtree(osp.join(parent, entry))
+    return tempfile.mkdtemp(prefix=prefix, dir=parent)
+
+
+def install(staged: str, out: str, lr_root: str) -> None:
+    """Move a finished corpus from its staging folder into place.
+
+    The LR images replace their files one by one (each rename is atomic; the committed ones are rewritten with the
+    same bytes); then ``train/`` and last ``hr/`` (the folder later steps test for) each replace their folder under
+    ``out``, whose other contents are kept.
+
+    Args:
+        staged (str): The staging folder: ``lr/<split>_lr/``, ``train/``, ``hr/``.
+        out (str): The corpus folder (``--out``).
+        lr_root (str): Where the ``<split>_lr/`` folders go (``--lr-root``).
+    """
+    lr_staged = osp.join(staged, 'lr')
+    for folder in sorted(os.listdir(lr_staged)) if osp.isdir(lr_staged) else []:
+        os.makedirs(osp.join(lr_root, folder), exist_ok=True)
+        for name in sorted(os.listdir(osp.join(lr_staged, folder))):
+            os.replace(osp.join(lr_staged, folder, name), osp.join(lr_root, folder, name))
+    os.makedirs(out, exist_ok=True)
+    for folder in CORPUS_FOLDERS:
+        target = osp.join(out, folder)
+        if osp.exists(target):  # the previous corpus goes into the staging folder, removed with it
+            os.rename(target, osp.join(staged, f'previous_{folder}'))
+        os.rename(osp.join(staged, folder), target)
+
+
+def build(photos: List[Photo], staged: str, args: argparse.Namespace) -> None:
+    """Write every HR image, the training pairs and the real LR inputs into the staging folder."""
     random.seed(args.seed)  # BasicSR's random_mixed_kernels draws the kernel type with Python's random
     np.random.seed(args.seed)
     rng = np.random.RandomState(args.seed)
     for photo in tqdm(photos, desc='corpus', unit='photo'):
         hr = hr_image(load_photo(photo), args.hr_size)
-        write_image(osp.join(args.out, 'hr', f'{photo.name}.png'), hr)
+        write_image(osp.join(staged, 'hr', f'{photo.name}.png'), hr)
         if photo.split == 'train':
             for k in range(args.variants):
                 key = f'{photo.name}_d{k:02d}.png'
-                write_image(osp.join(args.out, 'train', 'gt', key), hr)
-                write_image(osp.join(args.out, 'train', 'lq', key), degrade(hr, 4, rng))
+                write_image(osp.join(staged, 'train', 'gt', key), hr)
+                write_image(osp.join(staged, 'train', 'lq', key), degrade(hr, 4, rng))
         else:
-            write_image(osp.join(args.lr_root, f'{photo.split}_lr', f'{photo.name}.png'), real_lr(hr))
+            write_image(osp.join(staged, 'lr', f'{photo.split}_lr', f'{photo.name}.png'), real_lr(hr))
+    for folder in CORPUS_FOLDERS:  # a manifest without training photos: an empty train/
+        os.makedirs(osp.join(staged, folder), exist_ok=True)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Write the training pairs, the real LR inputs of the fine-tune and held-out sets, and every HR image.
+
+    Nothing reaches ``--out`` or ``--lr-root`` before the whole corpus is built (in a staging folder beside
+    ``--out``), so an interrupted run leaves the previous corpus, or none, never part of one.
+
+    Args:
+        argv (list[str] | None): Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        int: 0, or 2 when an input is missing or unusable (one ``error:`` line on stderr).
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--manifest', default=osp.join(REPO_ROOT, 'demo_data', 'manifest.csv'))
+    parser.add_argument('--out', default=osp.join(REPO_ROOT, 'datasets', 'demo'),
+                        help='training pairs (train/gt, train/lq) and hr/ (default: the repository\'s datasets/demo)')
+    parser.add_argument('--lr-root', default=osp.join(REPO_ROOT, 'demo_data'), help='writes <split>_lr/ here')
+    parser.add_argument('--hr-size', type=int, default=HR_SIZE, help='longer side of the HR images')
+    parser.add_argument('--variants', type=int, default=8, help='degraded copies per training photo')
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+
+    try:
+        photos = read_manifest(args.manifest)
+        check_sources(photos)
+        staged = _staging_folder(args.out)
+        try:
+            build(photos, staged, args)
+            install(staged, args.out, args.lr_root)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+    except DesraInputError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     counts = split_names(photos)
     print(f'{len(counts["train"])} x {args.variants} training pairs in {args.out}/train; '
           f'{len(counts["finetune"])} fine-tune and {len(counts["heldout"])} held-out LR photos in '
           f'{args.lr_root}/{{finetune,heldout}}_lr; HR images in {args.out}/hr')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -299,3 +299,34 @@ def test_finetune_removes_artifact_and_keeps_the_rest(in_tmp):
     inside_after, outside_drift = gaps()
     assert inside_after <= inside_before / 4, (inside_before, inside_after)
     assert outside_drift <= 0.05 * inside_before, (inside_before, outside_drift)
+
+
+def test_missing_weights_say_where_to_get_them(in_tmp):
+    """A released file names its source (docs/finetune.md, section 2); G of a DeSRA fine-tune is never random."""
+    from desra_basicsr.models.desra_finetune_model import DeSRAFinetuneModel, FINETUNE_MODEL, check_pretrained_files
+    assert FINETUNE_MODEL == DeSRAFinetuneModel.__name__
+    opt = tiny_opt(in_tmp)
+    opt['path']['pretrain_network_g'] = 'experiments/pretrained_models/RealESRGAN_x4plus.pth'
+    with pytest.raises(DesraInputError) as info:
+        check_pretrained_files(opt)
+    assert str(info.value) == (
+        f'{osp.abspath(opt["path"]["pretrain_network_g"])}: pretrained network_g file not found '
+        '(path.pretrain_network_g); get it from Real-ESRGAN GitHub releases (xinntao/Real-ESRGAN, release v0.1.0) '
+        '(docs/finetune.md, section 2) and put it there; a DeSRA fine-tune starts from the GAN-SR model whose '
+        'artifacts you detected, never from random weights')
+    opt['path']['pretrain_network_g'] = 'experiments/pretrained_models/my_gan.pth'
+    with pytest.raises(DesraInputError) as info:
+        check_pretrained_files(opt)
+    assert str(info.value).endswith('put the weights there; a DeSRA fine-tune starts from the GAN-SR model whose '
+                                    'artifacts you detected, never from random weights')
+    opt['path']['pretrain_network_g'] = None
+    opt['path']['pretrain_network_d'] = 'experiments/pretrained_models/RealESRGAN_x4plus_netD.pth'
+    with pytest.raises(DesraInputError) as info:
+        check_pretrained_files(opt)
+    assert str(info.value).endswith('get it from Real-ESRGAN GitHub releases (v0.2.2.3) (docs/finetune.md, section '
+                                    '2) and put it there, or set path.pretrain_network_d: ~ to start from random '
+                                    'weights')
+    opt['model_type'] = 'SRGANModel'  # another model may start G from random weights
+    opt['path'].update(pretrain_network_g='experiments/pretrained_models/my_gan.pth', pretrain_network_d=None)
+    with pytest.raises(DesraInputError, match=r'or set path\.pretrain_network_g: ~ to start from random weights$'):
+        check_pretrained_files(opt)

@@ -39,13 +39,13 @@ from basicsr.models.srgan_model import SRGANModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.img_process_util import USMSharp
 from basicsr.utils.registry import MODEL_REGISTRY
-from desra_basicsr.checkpoints import load_weights
+from desra_basicsr.checkpoints import load_weights, weights_source
 from desra_basicsr.constants import LDL_KSIZE
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.inference import pad_to_multiple
 
-#: Where torchvision publishes the VGG19 weights BasicSR's perceptual loss loads from ``VGG_PRETRAIN_PATH``.
-VGG_URL = 'https://download.pytorch.org/models/vgg19-dcbb9e9d.pth'
+#: The model's registered name (``model_type``).
+FINETUNE_MODEL = 'DeSRAFinetuneModel'
 
 #: Keys of the ``train`` block that BasicSR's ``SRGANModel`` reads.
 SRGAN_TRAIN_KEYS = frozenset({
@@ -71,11 +71,19 @@ def check_pretrained_files(opt: dict) -> None:
     Raises:
         DesraSettingsError: Naming the missing file and its option.
     """
+    finetune = opt.get('model_type') == FINETUNE_MODEL
     for key, load_path in sorted((opt.get('path') or {}).items()):
         if key.startswith('pretrain_network_') and load_path is not None and not osp.isfile(load_path):
-            raise DesraSettingsError(f'{osp.abspath(load_path)}: pretrained {key[len("pretrain_"):]} file not found '
-                                     f'(path.{key}); put the weights there, or set path.{key}: ~ to start from '
-                                     'random weights')
+            network = key[len('pretrain_'):]
+            source = weights_source(load_path)
+            todo = f'{source} and put it there' if source else 'put the weights there'
+            if finetune and network == 'network_g':
+                todo += ('; a DeSRA fine-tune starts from the GAN-SR model whose artifacts you detected, never from '
+                         'random weights')
+            else:
+                todo += f', or set path.{key}: ~ to start from random weights'
+            raise DesraSettingsError(f'{osp.abspath(load_path)}: pretrained {network} file not found (path.{key}); '
+                                     f'{todo}')
 
 
 def check_vgg_file(opt: dict) -> None:
@@ -93,8 +101,8 @@ def check_vgg_file(opt: dict) -> None:
             VGG_PRETRAIN_PATH):
         raise DesraSettingsError(
             f'{osp.abspath(VGG_PRETRAIN_PATH)}: VGG19 weights for the perceptual loss not found '
-            f'(train.perceptual_opt); download torchvision\'s vgg19-dcbb9e9d.pth ({VGG_URL}) to {VGG_PRETRAIN_PATH} '
-            'under the working directory (nothing is downloaded while training)')
+            f'(train.perceptual_opt); {weights_source(VGG_PRETRAIN_PATH)} and put it at {VGG_PRETRAIN_PATH} under '
+            'the working directory (nothing is downloaded while training)')
 
 
 def check_finetune_options(opt: dict) -> None:
