@@ -47,10 +47,9 @@ from basicsr.utils.registry import (ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGIST
 from desra_basicsr.checkpoints import load_error_reason
 from desra_basicsr.compat import DIST_BACKEND_ENV
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
-from desra_basicsr.jobs.finetune import _differences
 from desra_basicsr.models.desra_finetune_model import VGG_PRETRAIN_PATH, check_pretrained_files, check_vgg_file
 from desra_basicsr.registry import TRANSFORM_REGISTRY
-from desra_basicsr.utils import notice
+from desra_basicsr.utils import notice, option_differences
 
 #: Exit codes: an unusable option file or missing inputs; an input that failed during training.
 EXIT_SETTINGS, EXIT_INPUT = 2, 1
@@ -461,7 +460,7 @@ def check_resume_options(opt: dict, opt_path: str, auto_resume: bool) -> None:
         apply_force_yml(saved, force_yml_entries(_saved_command(saved_path)), saved_path)
     except DesraSettingsError:
         pass  # entries that no longer apply: compare the file as saved
-    changed = list(_differences(trained_options(saved), trained_options(opt)))
+    changed = list(option_differences(trained_options(saved), trained_options(opt)))
     if not changed:
         return
     shown = ', '.join(changed[:5]) + (', ...' if len(changed) > 5 else '')

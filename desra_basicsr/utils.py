@@ -6,7 +6,7 @@ import re
 import sys
 import tempfile
 from contextlib import contextmanager
-from typing import Iterable, Iterator, List
+from typing import Any, Iterable, Iterator, List
 
 
 def import_modules_with_suffix(package_name: str, package_file: str, suffix: str) -> List[object]:
@@ -94,3 +94,21 @@ def notice(message: str) -> None:
     """
     if os.environ.get('RANK', '0') == '0':
         print(f'notice: {message}', file=sys.stderr)
+
+
+def option_differences(old: Any, new: Any, prefix: str = '') -> Iterator[str]:
+    """Dotted keys whose values differ between two option trees (nested dicts, as read from YAML).
+
+    Args:
+        old (Any): One tree.
+        new (Any): The other.
+        prefix (str): Prefix of the keys yielded (the path to ``old`` and ``new`` in a larger tree).
+
+    Yields:
+        str: A dotted key, e.g. ``train.optim_g.lr``; a key present in one tree only counts as differing.
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in list(old) + [k for k in new if k not in old]:
+            yield from option_differences(old.get(key), new.get(key), f'{prefix}{key}.')
+    elif old != new:
+        yield prefix.rstrip('.')

@@ -8,6 +8,7 @@ import yaml
 
 from desra_basicsr.errors import DesraSettingsError
 from desra_basicsr.jobs import finetune
+from desra_basicsr.utils import option_differences
 from helpers.finetune_job import tiny_data, tiny_settings
 from helpers.paths import REPO_ROOT
 
@@ -88,7 +89,7 @@ def test_demo_template_changes_only_the_run_keys(tmp_path):
         original = yaml.safe_load(f)
     derived = finetune.derive_options(settings, cuda=False)
     assert list(derived) == list(original)  # same keys in the same order: the demo's option file
-    assert sorted(finetune._differences(original, derived)) == sorted(
+    assert sorted(option_differences(original, derived)) == sorted(
         [f'datasets.train.dataroot_{key}' for key in folders] + ['path.pretrain_network_g', 'path.pretrain_network_d'])
 
 

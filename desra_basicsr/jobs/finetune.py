@@ -46,7 +46,7 @@ import yaml
 
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.settings import Settings, setting
-from desra_basicsr.utils import atomic_write_path
+from desra_basicsr.utils import atomic_write_path, option_differences
 
 #: Most fine-tune iterations of a run.
 MAX_ITERS = 100_000
@@ -335,15 +335,6 @@ def write_options(opt: dict, path: str, template: str) -> None:
             yaml.safe_dump(opt, f, sort_keys=False)
 
 
-def _differences(old: Any, new: Any, prefix: str = '') -> Iterator[str]:
-    """Dotted keys whose values differ between two option trees."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in list(old) + [k for k in new if k not in old]:
-            yield from _differences(old.get(key), new.get(key), f'{prefix}{key}.')
-    elif old != new:
-        yield prefix.rstrip('.')
-
-
 # ------------------------------------------------------------------------------------------------------- checks
 def _check_inputs(settings: FinetuneSettings, opt: dict) -> None:
     """Refuse missing data folders, weights or VGG19 file, and an unusable output folder, before any training."""
@@ -437,7 +428,7 @@ def _claim(settings: FinetuneSettings, opt: dict) -> Tuple[str, str]:
             old = None
         old_name = old.get('name') if isinstance(old, dict) else None
         if isinstance(old_name, str) and osp.isdir(osp.join(settings.out, 'experiments', old_name)):
-            changed = list(_differences(old, opt))
+            changed = list(option_differences(old, opt))
             if changed:
                 raise DesraSettingsError(
                     f'{settings.out}: holds a fine-tune with other options ({", ".join(changed[:5])}); delete '
