@@ -21,7 +21,7 @@ localiser trained with ``desra localizer train`` finds the artifacts from the GA
 ``--prob-threshold``, holes filled, regions of at most ``--min-area`` pixels dropped; ``--save-maps`` writes the
 probability as ``OUT/maps/<stem>_prob.npy``::
 
-    desra detect --method localizer --gan sr/gan --out masks \
+    desra detect --method localizer --gan sr/gan --out masks \\
         --localizer-config localizer/localizer_config.py --localizer-checkpoint localizer/localizer.pth
 """
 import argparse

@@ -11,7 +11,7 @@ low frequencies (a colour fix), so a model whose colours drift neither wins regi
 them into the result. Example::
 
     desra fuse --inputs sr/gan sr/finetuned sr/gan2 --mse sr/mse --out fused
-    desra fuse --inputs sr/gan sr/gan2 sr/gan3 --localizer-config loc/localizer_config.py \
+    desra fuse --inputs sr/gan sr/gan2 sr/gan3 --localizer-config loc/localizer_config.py \\
         --localizer-checkpoint loc/localizer.pth --lr lr --out fused
 
 Writes ``OUT/<stem>.png`` (fused), ``OUT/maps/<stem>.png`` (source of each pixel: k for the k-th folder of

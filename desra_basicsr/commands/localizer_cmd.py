@@ -3,8 +3,8 @@
 The localiser (Zhao, "The Cross-Domain Application Research of a Super-Resolution Semantic Artifact Rectification
 Method") is a two-class (clean / artifact) mmsegmentation model that finds artifacts from the GAN-SR image alone,
 with no MSE-SR twin. Training goes through mmsegmentation's own training (mmengine ``Runner``) with a model from the
-configs shipped in the mmsegmentation wheel (``--arch``: DeepLabV3+ ResNet-18 or ResNet-50, SegFormer mit-b0),
-from scratch (nothing is downloaded) or from ``--init-checkpoint``. Example::
+configs shipped in the mmsegmentation wheel (``--arch``: DeepLabV3+ ResNet-18 or ResNet-50, SegFormer mit-b0,
+Fast-SCNN), from scratch (nothing is downloaded) or from ``--init-checkpoint``. Example::
 
     desra detect --mse sr/mse --gan sr/gan --out masks
     desra localizer train --gan sr/gan --masks masks --out localizer --iters 2000

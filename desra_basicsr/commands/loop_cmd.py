@@ -26,9 +26,9 @@ the round's report page. Everything goes to ``--out``; run the same command agai
 
 Example (a stock Real-ESRGAN pair; see docs/loop.md)::
 
-    desra loop --gan-opt options/finetune_realesrgan_desra.yml --gan-weights RealESRGAN_x4plus.pth \
-        --netd-weights RealESRGAN_x4plus_netD.pth --mse-arch RRDBNet \
-        --mse-arch-opt num_in_ch=3 num_out_ch=3 num_block=23 --mse-weights RealESRNet_x4plus.pth \
+    desra loop --gan-opt options/finetune_realesrgan_desra.yml --gan-weights RealESRGAN_x4plus.pth \\
+        --netd-weights RealESRGAN_x4plus_netD.pth --mse-arch RRDBNet \\
+        --mse-arch-opt num_in_ch=3 num_out_ch=3 num_block=23 --mse-weights RealESRNet_x4plus.pth \\
         --input my_lr --heldout my_heldout_lr --out loop --device cuda
 
 Python API: :mod:`desra_basicsr.jobs.loop`.
@@ -70,7 +70,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     batches.add_argument('--watch', metavar='DIR', help='folder polled for new images (stop: a file DIR/STOP)')
     parser.add_argument('--out', required=True, help='output folder (resumable)')
     _add_model(parser, 'gan', 'GAN-SR model')
-    parser.add_argument('--netd-weights', help='discriminator of the GAN-SR model (default: the template\'s)')
+    parser.add_argument(
+        '--netd-weights',
+        help='discriminator of the GAN-SR model (default: none, D starts from scratch; G is held for the '
+        'template\'s train.net_d_init_iters)')
     _add_model(parser, 'mse', 'MSE-SR twin')
     parser.add_argument('--template', help='fine-tune option template (default: the GAN-SR family\'s in options/)')
     parser.add_argument('--heldout', help='LR images scored before and after every round, never trained on')

@@ -4,7 +4,7 @@ Restore (blind by default; ``--class`` for non-blind, ``--guidance`` for classif
 
     desra restore --input sr/gan --out restored      # the committed demo restorer
     desra restore --input sr/gan --out restored --checkpoint experiments/restore_demo/restorer.pth
-    desra restore --input sr/gan --out restored --checkpoint restorer.pth --class noise --guidance 2 --steps 30
+    desra restore --input sr/gan --out restored --class texture --guidance 2 --steps 30   # a class of the demo restorer
     desra restore --input sr/gan --out restored --checkpoint restorer.pth --masks masks   # only inside the masks
 
 Writes ``OUT/NAME.png`` per image and ``OUT/summary.json``; run the same command again to resume. Images of any

@@ -35,6 +35,10 @@ import argparse
 
 from desra_basicsr.commands import add_action_parsers, add_overwrite_argument, add_setting_arguments, job_command
 
+#: ``desra zoo synth --help`` and ``desra zoo rain --help``: each action's own part of the docstring.
+SYNTH_DESCRIPTION = (__doc__ or '').partition('\n\n``desra zoo rain``')[0].partition('\n\n')[2] + '\n'
+RAIN_DESCRIPTION = ''.join((__doc__ or '').partition('``desra zoo rain`` adds')[1:])
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``zoo`` sub-command (with its ``synth`` and ``rain`` actions).
@@ -50,6 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                      [('synth', 'paint synthetic artifacts into clean HR photos'),
                                       ('rain', 'add synthetic rain streaks to clean photos (deraining test)')],
                                      __doc__)
+    synth.description, rain.description = SYNTH_DESCRIPTION, RAIN_DESCRIPTION
     synth.add_argument('--hr', required=True, help='folder of clean HR photos')
     synth.add_argument('--out', required=True, help='output folder (img/, mask/, summary.json)')
     synth.add_argument(

@@ -74,7 +74,9 @@ class LoopSettings(Settings):
         batches (tuple[str, ...]): Folders of real LR images, one round each (exclusive with ``watch``).
         watch (str | None): A folder polled for new images; each poll's new images are the next batch.
         gan_opt, gan_arch, gan_arch_opt, gan_weights, gan_param_key: The GAN-SR model, as ``desra sr`` takes it.
-        netd_weights (str | None): Its discriminator (None: the template's, or a fresh one).
+        netd_weights (str | None): Its discriminator (None: none is loaded, not even the template's
+            ``path.pretrain_network_d``; D starts from scratch and G is held for the template's
+            ``train.net_d_init_iters``).
         mse_opt, mse_arch, mse_arch_opt, mse_weights, mse_param_key: The MSE-SR twin.
         template (str | None): Fine-tune option template (None: the GAN-SR model's family under ``options/``).
         heldout (str | None): LR images scored before and after every round, never trained on.
