@@ -79,6 +79,30 @@ def test_report_grids_and_page(tmp_path, capsys):
     assert 'src="grids/beta.png"' in (link_out / 'index.html').read_text()
 
 
+def test_linked_grids_are_urls_of_their_files(tmp_path):
+    """With --link, a file name is data in the page: '#', '?' and '%' do not cut the URL, a quote does not end the
+    attribute; each src, unescaped and unquoted, names the grid written for that image."""
+    import html
+    import urllib.parse
+    folders = {k: tmp_path / k for k in ('lr', 'mse', 'gan', 'masks')}
+    names = ['a"><img src=x onerror=alert(1)>', 'b#1', 'c%20d', 'e?x']
+    for name in names:
+        write_image(str(folders['lr'] / f'{name}.png'), np.zeros((16, 16, 3), np.uint8))
+        for key in ('mse', 'gan'):
+            write_image(str(folders[key] / f'{name}.png'), np.zeros((64, 64, 3), np.uint8))
+        write_mask(str(folders['masks'] / f'{name}.png'), np.zeros((64, 64), bool))
+    out = tmp_path / 'out'
+    args = [x for k, v in folders.items() for x in (f'--{k}', str(v))]
+    assert main(['report', '--out', str(out), '--link', '--tile-height', str(TILE)] + args) == 0
+    page = (out / 'index.html').read_text()
+    assert 'onerror=alert(1)>.png' not in page
+    sources = re.findall(r'<img class="grid" src="([^"]*)"', page)
+    assert len(sources) == len(names)
+    files = {urllib.parse.unquote(html.unescape(src)) for src in sources}
+    assert files == {f'grids/{name}.png' for name in names}
+    assert all((out / f).is_file() for f in files)
+
+
 def test_report_with_finetuned_and_missing(tmp_path, capsys):
     folders, args = make_inputs(tmp_path, finetuned=True)
     (folders['mse'] / 'alpha.png').unlink()

@@ -232,6 +232,12 @@ def test_report_refuses_a_fused_folder_not_written_by_fuse(tmp_path, capsys):
     assert main(['report', '--out', str(tmp_path / 'r'), '--lr', folders['mse'], '--mse', folders['mse'], '--gan',
                  folders['a'], '--masks', folders['mse'], '--fused', folders['b']]) == 2
     assert 'not a folder written by desra fuse' in capsys.readouterr().err
+    for sources in ([None, 3], 'ab'):  # a hand-edited summary.json: no traceback, no legend of single letters
+        with open(osp.join(folders['b'], 'summary.json'), 'w') as f:
+            json.dump({'meta': {'sources': sources}}, f)
+        assert main(['report', '--out', str(tmp_path / 'r'), '--lr', folders['mse'], '--mse', folders['mse'],
+                     '--gan', folders['a'], '--masks', folders['mse'], '--fused', folders['b']]) == 2
+        assert 'not a list of folder names' in capsys.readouterr().err
 
 
 @pytest.mark.slow

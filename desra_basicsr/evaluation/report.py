@@ -12,6 +12,7 @@ whole report; with ``embed=False`` it links the PNG files under ``grids/`` inste
 import base64
 import html
 import os.path as osp
+import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -274,8 +275,8 @@ def write_report(items: Iterable[ReportItem],
                 if not ok:
                     raise OSError(f'{item.name}: OpenCV could not encode the grid')
                 src = 'data:image/png;base64,' + base64.b64encode(buf.tobytes()).decode('ascii')
-            else:
-                src = grid_rel
+            else:  # a relative URL: '#', '?' and '%' in a name are data, and quotes must not end the attribute
+                src = html.escape(urllib.parse.quote(grid_rel))
             name = html.escape(item.name)
             tuned = f', fine-tuned {info["finetuned_area"]:.2f}%' if 'finetuned_area' in info else ''
             if 'fusion_shares' in info:

@@ -106,6 +106,8 @@ def run(settings: ReportSettings) -> ReportResult:
         try:
             with open(osp.join(settings.fused, 'summary.json'), 'r', encoding='utf-8') as f:
                 fusion_sources = json.load(f)['meta']['sources']
+            if not (isinstance(fusion_sources, list) and all(isinstance(s, str) for s in fusion_sources)):
+                raise TypeError(f'meta.sources is {fusion_sources!r}, not a list of folder names')
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise DesraSettingsError(f'{settings.fused}: --fused is not a folder written by desra fuse (its '
                                      f'summary.json lists no sources: {err})') from err
