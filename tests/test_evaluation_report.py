@@ -1,4 +1,5 @@
 """`desra report`: grids, the HTML page, sorting by area, and a headless-Chromium rendering of the page."""
+import os
 import re
 import shutil
 import subprocess
@@ -101,6 +102,23 @@ def test_linked_grids_are_urls_of_their_files(tmp_path):
     files = {urllib.parse.unquote(html.unescape(src)) for src in sources}
     assert files == {f'grids/{name}.png' for name in names}
     assert all((out / f).is_file() for f in files)
+
+
+def test_a_run_replaces_the_grids_and_a_failed_run_keeps_the_last_report(tmp_path):
+    folders, args = make_inputs(tmp_path)
+    out = tmp_path / 'out'
+    assert main(['report', '--out', str(out), '--link'] + args) == 0
+    page = (out / 'index.html').read_text()
+    # a size mismatch found at the second image: no grid of this run is left, the last report stays whole
+    write_image(str(folders['mse'] / 'gamma.png'), np.zeros((60, 60, 3), np.uint8))
+    assert main(['report', '--out', str(out), '--link'] + args) == 1
+    assert (out / 'index.html').read_text() == page
+    assert sorted(os.listdir(out)) == ['grids', 'index.html']
+    assert sorted(os.listdir(out / 'grids')) == ['alpha.png', 'beta.png', 'gamma.png']
+    # a report of fewer images keeps no grid of the others
+    (folders['mse'] / 'gamma.png').unlink()
+    assert main(['report', '--out', str(out), '--link'] + args) == 0
+    assert sorted(os.listdir(out / 'grids')) == ['alpha.png', 'beta.png']
 
 
 def test_report_with_finetuned_and_missing(tmp_path, capsys):

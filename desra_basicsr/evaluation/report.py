@@ -11,10 +11,13 @@ whole report; with ``embed=False`` it links the PNG files under ``grids/`` inste
 """
 import base64
 import html
+import os
 import os.path as osp
+import shutil
+import tempfile
 import urllib.parse
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple
 
 import cv2
 import numpy as np
@@ -233,7 +236,9 @@ def write_report(items: Iterable[ReportItem],
     """Write ``out_dir/grids/<name>.png`` for every item and ``out_dir/index.html``, sorted by artifact area.
 
     Images are processed one at a time and the page is streamed to disk, so memory does not grow with the
-    number of images. The page appears (atomically) only when complete.
+    number of images. The page appears (atomically) only when complete, and ``grids/`` is built beside it and then
+    takes the place of the previous run's: a failed run leaves the previous report as it was, and a run never keeps
+    the grids of images it does not show.
 
     Args:
         items (Iterable[ReportItem]): Images to show.
@@ -256,36 +261,65 @@ def write_report(items: Iterable[ReportItem],
     if not ranked:
         raise DesraInputError(f'{out_dir}: nothing to report (no image)')
     path = osp.join(out_dir, 'index.html')
-    with atomic_write_path(path) as tmp, open(tmp, 'w', encoding='utf-8') as page:
-        page.write(PAGE_HEAD.format(title=html.escape(title), count=len(ranked)))
-        for area, pixels, item in ranked:
-            name = html.escape(item.name)
-            page.write(f'<tr><td><a href="#img-{name}">{name}</a></td><td>{area:.2f}</td><td>{pixels}</td></tr>\n')
-        page.write('</table>\n')
-        if fusion_sources:
-            legend = ', '.join(f'{k}: {SOURCE_COLOURS[k % len(SOURCE_COLOURS)][1]} = {html.escape(source)}'
-                               for k, source in enumerate(fusion_sources))
-            page.write(f'<p>Fusion sources (colour in the "fusion sources" tile): {legend}</p>\n')
-        for area, pixels, item in (progress(ranked) if progress else ranked):
-            grid, info = build_grid(item, tile_height, transform)
-            grid_rel = f'grids/{item.name}.png'
-            write_image(osp.join(out_dir, grid_rel), grid)
-            if embed:
-                ok, buf = cv2.imencode('.png', grid)
-                if not ok:
-                    raise OSError(f'{item.name}: OpenCV could not encode the grid')
-                src = 'data:image/png;base64,' + base64.b64encode(buf.tobytes()).decode('ascii')
-            else:  # a relative URL: '#', '?' and '%' in a name are data, and quotes must not end the attribute
-                src = html.escape(urllib.parse.quote(grid_rel))
-            name = html.escape(item.name)
-            tuned = f', fine-tuned {info["finetuned_area"]:.2f}%' if 'finetuned_area' in info else ''
-            if 'fusion_shares' in info:
-                tuned += '; fused from ' + ', '.join(
-                    f'source {k} {SOURCE_COLOURS[k % len(SOURCE_COLOURS)][1]} {share:.1f}%'
-                    for k, share in info['fusion_shares'].items())
-            page.write(f'<section class="item" id="img-{name}"><h2>{name}</h2>'
-                       f'<p>artifact area {area:.2f}% ({pixels} pixels){tuned}</p>'
-                       f'<img class="grid" src="{src}" width="{grid.shape[1]}" height="{grid.shape[0]}" '
-                       f'alt="{name}: LR, MSE-SR, GAN-SR, mask, pseudo-GT"></section>\n')
-        page.write('</body></html>\n')
+    os.makedirs(out_dir, exist_ok=True)
+    building = tempfile.mkdtemp(prefix='.grids.partial-', dir=out_dir)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(building, 0o777 & ~umask)  # mkdtemp's 0700: give grids/ the mode of any new folder
+    try:
+        with atomic_write_path(path) as tmp, open(tmp, 'w', encoding='utf-8') as page:
+            _write_page(page, ranked, building, tile_height, embed, title, progress, transform, fusion_sources)
+            page.close()
+            _replace_folder(building, osp.join(out_dir, 'grids'))
+    finally:
+        if osp.isdir(building):
+            shutil.rmtree(building)
     return path
+
+
+def _replace_folder(new: str, folder: str) -> None:
+    """Put the folder ``new`` in the place of ``folder`` (the old one, if any, is deleted)."""
+    old = None
+    if osp.isdir(folder):
+        old = tempfile.mkdtemp(prefix='.grids.old-', dir=osp.dirname(folder))
+        os.rename(folder, osp.join(old, 'grids'))
+    os.rename(new, folder)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def _write_page(page: TextIO, ranked: List[Tuple[float, int, ReportItem]], grids: str, tile_height: int,
+                embed: bool, title: str, progress: Optional[Callable], transform: Optional[object],
+                fusion_sources: Sequence[str]) -> None:
+    """Stream the page of :func:`write_report` to ``page``, writing each image's grid into the folder ``grids``."""
+    page.write(PAGE_HEAD.format(title=html.escape(title), count=len(ranked)))
+    for area, pixels, item in ranked:
+        name = html.escape(item.name)
+        page.write(f'<tr><td><a href="#img-{name}">{name}</a></td><td>{area:.2f}</td><td>{pixels}</td></tr>\n')
+    page.write('</table>\n')
+    if fusion_sources:
+        legend = ', '.join(f'{k}: {SOURCE_COLOURS[k % len(SOURCE_COLOURS)][1]} = {html.escape(source)}'
+                           for k, source in enumerate(fusion_sources))
+        page.write(f'<p>Fusion sources (colour in the "fusion sources" tile): {legend}</p>\n')
+    for area, pixels, item in (progress(ranked) if progress else ranked):
+        grid, info = build_grid(item, tile_height, transform)
+        grid_rel = f'grids/{item.name}.png'
+        write_image(osp.join(grids, f'{item.name}.png'), grid)
+        if embed:
+            ok, buf = cv2.imencode('.png', grid)
+            if not ok:
+                raise OSError(f'{item.name}: OpenCV could not encode the grid')
+            src = 'data:image/png;base64,' + base64.b64encode(buf.tobytes()).decode('ascii')
+        else:  # a relative URL: '#', '?' and '%' in a name are data, and quotes must not end the attribute
+            src = html.escape(urllib.parse.quote(grid_rel))
+        name = html.escape(item.name)
+        tuned = f', fine-tuned {info["finetuned_area"]:.2f}%' if 'finetuned_area' in info else ''
+        if 'fusion_shares' in info:
+            tuned += '; fused from ' + ', '.join(
+                f'source {k} {SOURCE_COLOURS[k % len(SOURCE_COLOURS)][1]} {share:.1f}%'
+                for k, share in info['fusion_shares'].items())
+        page.write(f'<section class="item" id="img-{name}"><h2>{name}</h2>'
+                   f'<p>artifact area {area:.2f}% ({pixels} pixels){tuned}</p>'
+                   f'<img class="grid" src="{src}" width="{grid.shape[1]}" height="{grid.shape[0]}" '
+                   f'alt="{name}: LR, MSE-SR, GAN-SR, mask, pseudo-GT"></section>\n')
+    page.write('</body></html>\n')
