@@ -458,8 +458,8 @@ def check_resume_options(opt: dict, opt_path: str, auto_resume: bool) -> None:
     saved = read_option_file(saved_path)
     try:
         apply_force_yml(saved, force_yml_entries(_saved_command(saved_path)), saved_path)
-    except DesraSettingsError:
-        pass  # entries that no longer apply: compare the file as saved
+    except DesraSettingsError:  # entries that no longer apply (some may have been applied): the file as saved
+        saved = read_option_file(saved_path)
     changed = list(option_differences(trained_options(saved), trained_options(opt)))
     if not changed:
         return
