@@ -224,6 +224,27 @@ def resolve_dist_backend(backend: Optional[str]) -> str:
     return backend
 
 
+def resume_state_file(opt: dict) -> Optional[str]:
+    """The training state BasicSR's ``load_resume_state`` loads, by its rule; None for a new run.
+
+    With ``auto_resume`` the newest ``experiments/<name>/training_states/<iter>.state`` under the working directory
+    (``path.resume_state`` is then ignored, and a run without states starts afresh), else ``path.resume_state``.
+    Files whose name is not an iteration number are not states.
+
+    Args:
+        opt (dict): Options with ``name``, ``path`` and ``auto_resume``.
+
+    Returns:
+        str | None: The state file.
+    """
+    if opt.get('auto_resume'):
+        folder = osp.join('experiments', str(opt.get('name')), 'training_states')
+        states = [f for f in os.listdir(folder) if f.endswith('.state')] if osp.isdir(folder) else []
+        iters = [float(f[:-len('.state')]) for f in states if f[:-len('.state')].replace('.', '', 1).isdigit()]
+        return osp.join(folder, f'{max(iters):.0f}.state') if iters else None
+    return (opt.get('path') or {}).get('resume_state') or None
+
+
 def fix_basicsr_cpu_paths() -> bool:
     """Patch BasicSR's resume, ``init_dist`` and DDP wrapping so CPU (gloo) runs work.
 
@@ -239,7 +260,7 @@ def fix_basicsr_cpu_paths() -> bool:
     import basicsr.train
     import basicsr.utils.dist_util as dist_util
     from basicsr.models.base_model import BaseModel
-    from basicsr.utils import check_resume, scandir
+    from basicsr.utils import check_resume
 
     original_init = dist_util._init_dist_pytorch
     original_load_resume_state = basicsr.train.load_resume_state
@@ -256,16 +277,9 @@ def fix_basicsr_cpu_paths() -> bool:
             return original_load_resume_state(opt)
         # BasicSR's own logic, with the state mapped to the CPU instead of ``torch.cuda.current_device()``.
         # (with --auto_resume, path.resume_state is ignored and a run with no saved state starts afresh, as upstream)
-        resume_state_path = None
-        if opt['auto_resume']:
-            state_path = osp.join('experiments', opt['name'], 'training_states')
-            states = list(scandir(state_path, suffix='state')) if osp.isdir(state_path) else []
-            if states:
-                latest = max(float(name.split('.state')[0]) for name in states)
-                resume_state_path = osp.join(state_path, f'{latest:.0f}.state')
-                opt['path']['resume_state'] = resume_state_path
-        elif opt['path'].get('resume_state'):
-            resume_state_path = opt['path']['resume_state']
+        resume_state_path = resume_state_file(opt)
+        if opt['auto_resume'] and resume_state_path is not None:
+            opt['path']['resume_state'] = resume_state_path
         if resume_state_path is None:
             return None
         resume_state = torch.load(resume_state_path, map_location='cpu')

@@ -45,7 +45,7 @@ from basicsr.utils.options import _postprocess_yml_value, ordered_yaml, parse_op
 from basicsr.utils.registry import (ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY,
                                     Registry)
 from desra_basicsr.checkpoints import load_error_reason
-from desra_basicsr.compat import DIST_BACKEND_ENV
+from desra_basicsr.compat import DIST_BACKEND_ENV, resume_state_file
 from desra_basicsr.errors import DesraInputError, DesraSettingsError
 from desra_basicsr.models.desra_finetune_model import VGG_PRETRAIN_PATH, check_pretrained_files, check_vgg_file
 from desra_basicsr.registry import TRANSFORM_REGISTRY
@@ -468,26 +468,6 @@ def check_resume_options(opt: dict, opt_path: str, auto_resume: bool) -> None:
             f'set path.resume_state: ~ to train anew, or resume with the options of {saved_path}')
     raise DesraSettingsError(f'{opt_path}: differs from {saved_path}, the options of the run it would resume '
                              f'({shown}); {what}')
-
-
-def resume_state_file(opt: dict) -> Optional[str]:
-    """The training state BasicSR's ``load_resume_state`` will load, by its rule; None for a new run.
-
-    With ``auto_resume`` the newest ``experiments/<name>/training_states/*.state`` under the working directory
-    (``path.resume_state`` is then ignored, and a run without states starts afresh), else ``path.resume_state``.
-
-    Args:
-        opt (dict): Options with ``name``, ``path`` and ``auto_resume``.
-
-    Returns:
-        str | None: The state file.
-    """
-    if opt.get('auto_resume'):
-        folder = osp.join('experiments', str(opt.get('name')), 'training_states')
-        states = [f for f in os.listdir(folder) if f.endswith('.state')] if osp.isdir(folder) else []
-        iters = [float(f[:-len('.state')]) for f in states if f[:-len('.state')].replace('.', '', 1).isdigit()]
-        return osp.join(folder, f'{max(iters):.0f}.state') if iters else None
-    return (opt.get('path') or {}).get('resume_state') or None
 
 
 def _resuming(opt: dict) -> bool:
